@@ -7,6 +7,7 @@ std::string_view code_name(Code c) {
         case Code::kOk: return "OK";
         case Code::kInvalidArgument: return "InvalidArgument";
         case Code::kNotFound: return "NotFound";
+        case Code::kCompacted: return "Compacted";
         case Code::kCorruption: return "Corruption";
         case Code::kIoError: return "IoError";
         case Code::kNotLeader: return "NotLeader";

@@ -18,6 +18,7 @@ enum class Code {
     kOk = 0,
     kInvalidArgument,
     kNotFound,
+    kCompacted,     // asked for log entries below the first index (they are in a snapshot)
     kCorruption,
     kIoError,
     kNotLeader,
@@ -38,6 +39,7 @@ public:
     static Status ok() { return {}; }
     static Status invalid_argument(std::string m) { return {Code::kInvalidArgument, std::move(m)}; }
     static Status not_found(std::string m) { return {Code::kNotFound, std::move(m)}; }
+    static Status compacted(std::string m) { return {Code::kCompacted, std::move(m)}; }
     static Status corruption(std::string m) { return {Code::kCorruption, std::move(m)}; }
     static Status io_error(std::string m) { return {Code::kIoError, std::move(m)}; }
     static Status not_leader(std::string m) { return {Code::kNotLeader, std::move(m)}; }
