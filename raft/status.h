@@ -18,7 +18,7 @@ enum class Code {
     kOk = 0,
     kInvalidArgument,
     kNotFound,
-    kCompacted,     // asked for log entries below the first index (they are in a snapshot)
+    kCompacted,  // asked for log entries below the first index (they are in a snapshot)
     kCorruption,
     kIoError,
     kNotLeader,
@@ -32,7 +32,7 @@ enum class Code {
 std::string_view code_name(Code c);
 
 class [[nodiscard]] Status {
-public:
+  public:
     Status() = default;
     Status(Code code, std::string msg) : code_(code), msg_(std::move(msg)) {}
 
@@ -56,7 +56,7 @@ public:
     // "Corruption: wal/000...1.log offset 4096: bad CRC" — for logs and one-line startup errors.
     std::string to_string() const;
 
-private:
+  private:
     Code code_ = Code::kOk;
     std::string msg_;
 };
@@ -65,21 +65,30 @@ private:
 // std::expected and we only need construction, inspection and move-out.
 template <typename T>
 class [[nodiscard]] Result {
-public:
+  public:
     Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit on purpose
     Result(Status st) : status_(std::move(st)) { assert(!status_.is_ok()); }  // NOLINT
 
     bool is_ok() const { return value_.has_value(); }
     explicit operator bool() const { return is_ok(); }
     const Status& status() const { return status_; }
-    T& value() & { assert(value_); return *value_; }
-    const T& value() const& { assert(value_); return *value_; }
-    T&& value() && { assert(value_); return std::move(*value_); }
+    T& value() & {
+        assert(value_);
+        return *value_;
+    }
+    const T& value() const& {
+        assert(value_);
+        return *value_;
+    }
+    T&& value() && {
+        assert(value_);
+        return std::move(*value_);
+    }
     T* operator->() { return &value(); }
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
 
-private:
+  private:
     std::optional<T> value_;
     Status status_;
 };

@@ -24,7 +24,7 @@ struct InitialState {
 };
 
 class Storage {
-public:
+  public:
     virtual ~Storage() = default;
 
     // Hard state and configuration as recovered at start-up.

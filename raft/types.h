@@ -23,7 +23,7 @@ constexpr NodeId kNoNode = 0;  // node ids start at 1; 0 means "none" (no vote, 
 // leaves the client socket and then only referenced by the raft log, the WAL batch, the
 // entry cache and every subscriber: copying an Entry never copies its data.
 class Payload {
-public:
+  public:
     Payload() = default;
     explicit Payload(std::string bytes)
         : p_(bytes.empty() ? nullptr : std::make_shared<const std::string>(std::move(bytes))) {}
@@ -35,7 +35,7 @@ public:
     bool empty() const { return size() == 0; }
     friend bool operator==(const Payload& a, const Payload& b) { return a.view() == b.view(); }
 
-private:
+  private:
     std::shared_ptr<const std::string> p_;
 };
 
