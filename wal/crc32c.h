@@ -12,12 +12,16 @@ namespace raftd::crc32c {
 
 // Extends `crc` (the CRC of earlier bytes, 0 for none) with `n` bytes at `data`.
 uint32_t extend(uint32_t crc, const void* data, size_t n);
-inline uint32_t value(const void* data, size_t n) { return extend(0, data, n); }
+inline uint32_t value(const void* data, size_t n) {
+    return extend(0, data, n);
+}
 
 // Stored CRCs are masked so a CRC computed over bytes that themselves hold a CRC does not
 // degenerate (the same trick LevelDB's log uses; the constant is ours, documented in
 // docs/wal-format.md).
-inline uint32_t mask(uint32_t crc) { return ((crc >> 15) | (crc << 17)) + 0x9e3779b9u; }
+inline uint32_t mask(uint32_t crc) {
+    return ((crc >> 15) | (crc << 17)) + 0x9e3779b9u;
+}
 inline uint32_t unmask(uint32_t m) {
     uint32_t rot = m - 0x9e3779b9u;
     return (rot >> 17) | (rot << 15);

@@ -19,9 +19,11 @@ TEST_CASE("crc32c_matches_rfc3720_vectors") {
     CHECK(crc32c::value(buf.data(), buf.size()) == 0x8a9136aau);
     std::memset(buf.data(), 0xff, buf.size());
     CHECK(crc32c::value(buf.data(), buf.size()) == 0x62a8ab43u);
-    for (int i = 0; i < 32; i++) buf[i] = static_cast<uint8_t>(i);
+    for (int i = 0; i < 32; i++)
+        buf[i] = static_cast<uint8_t>(i);
     CHECK(crc32c::value(buf.data(), buf.size()) == 0x46dd794eu);
-    for (int i = 0; i < 32; i++) buf[i] = static_cast<uint8_t>(31 - i);
+    for (int i = 0; i < 32; i++)
+        buf[i] = static_cast<uint8_t>(31 - i);
     CHECK(crc32c::value(buf.data(), buf.size()) == 0x113fdb5cu);
     std::string s = "123456789";
     CHECK(crc32c::value(s.data(), s.size()) == 0xe3069283u);
@@ -37,7 +39,8 @@ TEST_CASE("crc32c_hardware_and_software_paths_agree") {
     std::mt19937 rng(42);
     for (size_t len : {0u, 1u, 7u, 8u, 9u, 63u, 64u, 1000u, 4099u}) {
         std::vector<uint8_t> v(len);
-        for (auto& x : v) x = static_cast<uint8_t>(rng());
+        for (auto& x : v)
+            x = static_cast<uint8_t>(rng());
         CHECK(crc32c::extend(0, v.data(), len) ==
               crc32c::extend_software_for_test(0, v.data(), len));
     }

@@ -1,0 +1,242 @@
+// The writer half of wal::Log: group commit, segment roll-over, truncation, compaction.
+// The ordering of file operations here is what makes the log crash-safe; each step says why.
+#include <algorithm>
+#include <mutex>
+
+#include "wal/log.h"
+
+namespace raftd::wal {
+
+using raft::Entry;
+
+namespace {
+constexpr uint64_t kMaxOffset = 1ull << 31;  // offsets are kept as uint32_t
+constexpr uint64_t kMaxBatchBytes = 1ull << 30;
+}  // namespace
+
+Status Log::check_batch(std::span<const Entry> batch) const {
+    std::shared_lock lk(mu_);
+    const Index first = first_index_locked(), last = last_index_locked();
+    const Index start = batch[0].index;
+    if (start < first || start > last + 1)
+        return Status::invalid_argument("append at index " + std::to_string(start) +
+                                        ": the log holds [" + std::to_string(first) + ", " +
+                                        std::to_string(last) + "]");
+    auto prev = term_locked(start - 1);
+    raft::Term t = prev ? prev.value() : 0;
+    uint64_t total = 0;
+    for (size_t k = 0; k < batch.size(); k++) {
+        const Entry& e = batch[k];
+        if (e.index != start + k)
+            return Status::invalid_argument("append: entry " + std::to_string(k) + " has index " +
+                                            std::to_string(e.index) + ", expected " +
+                                            std::to_string(start + k));
+        if (e.term < t || e.term == 0)
+            return Status::invalid_argument("append: entry " + std::to_string(e.index) +
+                                            " has term " + std::to_string(e.term) +
+                                            " below the previous term " + std::to_string(t));
+        if (!valid_entry_type(static_cast<uint8_t>(e.type)))
+            return Status::invalid_argument("append: entry " + std::to_string(e.index) +
+                                            " has an unknown type");
+        if (e.data.size() > kMaxEntryData)
+            return Status::invalid_argument("append: entry " + std::to_string(e.index) +
+                                            " data exceeds 64 MiB");
+        t = e.term;
+        total += entry_record_size(e);
+    }
+    if (total > kMaxBatchBytes) return Status::invalid_argument("append: batch exceeds 1 GiB");
+    return Status::ok();
+}
+
+Status Log::append(std::span<const Entry> batch) {
+    if (!failed_.is_ok()) return failed_;  // only this thread writes failed_
+    if (batch.empty()) return Status::ok();
+    if (Status s = check_batch(batch); !s) return s;
+
+    if (batch[0].index <= last_index()) {
+        std::unique_lock lk(mu_);
+        if (Status s = truncate_locked(batch[0].index); !s) {
+            lk.unlock();
+            return fail(std::move(s));
+        }
+    }
+
+    size_t total = 0;
+    for (const Entry& e : batch)
+        total += entry_record_size(e);
+
+    Segment* act = segments_.empty() ? nullptr : segments_.back().get();
+    const bool full = act != nullptr && !act->empty() &&
+                      (act->end + total > opts_.segment_bytes || act->end + total > kMaxOffset);
+    if (act == nullptr || full) {
+        const raft::Term prev_term = act ? act->last_term() : 0;
+        if (full)
+            if (Status s = seal_active(); !s) return fail(std::move(s));
+        auto seg = create_segment(batch[0].index, prev_term);
+        if (!seg) return fail(seg.status());
+        std::unique_lock lk(mu_);
+        segments_.push_back(std::move(seg.value()));
+        act = segments_.back().get();
+    }
+
+    // Encode the whole batch into one reused buffer: one copy of each entry's data, then
+    // one pwrite and one fdatasync for the batch (group commit).
+    if (encode_cap_ < total) {
+        encode_cap_ = std::max(total, encode_cap_ * 2);
+        encode_buf_ = std::make_unique_for_overwrite<char[]>(encode_cap_);
+    }
+    char* p = encode_buf_.get();
+    for (const Entry& e : batch) {
+        encode_entry_record(e, p);
+        p += entry_record_size(e);
+    }
+    // Writing past `end` touches bytes no reader looks at, so no lock is held here.
+    if (Status s = write_all(*act->file, act->end, encode_buf_.get(), total); !s)
+        return fail(std::move(s));
+    if (Status s = act->file->datasync(); !s) return fail(std::move(s));
+
+    // Durable: publish to readers.
+    std::unique_lock lk(mu_);
+    uint64_t off = act->end;
+    for (const Entry& e : batch) {
+        const uint64_t len = entry_record_size(e);
+        act->add(e.index, e.term, off, len);
+        off += len;
+        cache_push(e);
+    }
+    return Status::ok();
+}
+
+Status Log::seal_active() {
+    // A sealed segment holds exactly its records: dropping the preallocated tail keeps disk
+    // use honest. It is synced before the next segment exists, so recovery may treat any
+    // damage in a non-last segment as corruption of durable data.
+    Segment& s = *segments_.back();
+    if (Status st = s.file->truncate(s.end); !st) return st;
+    return s.file->datasync();
+}
+
+Result<std::unique_ptr<Segment>> Log::create_segment(Index first, raft::Term prev_term) {
+    // Built under a temporary name and renamed once its header is durable, so a file with
+    // a segment name always has a valid header; recovery deletes leftover temporaries.
+    const std::string path = join_path(dir_, segment_name(first));
+    const std::string tmp = path + kTempSuffix;
+    {
+        auto f = env_->open(tmp, OpenMode::kCreateTrunc);
+        if (!f) return f.status();
+        char hdr[kSegmentHeaderSize];
+        encode_segment_header(SegmentHeader{first, prev_term}, hdr);
+        if (Status s = write_all(*f.value(), 0, hdr, sizeof hdr); !s) return s;
+        if (opts_.preallocate)
+            if (Status s = f.value()->allocate(0, opts_.segment_bytes); !s) return s;
+        if (Status s = f.value()->datasync(); !s) return s;
+    }
+    if (Status s = env_->rename(tmp, path); !s) return s;
+    if (Status s = env_->sync_dir(dir_); !s) return s;
+    auto f = env_->open(path, OpenMode::kReadWrite);
+    if (!f) return f.status();
+    auto seg = std::make_unique<Segment>();
+    seg->path = path;
+    seg->first_index = first;
+    seg->prev_term = prev_term;
+    seg->file = std::move(f.value());
+    return seg;
+}
+
+Status Log::remove_segment_file(const std::string& path) {
+    // One directory sync per removal: removals become durable in the order made, so a
+    // crash leaves a contiguous run of segments rather than a gap recovery would refuse.
+    if (Status s = env_->remove(path); !s) return s;
+    return env_->sync_dir(dir_);
+}
+
+Status Log::truncate_locked(Index from) {
+    // Newest segments first, so every crash point leaves a prefix of the old log.
+    while (!segments_.empty() && segments_.back()->first_index > from) {
+        std::string path = segments_.back()->path;
+        segments_.pop_back();
+        if (Status s = remove_segment_file(path); !s) return s;
+    }
+    cache_drop_from(from);
+    if (segments_.empty()) return Status::ok();
+    Segment& s = *segments_.back();
+    if (from > s.last_index()) return Status::ok();
+    const uint64_t cut = s.offset_of(from);
+    s.drop_from(from);
+    if (Status st = s.file->truncate(cut); !st) return st;
+    if (opts_.preallocate)
+        if (Status st = s.file->allocate(0, opts_.segment_bytes); !st) return st;
+    // The cut must be durable before new entries are written at `cut`: otherwise a crash
+    // could resurrect the old tail behind them.
+    return s.file->datasync();
+}
+
+Status Log::truncate_suffix(Index from) {
+    if (!failed_.is_ok()) return failed_;
+    std::unique_lock lk(mu_);
+    if (from < first_index_locked())
+        return Status::invalid_argument("truncate from " + std::to_string(from) +
+                                        ": below first index " +
+                                        std::to_string(first_index_locked()));
+    if (from > last_index_locked()) return Status::ok();
+    if (Status s = truncate_locked(from); !s) {
+        lk.unlock();
+        return fail(std::move(s));
+    }
+    return Status::ok();
+}
+
+Status Log::compact(Index upto) {
+    if (!failed_.is_ok()) return failed_;
+    std::vector<std::unique_ptr<Segment>> doomed;
+    {
+        std::unique_lock lk(mu_);
+        if (upto > last_index_locked())
+            return Status::invalid_argument("compact to " + std::to_string(upto) +
+                                            ": beyond last index " +
+                                            std::to_string(last_index_locked()));
+        const Index limit =
+            upto > opts_.compact_keep_entries ? upto - opts_.compact_keep_entries : 0;
+        size_t n = 0;
+        while (n + 1 < segments_.size() && segments_[n]->last_index() <= limit)
+            n++;
+        for (size_t k = 0; k < n; k++)
+            doomed.push_back(std::move(segments_[k]));
+        segments_.erase(segments_.begin(), segments_.begin() + static_cast<long>(n));
+        cache_drop_below(first_index_locked());
+    }
+    // Readers can no longer reach these segments, so the files go without the lock held.
+    // Oldest first: a crash leaves a contiguous suffix of the log.
+    for (auto& seg : doomed) {
+        std::string path = seg->path;
+        seg.reset();
+        if (Status s = remove_segment_file(path); !s) return fail(std::move(s));
+    }
+    return Status::ok();
+}
+
+Status Log::reset(Index snapshot_index, raft::Term snapshot_term) {
+    if (!failed_.is_ok()) return failed_;
+    std::unique_lock lk(mu_);
+    // Newest first, as in truncation; the replacement is created only once all are gone, so
+    // a crash in between leaves a prefix of the old log, which the caller's snapshot covers.
+    while (!segments_.empty()) {
+        std::string path = segments_.back()->path;
+        segments_.pop_back();
+        if (Status s = remove_segment_file(path); !s) {
+            lk.unlock();
+            return fail(std::move(s));
+        }
+    }
+    cache_.clear();
+    cache_used_ = 0;
+    auto seg = create_segment(snapshot_index + 1, snapshot_term);
+    if (!seg) {
+        lk.unlock();
+        return fail(seg.status());
+    }
+    segments_.push_back(std::move(seg.value()));
+    return Status::ok();
+}
+
+}  // namespace raftd::wal

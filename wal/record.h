@@ -1,0 +1,94 @@
+// The byte layout of WAL segment files: the segment header and the entry record framing.
+// docs/wal-format.md is the normative description; this file must match it byte for byte.
+//
+// Owns: pure encode/decode functions over memory buffers, little-endian throughout.
+// Never: I/O, allocation on the decode path, or trusting a length before it is bounded by
+// the bytes actually available.
+//
+// Thread rules: stateless; callable from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+
+#include "raft/status.h"
+#include "raft/types.h"
+
+namespace raftd::wal {
+
+inline constexpr char kSegmentMagic[8] = {'r', 'a', 'f', 't', 'd', 'w', 'a', 'l'};
+inline constexpr uint32_t kSegmentVersion = 1;
+inline constexpr size_t kSegmentHeaderSize = 32;  // magic 8, version 4, first 8, prev_term 8, crc 4
+inline constexpr size_t kRecordHeaderSize = 9;    // length 4, type 1, masked crc 4
+inline constexpr size_t kEntryFixedSize = 17;     // index 8, term 8, entry type 1
+inline constexpr uint8_t kRecordEntry = 1;
+// Largest entry data accepted by append() and by recovery; bounds a corrupt length field.
+inline constexpr uint32_t kMaxEntryData = 64u << 20;
+inline constexpr uint32_t kMaxPayload = kMaxEntryData + kEntryFixedSize;
+
+inline void put_u32(char* p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = static_cast<char>(v >> (8 * i));
+}
+inline void put_u64(char* p, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        p[i] = static_cast<char>(v >> (8 * i));
+}
+inline uint32_t get_u32(const char* p) {
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | static_cast<uint8_t>(p[i]);
+    return v;
+}
+inline uint64_t get_u64(const char* p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | static_cast<uint8_t>(p[i]);
+    return v;
+}
+
+struct SegmentHeader {
+    raft::Index first_index = 0;  // index of the first entry this segment may hold
+    raft::Term prev_term = 0;     // term of entry first_index - 1 (0 when there is none)
+};
+
+void encode_segment_header(const SegmentHeader& h, char out[kSegmentHeaderSize]);
+// Checks magic, version and CRC; `path` only names the file in the error.
+Result<SegmentHeader> decode_segment_header(const char* p, size_t n, const std::string& path);
+
+inline size_t entry_record_size(const raft::Entry& e) {
+    return kRecordHeaderSize + kEntryFixedSize + e.data.size();
+}
+// Encodes one entry record into out[0, entry_record_size(e)).
+void encode_entry_record(const raft::Entry& e, char* out);
+
+enum class RecordCheck {
+    kOk,
+    kZeroHeader,  // nine zero bytes: preallocated space, not a record
+    kShort,       // fewer bytes than the header or the length announces
+    kBadLength,   // length outside [kEntryFixedSize, kMaxPayload]
+    kBadType,     // record type is not one this version writes
+    kBadCrc,
+    kBadEntry,  // CRC holds but the entry type byte is unknown
+};
+const char* record_check_name(RecordCheck c);
+
+struct RecordView {
+    raft::Index index = 0;
+    raft::Term term = 0;
+    raft::EntryType type = raft::EntryType::kData;
+    const char* data = nullptr;
+    size_t data_len = 0;
+    size_t total = 0;  // header + payload bytes
+};
+
+// Parses and verifies the record at p with `avail` bytes readable.
+RecordCheck parse_record(const char* p, size_t avail, RecordView* out);
+
+inline bool valid_entry_type(uint8_t t) {
+    return t >= 1 && t <= 3;
+}
+
+}  // namespace raftd::wal
