@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <string>
 
 using namespace raftd::ipc;
@@ -307,4 +308,30 @@ TEST_CASE("status_reply_lists_members_with_progress_on_the_leader") {
     CHECK(m.via.map.size == 4);
     CHECK(sv(m.via.map.ptr[3].key) == "progress");
     CHECK(sv(field(d.frame, "role")) == "leader");
+}
+
+TEST_CASE("replies_match_the_worked_example_byte_for_byte") {
+    auto hex = [](const std::string& s) {
+        std::string h;
+        char b[4];
+        for (unsigned char c : s) {
+            std::snprintf(b, sizeof b, "%02x", c);
+            h += b;
+        }
+        return h;
+    };
+    OutBuffer ping;
+    encode_reply(ping, 1, OkReply{});
+    CHECK(hex(ping.flatten()) == "0000000982a2696401a26f6bc3");
+    OutBuffer prop_req;
+    encode_request(prop_req, 2, ProposeRequest{Payload("hi")});
+    CHECK(hex(prop_req.flatten()) == "0000001983a26f70a770726f706f7365a2696402a464617461c4026869");
+    OutBuffer prop;
+    encode_reply(prop, 2, ProposeReply{7, 3});
+    CHECK(hex(prop.flatten()) == "0000001684a2696402a26f6bc3a5696e64657807a47465726d03");
+    OutBuffer err;
+    encode_error(err, std::nullopt, Error{ErrorCode::kTooLarge, "x", {}});
+    CHECK(
+        hex(err.flatten())
+            .starts_with("0000002983a26964c0a26f6bc2a56572726f7282a4636f6465a9544f4f5f4c41524745"));
 }
