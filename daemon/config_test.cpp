@@ -2,15 +2,11 @@
 
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "daemon/cli.h"
+#include "daemon/testutil.h"
 
 using namespace raftd;
 using namespace raftd::daemon;
@@ -36,17 +32,9 @@ Result<Invocation> run_cli(std::vector<std::string> args) {
 }
 
 struct TempFile {
-    std::string path;
-    explicit TempFile(std::string_view text) {
-        std::string tmpl =
-            (std::filesystem::temp_directory_path() / "raftd-config-test-XXXXXX").string();
-        int fd = mkstemp(tmpl.data());
-        REQUIRE(fd >= 0);
-        ::close(fd);
-        path = tmpl;
-        std::ofstream(path) << text;
-    }
-    ~TempFile() { std::remove(path.c_str()); }
+    testing::TempDir dir;
+    std::string path = dir.file("raftd.toml");
+    explicit TempFile(std::string_view text) { testing::write_file(path, text); }
 };
 
 }  // namespace
