@@ -108,3 +108,18 @@ clean:
 
 format:
 	@find raft wal ipc daemon clients tests -name '*.cpp' -o -name '*.h' | xargs -r clang-format -i
+
+# ---- daemon: the raftd binary and its generated docs ------------------------------------
+BINS += $(B)/bin/raftd
+all: $(B)/bin/raftd
+$(B)/bin/raftd: $(B)/obj/daemon/main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/daemon/main.d
+
+# Rewrites docs/configuration.md and systemd/raftd.toml from the option table in
+# daemon/config_table.cpp; tests/scripts/config_docs.sh fails when they drift.
+.PHONY: config-docs
+config-docs: $(B)/bin/raftd
+	$(B)/bin/raftd --print-config-reference > docs/configuration.md
+	$(B)/bin/raftd --print-example-config > systemd/raftd.toml

@@ -1,0 +1,67 @@
+#include "daemon/datadir.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+
+#include "daemon/testutil.h"
+
+using namespace raftd;
+using namespace raftd::daemon;
+
+TEST_CASE("a_new_data_dir_is_created_with_its_identity") {
+    testing::TempDir tmp;
+    std::string dir = tmp.file("data/node1");
+    {
+        auto dd = DataDir::open(dir, "alpha", 1);
+        REQUIRE_MESSAGE(dd.is_ok(), dd.status().to_string());
+        CHECK((*dd)->fresh());
+        CHECK(testing::read_file(dir + "/IDENTITY") ==
+              "raftd data directory\ncluster = alpha\nnode_id = 1\n");
+    }  // the lock is released here
+    auto again = DataDir::open(dir, "alpha", 1);
+    REQUIRE(again.is_ok());
+    CHECK_FALSE((*again)->fresh());
+}
+
+TEST_CASE("a_data_dir_of_another_cluster_or_node_is_refused") {
+    testing::TempDir tmp;
+    std::string dir = tmp.file("d");
+    { REQUIRE(DataDir::open(dir, "alpha", 1).is_ok()); }
+    auto other = DataDir::open(dir, "beta", 1);
+    REQUIRE_FALSE(other.is_ok());
+    CHECK(other.status().message() ==
+          "data_dir " + dir + " belongs to cluster \"alpha\", not \"beta\"");
+    auto node = DataDir::open(dir, "alpha", 2);
+    REQUIRE_FALSE(node.is_ok());
+    CHECK(node.status().message() == "data_dir " + dir + " belongs to node 1, not node 2");
+}
+
+TEST_CASE("a_second_raftd_on_the_same_data_dir_is_refused_while_the_first_runs") {
+    testing::TempDir tmp;
+    std::string dir = tmp.file("d");
+    auto first = DataDir::open(dir, "alpha", 1);
+    REQUIRE(first.is_ok());
+    auto second = DataDir::open(dir, "alpha", 1);
+    REQUIRE_FALSE(second.is_ok());
+    CHECK(second.status().code() == Code::kBusy);
+    CHECK(second.status().message().find("is in use by another raftd (pid ") != std::string::npos);
+}
+
+TEST_CASE("a_non_empty_directory_without_identity_is_not_adopted") {
+    testing::TempDir tmp;
+    testing::write_file(tmp.file("notes.txt"), "precious");
+    auto dd = DataDir::open(tmp.path().string(), "alpha", 1);
+    REQUIRE_FALSE(dd.is_ok());
+    CHECK(dd.status().message().find("holds no raftd IDENTITY") != std::string::npos);
+    CHECK(testing::read_file(tmp.file("notes.txt")) == "precious");
+    CHECK_FALSE(std::filesystem::exists(tmp.file("IDENTITY")));
+}
+
+TEST_CASE("a_garbled_identity_is_corruption") {
+    testing::TempDir tmp;
+    testing::write_file(tmp.file("IDENTITY"), "hello\n");
+    auto dd = DataDir::open(tmp.path().string(), "alpha", 1);
+    REQUIRE_FALSE(dd.is_ok());
+    CHECK(dd.status().code() == Code::kCorruption);
+}
