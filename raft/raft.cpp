@@ -106,6 +106,7 @@ void Raft::reset(Term term) {
     heartbeat_elapsed_ = 0;
     reset_randomized_timeout();
     lead_transferee_ = kNoNode;
+    transfer_after_apply_ = false;
     lease_revoked_ = false;
     trk_.reset_votes();
     trk_.reset_progress(log_.last_index() + 1);
@@ -168,7 +169,15 @@ void Raft::hup(CampaignKind kind) {
     if (role_ == Role::kLeader || !promotable()) return;
     // A committed but unapplied configuration change may remove us or change the quorum;
     // campaigning under the old configuration could elect a leader the new one would not.
-    if (has_unapplied_conf()) return;
+    if (has_unapplied_conf()) {
+        // A leader that removes itself sends TimeoutNow right after applying the removal,
+        // typically in the same batch as the commit index: the target has the change
+        // committed but not yet applied. Dropping the request would leave the cluster without
+        // a leader for an election timeout; run it once the change is applied instead.
+        if (kind == CampaignKind::kTransfer) transfer_after_apply_ = true;
+        return;
+    }
+    transfer_after_apply_ = false;
     if (kind == CampaignKind::kPreVote && !cfg_.pre_vote) kind = CampaignKind::kElection;
     start_campaign(kind);
 }
