@@ -269,3 +269,17 @@ TEST_CASE("s6_a_demoted_voter_keeps_voting_until_the_joint_configuration_is_left
     CHECK_FALSE(is_voter(*left, 3));
     CHECK(left->learners == std::vector<NodeId>{3});
 }
+
+TEST_CASE("s6_a_restarted_node_knows_its_committed_configuration_before_reapplying_it") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}, {4}));
+    REQUIRE(c.elect(1));
+    REQUIRE(c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddNode, 4)));
+    c.stabilize();
+    c.crash(2);
+    REQUIRE(c.restart(2));
+    // No Ready handled yet: the application has re-applied nothing.
+    CHECK(c.peer(2).node().conf_state().voters == std::vector<NodeId>{1, 2, 3, 4});
+    REQUIRE(c.peer(2).node().campaign());
+    CHECK(c.peer(2).node().role() == Role::kCandidate);
+}
