@@ -353,6 +353,22 @@ std::string ScenarioRunner::exec(const std::vector<std::string>& args) {
         }
         return "";
     }
+    if (cmd == "run") {
+        // run <n> [quiet]: n rounds of "tick every running node once, then stabilize", the
+        // way time passes in a live cluster. quiet: print nothing.
+        uint64_t n = 0;
+        if (args.size() < 2 || !parse_u64(args[1], n)) return "usage: run <n> [quiet]";
+        bool quiet = args.size() >= 3 && args[2] == "quiet";
+        auto trace = std::move(c.trace);
+        if (!quiet) c.trace = trace;
+        for (uint64_t k = 0; k < n; ++k) {
+            for (NodeId t : c.ids())
+                c.tick(t);
+            c.stabilize();
+        }
+        c.trace = std::move(trace);
+        return "";
+    }
     if (cmd == "propose") {
         if (auto e = need_node(1, id); !e.empty()) return e;
         if (auto e = up(id); !e.empty()) return e;
