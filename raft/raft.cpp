@@ -263,6 +263,9 @@ void Raft::tick_heartbeat() {
             }
         }
         lead_transferee_ = kNoNode;  // a transfer that did not finish in time is abandoned
+        // A leader that is no longer a voter keeps trying to hand over (thesis 4.2.2).
+        if (!trk_.is_voter(id_)) hand_off_leadership();
+        if (role_ != Role::kLeader) return;
     }
     if (heartbeat_elapsed_ >= cfg_.heartbeat_tick) {
         heartbeat_elapsed_ = 0;

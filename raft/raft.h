@@ -124,6 +124,7 @@ class Raft {
     bool lease_valid() const;
     uint64_t tick_of_round(uint64_t round) const;
     void send_timeout_now(NodeId to);
+    void hand_off_leadership();
     void apply_conf_entry(const Entry& e);
     void switch_conf(const ConfState& cs, Index index);
     void maybe_auto_leave();
