@@ -23,7 +23,7 @@ CXX := g++
 # Lazy (=) so pkg-config runs only when compiling, after `make deps` had its chance.
 PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs libuv spdlog 2>/dev/null) -lleveldb -lpthread
-CPPFLAGS := -I. -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
+CPPFLAGS := -I. -Iclients/cpp -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
 CXXFLAGS_BASE := -std=c++20 -g -Wall -Wextra -Werror -MMD -MP
 ifeq ($(VARIANT),release)
 CXXFLAGS_VARIANT := -O2
