@@ -219,3 +219,21 @@ deb: $$(INSTALL_BINS)
 	@systemd/deb/make-control $(DEB_ROOT) $(RAFTD_VERSION) $(DEB_ARCH) $(INSTALL_BINS)
 	@dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE) >/dev/null
 	@echo "built $(DEB_FILE)"
+
+# ---- ops: raftbench and the benchmarks (docs/benchmarks.md) -----------------------------
+# raftbench is clients/bench/raftbench_main.cpp plus header-only helpers, so nothing of it
+# lands in the clients library. It speaks the public protocol through ipc/frame.h.
+BINS += $(B)/bin/raftbench
+all: $(B)/bin/raftbench
+$(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libipc.a $(B)/lib/libraft.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libipc.a $(B)/lib/libraft.a $(PKG_LIBS)
+-include $(B)/obj/clients/bench/raftbench_main.d
+
+.PHONY: bench bench-etcd
+# The standard matrix against clusters it starts itself; build/bench/results.json + PNG.
+bench: build/release/bin/raftd build/release/bin/raftbench
+	@tests/bench/run.sh
+# The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
+bench-etcd: build/release/bin/raftd build/release/bin/raftbench
+	@tests/bench/etcd.sh
