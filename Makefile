@@ -255,3 +255,12 @@ bench: build/release/bin/raftd build/release/bin/raftbench
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
 bench-etcd: build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+
+# ---- raft: soak -----------------------------------------------------------------------------
+# `make test` runs 300 simulated seeds (40 under ASan) inside raft_test; `make soak-raft`
+# runs many more in release: RAFT_SIM_SEEDS=N (default 20000), RAFT_SIM_TICKS per seed.
+.PHONY: soak soak-raft
+soak: soak-raft
+soak-raft:
+	@$(MAKE) VARIANT=release build/release/tests/raft_test
+	RAFT_SIM_SEEDS=$${RAFT_SIM_SEEDS:-20000} build/release/tests/raft_test -tc='sim_*' --duration=true

@@ -53,6 +53,8 @@ class Sim {
     // ---- checks ----
     void check_leaders();
     void check_entries(NodeId id, const Ready& rd);
+    void check_reads(NodeId id);
+    void read();
     void on_apply(NodeId id, const Entry& e);
     void on_restore(NodeId id, const SnapshotMeta& meta, const std::vector<Entry>& app);
     void record_committed(NodeId id, const Entry& e);
@@ -82,7 +84,7 @@ class Sim {
     Config base_;
     double loss_ = 0, dup_ = 0, p_partition_ = 0, p_heal_ = 0, p_crash_ = 0, p_restart_ = 0;
     double p_propose_ = 0, p_conf_ = 0, p_compact_ = 0, p_transfer_ = 0, p_campaign_ = 0;
-    double p_lag_ = 0;
+    double p_lag_ = 0, p_read_ = 0;
     uint64_t max_delay_ = 0;
 
     std::map<NodeId, std::unique_ptr<Peer>> peers_;
@@ -94,6 +96,10 @@ class Sim {
     std::map<NodeId, int> group_;
     uint64_t now_ = 0;
     uint64_t proposals_ = 0;
+    uint64_t reads_ = 0;
+    // Outstanding reads: context -> entries known committed when the read was issued. A
+    // linearizable read must be served at an index at least that high.
+    std::map<std::string, Index> pending_reads_;
 
     // Checker state.
     std::map<Term, NodeId> leader_of_;
@@ -130,6 +136,7 @@ void Sim::choose_parameters() {
     base_.heartbeat_tick = 1 + static_cast<int>(rng_.uniform(0, 3));
     base_.pre_vote = chance(0.7);
     base_.check_quorum = chance(0.7);
+    base_.lease_read = base_.check_quorum && chance(0.5);
     base_.max_inflight_msgs = rng_.uniform(1, 9);
     base_.max_inflight_bytes = chance(0.3) ? rng_.uniform(64, 512) : 0;
     base_.max_size_per_msg = chance(0.5) ? rng_.uniform(1, 200) : 1 << 20;
@@ -150,9 +157,11 @@ void Sim::choose_parameters() {
     p_transfer_ = rng_.uniform(0, 2) / 100.0;
     p_campaign_ = rng_.uniform(0, 2) / 100.0;
     p_lag_ = rng_.uniform(0, 50) / 100.0;
+    p_read_ = rng_.uniform(0, 10) / 100.0;
     trace("seed " + std::to_string(opt_.seed) + ": heartbeat=" +
           std::to_string(base_.heartbeat_tick) + " pre_vote=" + std::to_string(base_.pre_vote) +
           " check_quorum=" + std::to_string(base_.check_quorum) +
+          " lease_read=" + std::to_string(base_.lease_read) +
           " inflight=" + std::to_string(base_.max_inflight_msgs) + "/" +
           std::to_string(base_.max_inflight_bytes) + " loss=" + std::to_string(loss_) +
           " dup=" + std::to_string(dup_) + " delay<=" + std::to_string(max_delay_));
@@ -206,6 +215,7 @@ void Sim::handle_readys() {
             Status st = p.persist(out);
             if (!st) fail("persist on " + std::to_string(id) + ": " + st.to_string());
             ++res_.steps;
+            check_reads(id);
             send(out);
             check_leaders();
             continue;
@@ -285,6 +295,39 @@ void Sim::propose() {
     auto r = peers_[l]->node().propose(Payload(data));
     ++res_.steps;
     if (r) trace(at() + "propose " + data + " on " + std::to_string(l));
+}
+
+void Sim::read() {
+    auto ids = up_ids();
+    if (ids.empty()) return;
+    NodeId id = pick(ids);
+    std::string ctx = "r" + std::to_string(++reads_);
+    if (peers_[id]->node().read_index(ctx)) {
+        pending_reads_[ctx] = committed_.size();
+        trace(at() + "read " + ctx + " on " + std::to_string(id) + " (" +
+              std::to_string(committed_.size()) + " committed)");
+    }
+}
+
+// Linearizable reads: a read index covers every entry acknowledged before the read began.
+void Sim::check_reads(NodeId id) {
+    auto& rs = peers_[id]->read_states();
+    for (const ReadState& r : rs) {
+        auto it = pending_reads_.find(r.context);
+        if (it == pending_reads_.end()) {
+            fail(std::to_string(id) + " got a read state for unknown context " + r.context);
+            return;
+        }
+        trace(at() + "read " + r.context + " served on " + std::to_string(id) + " at " +
+              std::to_string(r.index));
+        if (r.index < it->second) {
+            fail("stale read: " + r.context + " on " + std::to_string(id) + " at index " +
+                 std::to_string(r.index) + " but " + std::to_string(it->second) +
+                 " entries were committed when it was issued");
+            return;
+        }
+    }
+    rs.clear();
 }
 
 void Sim::conf_change() {
@@ -396,6 +439,7 @@ void Sim::heal() {
 void Sim::inject_faults() {
     if (chance(p_propose_)) propose();
     if (chance(p_conf_)) conf_change();
+    if (chance(p_read_)) read();
     if (chance(p_compact_)) compact();
     if (chance(p_transfer_)) {
         NodeId l = leader();
@@ -547,12 +591,25 @@ void Sim::on_restore(NodeId id, const SnapshotMeta& meta, const std::vector<Entr
 // settings allow one small append per round trip, so that bound grows with the backlog.
 bool Sim::liveness(const char* phase) {
     uint64_t start = now_;
-    uint64_t commit_deadline = now_ + static_cast<uint64_t>(opt_.liveness_election_timeouts) *
-                                          static_cast<uint64_t>(base_.election_tick);
-    uint64_t apply_deadline = commit_deadline + 8 * (committed_.size() + 10) * (max_delay_ + 1);
+    // Entries appended but not committed must be replicated before anything new commits;
+    // with an inflight window of one small append that is a round trip per entry.
+    uint64_t backlog = 0;
+    for (const auto& [id, p] : peers_) {
+        if (p->up()) {
+            Index last = p->node().raft().log().last_index();
+            if (last > committed_.size()) backlog = std::max<uint64_t>(backlog, last - committed_.size());
+        }
+    }
+    uint64_t round_trip = 2 * (max_delay_ + 1) + 2;
+    uint64_t commit_deadline = now_ +
+                               static_cast<uint64_t>(opt_.liveness_election_timeouts) *
+                                   static_cast<uint64_t>(base_.election_tick) +
+                               backlog * round_trip;
+    uint64_t apply_deadline = commit_deadline + (committed_.size() + backlog + 10) * round_trip;
     EntryId probe;  // index 0: nothing proposed yet
     bool committed = false;
     std::string data = std::string("live-") + phase;
+    std::string last_refusal;
     while (!failed_) {
         if (!committed && now_ >= commit_deadline) {
             fail(std::string(phase) + ": no leader committed a new entry within " +
@@ -565,19 +622,42 @@ bool Sim::liveness(const char* phase) {
                  " ticks");
             return false;
         }
-        // The operator runs exactly the committed configuration's members: a removed node
-        // that never learned of its removal would otherwise campaign forever (thesis 4.2.3).
+        // The operator runs the committed configuration's members, and a removed node only
+        // as long as some member still counts on it: a member that has not learned that its
+        // removal committed still needs its vote. A removed node nobody needs is shut down;
+        // left running, one that never learned of its removal would campaign forever
+        // (thesis 4.2.3).
+        std::set<NodeId> needed;
         for (const auto& [id, p] : peers_) {
-            bool member = is_member(agreed_conf_, id) || agreed_conf_.voters.empty();
-            if (member && !p->up()) restart(id);
-            if (!member && p->up()) crash(id, false);
+            if (is_member(agreed_conf_, id) || agreed_conf_.voters.empty()) needed.insert(id);
+        }
+        for (NodeId m : std::set<NodeId>(needed)) {
+            const Peer& p = *peers_[m];
+            if (!p.up()) continue;
+            for (NodeId other : all_members(p.node().conf_state()))
+                needed.insert(other);
+        }
+        for (const auto& [id, p] : peers_) {
+            bool need = needed.count(id) != 0;
+            if (need && !p->up()) restart(id);
+            if (!need && p->up()) crash(id, false);
         }
         tick_all();
         process_rounds(false);
         NodeId l = leader();
         if (probe.index == 0 && l != kNoNode) {
             auto r = peers_[l]->node().propose(Payload(data));
-            if (r) probe = r.value();
+            if (r) {
+                probe = r.value();
+            } else if (r.status().message() != last_refusal) {
+                last_refusal = r.status().message();
+                trace(at() + "proposal refused by " + std::to_string(l) + ": " + last_refusal);
+            }
+        }
+        if (probe.index != 0 && l != kNoNode && peers_[l]->node().term() > probe.term &&
+            !peers_[l]->node().raft().log().match_term(probe.index, probe.term)) {
+            probe = EntryId{};  // a later leader does not have it: it was lost, propose again
+            continue;
         }
         if (probe.index == 0 || probe.index > committed_.size()) continue;
         const Entry& c = committed_[probe.index - 1];
