@@ -297,3 +297,19 @@ TEST_CASE("config_entry_encoding_matches_the_example_in_docs_raft_md") {
     CHECK(*back == cc);
     CHECK(decode_conf_change(enc + "x").status().code() == raftd::Code::kCorruption);
 }
+
+TEST_CASE("s4_2_2_a_candidate_learns_the_commit_index_from_a_voter_that_refuses_it") {
+    Fixture f(1, opts().term(1).log({1, 1, 1}).commit(1));
+    REQUIRE(f.node().campaign());
+    f.drain();
+    Message r = msg(MessageType::kVoteResponse, 2, 1, 2);
+    r.reject = true;
+    r.commit = 3;
+    r.log_term = 5;  // not the term we have at 3: tells us nothing
+    REQUIRE(f.step(r));
+    CHECK(f.raft().log().committed() == 1);
+    r.from = 3;
+    r.log_term = 1;  // our entry 3 is that entry: everything up to it is committed
+    REQUIRE(f.step(r));
+    CHECK(f.raft().log().committed() == 3);
+}

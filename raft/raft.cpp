@@ -274,6 +274,10 @@ void Raft::tick_heartbeat() {
 }
 
 void Raft::step(const Message& m) {
+    if ((m.type == MessageType::kVoteResponse || m.type == MessageType::kPreVoteResponse) &&
+        m.reject) {
+        learn_commit_from_rejection(m);
+    }
     bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                        m.type == MessageType::kSnapshot;
     bool vote_request = m.type == MessageType::kVote || m.type == MessageType::kPreVote;
@@ -305,6 +309,8 @@ void Raft::step(const Message& m) {
             r.to = m.from;
             r.term = term_;
             r.reject = true;
+            r.commit = log_.committed();
+            r.log_term = log_.term_or_zero(r.commit);
             send(std::move(r));
         }
         return;
@@ -328,6 +334,18 @@ void Raft::step(const Message& m) {
     }
 }
 
+// A voter that refuses us tells us its commit index (and that entry's term). Committed is
+// committed whoever reports it: if our log has the same entry, everything up to it is
+// committed here too. This matters when a configuration change removed or demoted the
+// leader: a remaining voter that never heard the change committed still campaigns in the old
+// configuration, needing the vote of the node that left, which refuses it when its own log
+// is longer; learning the commit lets it apply the new configuration and win in it.
+void Raft::learn_commit_from_rejection(const Message& m) {
+    if (m.commit > log_.committed() && log_.match_term(m.commit, m.log_term)) {
+        log_.commit_to(m.commit);
+    }
+}
+
 void Raft::handle_vote_request(const Message& m) {
     bool pre = m.type == MessageType::kPreVote;
     // One vote per term (Figure 2); a pre-vote for a future term binds nothing.
@@ -345,6 +363,8 @@ void Raft::handle_vote_request(const Message& m) {
     } else {
         r.term = term_;
         r.reject = true;
+        r.commit = log_.committed();
+        r.log_term = log_.term_or_zero(r.commit);
     }
     send(std::move(r));
 }

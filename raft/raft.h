@@ -94,6 +94,7 @@ class Raft {
     void reset_randomized_timeout();
     void send(Message m);
     void handle_vote_request(const Message& m);
+    void learn_commit_from_rejection(const Message& m);
     void handle_vote_response(const Message& m);
     void step_follower(const Message& m);
     void step_candidate(const Message& m);
