@@ -285,8 +285,13 @@ void Raft::step(const Message& m) {
         if (vote_request) {
             // Thesis 4.2.3: while we hear from a leader, a vote request is a disruption (a
             // removed or partitioned node), not an election, unless the leader asked for it.
+            // With lease reads, a node just started keeps the promise it may have made before
+            // a crash (no vote within an election timeout of hearing a leader): it has
+            // forgotten when it last heard one, so it waits a whole election timeout.
             bool in_lease =
-                cfg_.check_quorum && lead_ != kNoNode && election_elapsed_ < cfg_.election_tick;
+                cfg_.check_quorum &&
+                ((lead_ != kNoNode && election_elapsed_ < cfg_.election_tick) ||
+                 (cfg_.lease_read && now_ < static_cast<uint64_t>(cfg_.election_tick)));
             if (in_lease && !m.transfer) return;
         }
         if (m.type == MessageType::kPreVote ||
