@@ -149,3 +149,18 @@ $(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
 -include $(B)/obj/wal/fiu_probe_main.d
+
+# WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
+# bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).
+BINS += $(B)/bin/wal_bench
+all: $(B)/bin/wal_bench
+$(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/wal/bench_main.d
+
+.PHONY: bench bench-wal
+bench: bench-wal
+bench-wal:
+	@$(MAKE) VARIANT=release build/release/bin/wal_bench
+	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
