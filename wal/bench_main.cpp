@@ -147,7 +147,7 @@ double median(std::vector<double> v) {
 
 struct Cell {
     size_t size, batch;
-    double wal_eps, raw_eps, wal_mbps, raw_mbps, ratio, wal_cpu_us_per_entry;
+    double wal_eps, raw_eps, wal_mbps, raw_mbps, ratio, wal_cpu_us_per_entry, raw_cpu_us_per_entry;
 };
 
 }  // namespace
@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
         for (size_t n : a.batches) {
             const size_t batch_bytes =
                 n * (kRecordHeaderSize + kEntryFixedSize + size);  // what the WAL writes
-            std::vector<double> wal_eps, raw_eps, wal_cpu;
+            std::vector<double> wal_eps, raw_eps, wal_cpu, raw_cpu;
             uint64_t count = 0;
             for (int rep = 0; rep < a.reps; rep++) {
                 Run w = run_wal(wal_dir, size, n, a.seconds, count);
@@ -195,8 +195,9 @@ int main(int argc, char** argv) {
                 wal_eps.push_back(static_cast<double>(w.batches * n) / w.seconds);
                 raw_eps.push_back(static_cast<double>(r.batches * n) / r.seconds);
                 wal_cpu.push_back(w.cpu / static_cast<double>(w.batches * n) * 1e6);
+                raw_cpu.push_back(r.cpu / static_cast<double>(r.batches * n) * 1e6);
             }
-            Cell c{size, n, median(wal_eps), median(raw_eps), 0, 0, 0, median(wal_cpu)};
+            Cell c{size, n, median(wal_eps), median(raw_eps), 0, 0, 0, median(wal_cpu), median(raw_cpu)};
             c.wal_mbps = c.wal_eps * static_cast<double>(size) / 1e6;
             c.raw_mbps = c.raw_eps * static_cast<double>(size) / 1e6;
             c.ratio = c.wal_eps / c.raw_eps;
@@ -207,11 +208,11 @@ int main(int argc, char** argv) {
                                 crc32c::hardware_accelerated() ? "yes" : "no");
                     std::printf("%6s %6s | %12s %9s | %12s %9s | %6s | %s\n", "size", "batch",
                                 "wal ent/s", "wal MB/s", "raw ent/s", "raw MB/s", "ratio",
-                                "wal cpu us/entry");
+                                "cpu us/entry wal raw");
                 }
-                std::printf("%6zu %6zu | %12.0f %9.2f | %12.0f %9.2f | %5.0f%% | %.2f\n", size,
-                            n, c.wal_eps, c.wal_mbps, c.raw_eps, c.raw_mbps, c.ratio * 100,
-                            c.wal_cpu_us_per_entry);
+                std::printf("%6zu %6zu | %12.0f %9.2f | %12.0f %9.2f | %5.0f%% | %.2f %.2f\n",
+                            size, n, c.wal_eps, c.wal_mbps, c.raw_eps, c.raw_mbps, c.ratio * 100,
+                            c.wal_cpu_us_per_entry, c.raw_cpu_us_per_entry);
                 std::fflush(stdout);
             }
         }
@@ -254,9 +255,10 @@ int main(int argc, char** argv) {
             const Cell& c = cells[i];
             std::printf("%s{\"entry_bytes\": %zu, \"batch\": %zu, \"wal_entries_per_s\": %.0f, "
                         "\"wal_mb_per_s\": %.3f, \"raw_entries_per_s\": %.0f, "
-                        "\"raw_mb_per_s\": %.3f, \"ratio\": %.3f, \"wal_cpu_us_per_entry\": %.3f}",
+                        "\"raw_mb_per_s\": %.3f, \"ratio\": %.3f, \"wal_cpu_us_per_entry\": %.3f, "
+                        "\"raw_cpu_us_per_entry\": %.3f}",
                         i ? ", " : "", c.size, c.batch, c.wal_eps, c.wal_mbps, c.raw_eps,
-                        c.raw_mbps, c.ratio, c.wal_cpu_us_per_entry);
+                        c.raw_mbps, c.ratio, c.wal_cpu_us_per_entry, c.raw_cpu_us_per_entry);
         }
         std::printf("]");
         if (a.recovery_mb > 0)
