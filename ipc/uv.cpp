@@ -443,6 +443,52 @@ Status Async::send() {
     return check(uv_async_send(reinterpret_cast<uv_async_t*>(raw())), "async send");
 }
 
+Status Prepare::init(uv_loop_t* loop) {
+    close();
+    auto box = std::make_unique<Box<uv_prepare_t>>();
+    int r = uv_prepare_init(loop, &box->h);
+    return adopt(s_, std::move(box), r, "uv_prepare_init");
+}
+
+Status Prepare::start(std::function<void()> cb) {
+    if (!s_) return not_open("prepare start");
+    s_->fire = std::move(cb);
+    return check(uv_prepare_start(reinterpret_cast<uv_prepare_t*>(raw()),
+                                  [](uv_prepare_t* h) {
+                                      State* s = state_of(h);
+                                      if (!s->closed && s->fire) s->fire();
+                                  }),
+                 "prepare start");
+}
+
+Status Prepare::stop() {
+    if (!s_) return not_open("prepare stop");
+    return check(uv_prepare_stop(reinterpret_cast<uv_prepare_t*>(raw())), "prepare stop");
+}
+
+Status Check::init(uv_loop_t* loop) {
+    close();
+    auto box = std::make_unique<Box<uv_check_t>>();
+    int r = uv_check_init(loop, &box->h);
+    return adopt(s_, std::move(box), r, "uv_check_init");
+}
+
+Status Check::start(std::function<void()> cb) {
+    if (!s_) return not_open("check start");
+    s_->fire = std::move(cb);
+    return check(uv_check_start(reinterpret_cast<uv_check_t*>(raw()),
+                                [](uv_check_t* h) {
+                                    State* s = state_of(h);
+                                    if (!s->closed && s->fire) s->fire();
+                                }),
+                 "check start");
+}
+
+Status Check::stop() {
+    if (!s_) return not_open("check stop");
+    return check(uv_check_stop(reinterpret_cast<uv_check_t*>(raw())), "check stop");
+}
+
 Status Signal::init(uv_loop_t* loop) {
     close();
     auto box = std::make_unique<Box<uv_signal_t>>();

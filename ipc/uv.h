@@ -157,6 +157,22 @@ class Async : public Handle {
     Status send();
 };
 
+// Runs `cb` once per loop iteration, right before (Prepare) or right after (Check) the loop
+// polls for I/O: where output queued by any callback is written in one batch.
+class Prepare : public Handle {
+  public:
+    Status init(uv_loop_t* loop);
+    Status start(std::function<void()> cb);
+    Status stop();
+};
+
+class Check : public Handle {
+  public:
+    Status init(uv_loop_t* loop);
+    Status start(std::function<void()> cb);
+    Status stop();
+};
+
 class Signal : public Handle {
   public:
     Status init(uv_loop_t* loop);
