@@ -16,7 +16,7 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-DEPS_TEST_PKGS :=
+DEPS_TEST_PKGS := systemd
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
@@ -139,3 +139,135 @@ $(B)/tests/fake_raftd: $(B)/obj/ipc/testing/fake_raftd_main.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
 -include $(B)/obj/ipc/testing/fake_raftd_main.d
+
+# ---- wal: crash-test child, benchmark, soak ------------------------------------------------
+# wal_crash_child is exec'd by wal_test's crash test (it looks beside its own binary), so the
+# suite depends on it. `make soak-wal` runs many more crash iterations than `make test`.
+BINS += $(B)/tests/wal_crash_child
+all: $(B)/tests/wal_crash_child
+$(B)/tests/wal_test: $(B)/tests/wal_crash_child
+$(B)/tests/wal_crash_child: $(B)/obj/wal/crash_child_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/wal/crash_child_main.d
+
+.PHONY: soak soak-wal
+soak: soak-wal
+soak-wal:
+	@$(MAKE) VARIANT=release build/release/tests/wal_test
+	RAFTD_WAL_CRASH_ITERATIONS=$${RAFTD_WAL_CRASH_ITERATIONS:-2000} \
+	  build/release/tests/wal_test -tc='sigkilled_writer*' --duration=true
+
+# ---- ops: make install / uninstall / deb ------------------------------------------------
+# GNU-style directories; DESTDIR stages into a tree (packages, tests). The units name
+# /usr/bin/raftd and /etc/raftd; `install` rewrites those paths when PREFIX or sysconfdir
+# differ, so an installed unit always starts the installed binary.
+PREFIX ?= /usr
+DESTDIR ?=
+bindir ?= $(PREFIX)/bin
+libdir ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
+datadir ?= $(PREFIX)/share
+docdir ?= $(datadir)/doc/raftd
+sysconfdir ?= /etc
+systemdunitdir ?= $(PREFIX)/lib/systemd/system
+sysusersdir ?= $(PREFIX)/lib/sysusers.d
+tmpfilesdir ?= $(PREFIX)/lib/tmpfiles.d
+INSTALL ?= install
+
+# Installed programs: raftd always, raftctl once a block adds it to BINS. Expanded at use
+# (.SECONDEXPANSION below), so blocks further down the Makefile can still append to BINS.
+INSTALL_BINS = build/release/bin/raftd $(filter build/release/bin/raftctl,$(subst $(B)/,build/release/,$(BINS)))
+INSTALL_UNITS := systemd/raftd.service systemd/raftd@.service systemd/raftd.socket
+INSTALL_DOCS = README.md $(filter-out docs/README.md,$(wildcard docs/*.md))
+# The C++ client: public headers under clients/cpp/raftd/ and one self-contained archive
+# (the client's objects plus the frame codec and Status it uses), when the client exists.
+CLIENT_HEADERS = $(wildcard clients/cpp/raftd/*.h)
+CLIENT_ARCHIVES = $(if $(CLIENT_HEADERS),build/release/lib/libclients.a build/release/lib/libipc.a build/release/lib/libraft.a)
+CLIENT_LIB := build/release/lib/libraftd-client.a
+
+build/release/lib/libraftd-client.a: $(CLIENT_ARCHIVES)
+	@mkdir -p $(@D)
+	@rm -f $@
+	@{ echo "CREATE $@"; for a in $^; do echo "ADDLIB $$a"; done; echo SAVE; echo END; } | ar -M
+
+define unit_rewrite
+sed -e 's#/usr/bin/raftd#$(bindir)/raftd#g' -e 's#/usr/share/doc/raftd#$(docdir)#g' \
+    -e 's#/etc/raftd#$(sysconfdir)/raftd#g'
+endef
+
+.PHONY: install uninstall deb
+.SECONDEXPANSION:
+install: $$(INSTALL_BINS) $$(if $$(CLIENT_HEADERS),$(CLIENT_LIB))
+	$(INSTALL) -d $(DESTDIR)$(bindir) $(DESTDIR)$(systemdunitdir) $(DESTDIR)$(sysusersdir) \
+	  $(DESTDIR)$(tmpfilesdir) $(DESTDIR)$(sysconfdir)/raftd $(DESTDIR)$(docdir)
+	$(INSTALL) -m 0755 $(INSTALL_BINS) $(DESTDIR)$(bindir)/
+	@for u in $(INSTALL_UNITS); do \
+	  echo "install $$u -> $(DESTDIR)$(systemdunitdir)/"; \
+	  $(unit_rewrite) $$u > $(DESTDIR)$(systemdunitdir)/$${u##*/}.tmp && \
+	  chmod 0644 $(DESTDIR)$(systemdunitdir)/$${u##*/}.tmp && \
+	  mv -f $(DESTDIR)$(systemdunitdir)/$${u##*/}.tmp $(DESTDIR)$(systemdunitdir)/$${u##*/} || exit 1; \
+	done
+	$(INSTALL) -m 0644 systemd/raftd.sysusers $(DESTDIR)$(sysusersdir)/raftd.conf
+	$(INSTALL) -m 0644 systemd/raftd.tmpfiles $(DESTDIR)$(tmpfilesdir)/raftd.conf
+	$(INSTALL) -m 0644 $(INSTALL_DOCS) systemd/raftd.toml $(DESTDIR)$(docdir)/
+	@# An operator's configuration is never overwritten; the pristine example stays in docdir.
+	@if [ -e $(DESTDIR)$(sysconfdir)/raftd/raftd.toml ]; then \
+	  echo "keeping existing $(DESTDIR)$(sysconfdir)/raftd/raftd.toml"; \
+	else \
+	  echo "install systemd/raftd.toml -> $(DESTDIR)$(sysconfdir)/raftd/raftd.toml"; \
+	  $(INSTALL) -m 0644 systemd/raftd.toml $(DESTDIR)$(sysconfdir)/raftd/raftd.toml; \
+	fi
+	$(if $(CLIENT_HEADERS),$(INSTALL) -d $(DESTDIR)$(includedir)/raftd $(DESTDIR)$(libdir))
+	$(if $(CLIENT_HEADERS),$(INSTALL) -m 0644 $(CLIENT_HEADERS) $(DESTDIR)$(includedir)/raftd/)
+	$(if $(CLIENT_HEADERS),$(INSTALL) -m 0644 $(CLIENT_LIB) $(DESTDIR)$(libdir)/)
+
+# Removes what `install` put there. The configuration goes only while it is byte-for-byte
+# the shipped example; an edited one stays, and so do the data and the raftd user.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,raftd raftctl)
+	rm -f $(addprefix $(DESTDIR)$(systemdunitdir)/,$(notdir $(INSTALL_UNITS)))
+	rm -f $(DESTDIR)$(sysusersdir)/raftd.conf $(DESTDIR)$(tmpfilesdir)/raftd.conf
+	rm -rf $(DESTDIR)$(docdir) $(DESTDIR)$(includedir)/raftd
+	rm -f $(DESTDIR)$(libdir)/libraftd-client.a
+	@cfg=$(DESTDIR)$(sysconfdir)/raftd/raftd.toml; \
+	if [ -f $$cfg ] && cmp -s $$cfg systemd/raftd.toml; then rm -f $$cfg; \
+	elif [ -f $$cfg ]; then echo "keeping modified $$cfg"; fi; \
+	rmdir $(DESTDIR)$(sysconfdir)/raftd 2>/dev/null || true
+
+# A Debian package from the same install tree: build/deb/raftd_<version>_<arch>.deb.
+# Depends is computed from the libraries the binaries link (the Debian packages that own
+# them, at least the versions built against), so `apt install ./raftd_*.deb` pulls exactly
+# the runtime libraries. Control file and maintainer scripts: systemd/deb/.
+RAFTD_VERSION := $(shell sed -n 's/.*kRaftdVersion = "\([^"]*\)".*/\1/p' daemon/cli.h)
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB_DIR ?= build/deb
+DEB_ROOT = $(abspath $(DEB_DIR))/root
+DEB_FILE = $(DEB_DIR)/raftd_$(RAFTD_VERSION)_$(DEB_ARCH).deb
+deb: $$(INSTALL_BINS)
+	@rm -rf $(DEB_ROOT) && mkdir -p $(DEB_ROOT)
+	@# A fresh make for the staging install: the tree is ours, the jobserver is not needed.
+	@env -u MAKEFLAGS -u MFLAGS $(MAKE) install DESTDIR=$(DEB_ROOT) PREFIX=/usr sysconfdir=/etc >/dev/null
+	@# Debug info stays in build/release; the package ships stripped programs.
+	@strip --strip-unneeded $(addprefix $(DEB_ROOT)/usr/bin/,$(notdir $(INSTALL_BINS)))
+	@systemd/deb/make-control $(DEB_ROOT) $(RAFTD_VERSION) $(DEB_ARCH) $(INSTALL_BINS)
+	@dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE) >/dev/null
+	@echo "built $(DEB_FILE)"
+
+# ---- ops: raftbench and the benchmarks (docs/benchmarks.md) -----------------------------
+# raftbench is clients/bench/raftbench_main.cpp plus header-only helpers, so nothing of it
+# lands in the clients library. It speaks the public protocol through ipc/frame.h.
+BINS += $(B)/bin/raftbench
+all: $(B)/bin/raftbench
+$(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libipc.a $(B)/lib/libraft.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libipc.a $(B)/lib/libraft.a $(PKG_LIBS)
+-include $(B)/obj/clients/bench/raftbench_main.d
+
+.PHONY: bench bench-etcd
+# The standard matrix against clusters it starts itself; build/bench/results.json + PNG.
+bench: build/release/bin/raftd build/release/bin/raftbench
+	@tests/bench/run.sh
+# The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
+bench-etcd: build/release/bin/raftd build/release/bin/raftbench
+	@tests/bench/etcd.sh

@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "daemon/cli.h"
+#include "daemon/host.h"
 
 int main(int argc, char** argv) {
     using raftd::daemon::Invocation;
@@ -21,6 +22,5 @@ int main(int argc, char** argv) {
         case Invocation::Action::kRun:
             break;
     }
-    std::fprintf(stderr, "raftd: error: the daemon is not built yet\n");
-    return 1;
+    return raftd::daemon::run_daemon(inv->config);
 }

@@ -1,0 +1,24 @@
+// The client side of the daemon: the ipc::Server on the loop and the Backend that connects
+// it to the NodeHost (proposals, reads, membership, snapshots, the commit stream).
+//
+// Owns: the Server and the Backend implementation.
+// Never: make raft decisions beyond translating requests into Node calls.
+// Thread rules: loop thread only.
+#pragma once
+
+#include <memory>
+
+#include "daemon/host.h"
+#include "raft/status.h"
+
+namespace raftd::daemon {
+
+class ClientSide {
+  public:
+    virtual ~ClientSide() = default;
+};
+
+// Listens on cfg.socket (or adopts `activated_fd` when >= 0) and hooks into host.events().
+Result<std::unique_ptr<ClientSide>> start_client_side(NodeHost& host, int activated_fd);
+
+}  // namespace raftd::daemon

@@ -1,0 +1,133 @@
+// NodeHost: the running daemon. One libuv loop thread owns the raft::Node, the peer
+// transport, the client server and the timers; one storage thread makes Ready batches durable.
+//
+// Owns: the data dir lock, the durable store, the Node, the storage thread, the transport,
+// the tick/watchdog timers, the signal handlers and the sd_notify state.
+// Never: let a follower's acknowledgement, a vote or a candidate's request leave before the
+// batch it depends on is durable; deliver a committed entry that is not durable locally;
+// retry a failed WAL write (the page cache may have dropped the data: the daemon stops).
+//
+// Thread rules: every method on the loop thread except what StorageWorker documents.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/config.h"
+#include "daemon/datadir.h"
+#include "daemon/durable.h"
+#include "daemon/notify.h"
+#include "daemon/transport.h"
+#include "ipc/uv.h"
+#include "raft/node.h"
+
+namespace raftd::daemon {
+
+class StorageWorker;
+
+// What the client side (ipc::Server's backend) learns from the pipeline.
+struct HostEvents {
+    // Committed entries, in order, each already durable locally.
+    std::function<void(const std::vector<raft::Entry>&)> committed;
+    std::function<void(const std::vector<raft::ReadState>&)> read_states;
+    // Role, leader or term changed.
+    std::function<void()> role_changed;
+    // After advance(): committed configuration changes are now in effect.
+    std::function<void()> applied;
+    // The node is stopping: fail what waits on raft.
+    std::function<void()> stopping;
+};
+
+struct PipelineStats {
+    uint64_t readies = 0;
+    uint64_t persist_jobs = 0;     // batches handed to the storage thread
+    uint64_t persisted_entries = 0;
+    uint64_t committed_entries = 0;
+};
+
+class NodeHost {
+  public:
+    // Opens the data dir and the store, bootstraps a new cluster when the store is empty
+    // (unless cfg.join), and restores the Node. Errors are one line for the operator.
+    static Result<std::unique_ptr<NodeHost>> open(const Config& cfg);
+    ~NodeHost();
+    NodeHost(const NodeHost&) = delete;
+    NodeHost& operator=(const NodeHost&) = delete;
+
+    // Binds the peer listener and starts the timers, signals and storage thread. After this,
+    // start the client server on loop(), then call run().
+    Status start();
+    // Runs until a stop signal (or a fatal storage error). Returns the process exit status.
+    int run();
+    // Begins a graceful stop (what SIGTERM does).
+    void shutdown(const std::string& why);
+
+    uv_loop_t* loop() { return loop_.get(); }
+    ipc::uv::Loop& loop_owner() { return loop_; }
+    raft::Node& node() { return *node_; }
+    const Config& config() const { return cfg_; }
+    const DurableStore& store() const { return *store_; }
+    HostEvents& events() { return events_; }
+    // Called after the client side fed raft (proposals, reads): collects the next Ready.
+    void kick() { process(); }
+    bool stopping() const { return stopping_; }
+    // The highest committed index handed to `events().committed`.
+    raft::Index delivered() const { return delivered_; }
+    // Called once the client server listens: READY=1 goes to systemd.
+    void ready_to_serve();
+
+    const PipelineStats& stats() const { return stats_; }
+    // Runs `work` on the storage thread after everything submitted before it; `done` on the
+    // loop thread. For the store's writes other than Ready batches (application snapshots).
+    void run_on_storage_thread(std::function<Status()> work, std::function<void(Status)> done);
+    DurableStore& store_for_storage_thread() { return *store_; }
+    Transport& transport() { return *transport_; }
+    // "leader term 3" — for STATUS= and logs.
+    std::string status_line() const;
+
+  private:
+    NodeHost(Config cfg);
+    void process();
+    void on_persisted(Status st);
+    void finish_ready();
+    void sync_peers();
+    void on_role_change(const raft::SoftState& ss);
+    void finish_shutdown();
+    void fatal(const std::string& why);
+
+    Config cfg_;
+    ipc::uv::Loop loop_;
+    std::unique_ptr<DataDir> dir_;
+    std::unique_ptr<DurableStore> store_;
+    std::unique_ptr<raft::Node> node_;
+    std::unique_ptr<Transport> transport_;
+    std::unique_ptr<StorageWorker> worker_;
+    Notifier notifier_;
+    ipc::uv::Timer tick_;
+    ipc::uv::Timer watchdog_;
+    ipc::uv::Signal sigterm_, sigint_, sighup_;
+    HostEvents events_;
+
+    // The Ready whose persist half is on the storage thread; the rest waits here.
+    std::optional<raft::Ready> pending_;
+    bool persisting_ = false;
+    bool in_process_ = false;
+    bool stopping_ = false;
+    bool stopped_ = false;
+    int exit_code_ = 0;
+    raft::Index delivered_ = 0;
+    raft::ConfState known_conf_;
+    raft::SoftState soft_;
+    raft::Term logged_term_ = 0;
+    PipelineStats stats_;
+};
+
+// Entry point used by main(): runs raftd with `cfg` until it stops; returns the exit status.
+// Startup errors are printed as one line on stderr.
+int run_daemon(const Config& cfg);
+
+}  // namespace raftd::daemon

@@ -1,0 +1,68 @@
+// The peer wire format (docs/peer-protocol.md): raft::Message and the handshake as msgpack
+// frames, field by field.
+//
+// Owns: the mapping between raft::Message and a frame map, and the packed entry list.
+// Never: trust a frame: every field is type-checked and a wrong one is an error naming it
+// (the connection is then closed; nothing reaches raft). No exception leaves this API.
+//
+// Thread rules: pure functions; any thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "ipc/frame.h"
+#include "raft/message.h"
+#include "raft/status.h"
+
+namespace raftd::daemon {
+
+// Bumped whenever the peer format changes incompatibly; both ends must agree exactly.
+constexpr uint64_t kPeerProtocolVersion = 1;
+
+// First frame on every peer connection, from the dialling side.
+struct PeerHello {
+    uint64_t version = kPeerProtocolVersion;
+    std::string cluster;
+    raft::NodeId from = raft::kNoNode;  // the dialler's id
+    raft::NodeId to = raft::kNoNode;    // the id the dialler expects to reach
+    std::string addr;                   // the dialler's advertised peer address
+};
+
+// The acceptor's answer: ok, or refused with a reason (then it closes the connection).
+struct PeerWelcome {
+    bool ok = false;
+    raft::NodeId node = raft::kNoNode;  // the acceptor's id
+    std::string cluster;
+    std::string error;  // set when !ok
+};
+
+void encode_hello(ipc::OutBuffer& out, const PeerHello& h);
+Result<PeerHello> decode_hello(const ipc::Frame& f);
+void encode_welcome(ipc::OutBuffer& out, const PeerWelcome& w);
+Result<PeerWelcome> decode_welcome(const ipc::Frame& f);
+
+// One raft message per frame. Returns the frame's body length.
+size_t encode_message(ipc::OutBuffer& out, const raft::Message& m);
+// Entry payloads and snapshot data are copied once, out of the frame into the Message.
+Result<raft::Message> decode_message(const ipc::Frame& f);
+
+// A proposal a follower forwards to its leader, and the leader's answer (docs/peer-protocol.md,
+// "Forwarded proposals"). They travel on the same connections as raft messages.
+struct Forward {
+    enum class Kind : uint8_t { kPropose = 1, kResult = 2 };
+    Kind kind = Kind::kPropose;
+    uint64_t seq = 0;      // chosen by the follower, echoed in the result
+    raft::Payload data;    // kPropose
+    bool ok = false;       // kResult: committed at (index, term)
+    raft::Index index = 0;
+    raft::Term term = 0;
+    std::string code;      // kResult, !ok: a client protocol error code ("UNAVAILABLE", ...)
+    std::string message;
+};
+void encode_forward(ipc::OutBuffer& out, const Forward& f);
+// Whether a decoded frame is a Forward rather than a raft message.
+bool is_forward(const ipc::Frame& f);
+Result<Forward> decode_forward(const ipc::Frame& f);
+
+}  // namespace raftd::daemon

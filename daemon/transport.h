@@ -1,0 +1,126 @@
+// Transport: raft messages between nodes over TCP (docs/peer-protocol.md).
+//
+// Owns: the peer listener, one outbound connection per peer (this node's messages to it),
+// the inbound connections peers dialled (their messages to us), the bounded send queue and
+// the redial timer of each peer, and the handshake that refuses other clusters and
+// unexpected node ids.
+// Never: block, grow a queue beyond send_queue_bytes (messages are dropped instead and raft
+// sends again what is still needed), hand raft a message that failed validation, or make
+// raft decisions: it only moves bytes.
+//
+// Thread rules: loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "ipc/frame.h"
+#include "daemon/peer_codec.h"
+#include "ipc/uv.h"
+#include "raft/message.h"
+#include "raft/status.h"
+
+namespace raftd::daemon {
+
+struct TransportOptions {
+    raft::NodeId self = raft::kNoNode;
+    std::string cluster;
+    std::string listen;     // host:port to bind
+    std::string advertise;  // our address, sent in the handshake
+    uint64_t send_queue_bytes = 8u << 20;
+    uint64_t reconnect_min_ms = 100;
+    uint64_t reconnect_max_ms = 5000;
+    uint64_t snapshot_chunk_bytes = 1u << 20;
+    uint32_t max_frame = 16u << 20;
+};
+
+struct TransportStats {
+    uint64_t sent = 0;           // messages queued for sending
+    uint64_t dropped = 0;        // messages dropped (queue full, peer unknown or not connected)
+    uint64_t received = 0;       // messages handed to raft
+    uint64_t writes = 0;         // uv_write calls (each carries every frame queued so far)
+    uint64_t refused = 0;        // handshakes refused, either direction
+    uint64_t bad_frames = 0;     // frames that failed to decode; their connection was closed
+};
+
+class Transport {
+  public:
+    // `on_message`: a validated message for raft. `on_batch`: called after every read that
+    // delivered messages, so the owner can collect one Ready for all of them.
+    Transport(uv_loop_t* loop, TransportOptions opts,
+              std::function<void(raft::Message&&)> on_message, std::function<void()> on_batch);
+    ~Transport();
+    Transport(const Transport&) = delete;
+    Transport& operator=(const Transport&) = delete;
+
+    // Binds and listens. Errors name the address ("listen 127.0.0.1:7001: address already in
+    // use").
+    Status start();
+    // Closes the listener (no new inbound connections); existing connections stay.
+    void stop_listening();
+    // Closes everything. Queued messages are discarded.
+    void stop();
+
+    // The address to dial for `id`. A peer whose address changes is redialled.
+    void set_peer(raft::NodeId id, const std::string& addr);
+    // Drops a peer that left the configuration (its connections are closed).
+    void remove_peer(raft::NodeId id);
+    bool knows(raft::NodeId id) const;
+
+    // Queues `m` for m.to. Nothing is written until flush(), so one Ready's messages to a
+    // peer leave in one write.
+    void send(const raft::Message& m);
+    void flush();
+    // Queues and flushes a forwarded proposal or its result for `to`. False when it was
+    // dropped (no address, not connected, queue full): then it certainly never arrives.
+    bool send_forward(raft::NodeId to, const Forward& f);
+    // Forward frames received from an accepted peer.
+    void set_forward_handler(std::function<void(raft::NodeId from, Forward&&)> h) {
+        on_forward_ = std::move(h);
+    }
+    // Called when the connection we dialled to a peer fails (forwarded proposals on it may
+    // be lost).
+    void set_peer_down_handler(std::function<void(raft::NodeId)> h) { on_peer_down_ = std::move(h); }
+
+    const TransportStats& stats() const { return stats_; }
+    // Peers with a completed handshake in our dialling direction.
+    size_t connected_peers() const;
+
+  private:
+    struct Peer;
+    struct Inbound;
+
+    void dial(Peer& p);
+    void on_dial_done(Peer& p, int status);
+    void on_peer_read(Peer& p, ssize_t nread);
+    void peer_failed(Peer& p, const std::string& why, bool refused = false);
+    void schedule_redial(Peer& p);
+    void flush_peer(Peer& p);
+
+    void on_accept(int status);
+    void on_inbound_read(Inbound& in, ssize_t nread);
+    void close_inbound(uint64_t serial);
+    void refuse(Inbound& in, const std::string& why);
+
+    uv_loop_t* loop_;
+    TransportOptions opts_;
+    std::function<void(raft::Message&&)> on_message_;
+    std::function<void()> on_batch_;
+    std::function<void(raft::NodeId, Forward&&)> on_forward_;
+    std::function<void(raft::NodeId)> on_peer_down_;
+    ipc::uv::Tcp listener_;
+    std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
+    std::map<uint64_t, std::unique_ptr<Inbound>> inbound_;
+    uint64_t next_serial_ = 1;
+    std::mt19937_64 rng_;
+    TransportStats stats_;
+};
+
+// "host:port" (numeric IPv4/IPv6, or a name resolved once with getaddrinfo) to a sockaddr.
+Status resolve(const std::string& addr, struct sockaddr_storage& out);
+
+}  // namespace raftd::daemon

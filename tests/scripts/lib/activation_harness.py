@@ -1,0 +1,101 @@
+"""Socket activation as raftd.socket does it (sd_listen_fds(3)): the harness creates and
+listens on the client socket, connects and sends a ping before raftd even runs, then starts
+raftd with the socket as fd 3, LISTEN_FDS=1 and LISTEN_PID set to raftd's own pid (through
+`sh -c 'LISTEN_PID=$$ exec raftd ...'`). The early ping must be answered, a new connection
+must work, and raftd must not create its configured socket path (it uses the one given).
+
+usage: activation_harness.py RAFTD WORKDIR
+"""
+import os, signal, socket, struct, subprocess, sys, time
+
+raftd, work = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def fail(msg):
+    failures.append(msg)
+    print("FAIL:", msg, flush=True)
+
+
+def ping_frame(i):
+    # {"op": "ping", "id": i} as in docs/protocol.md section 8 (i < 128).
+    body = b"\x82\xa2op\xa4ping\xa2id" + bytes([i])
+    return struct.pack(">I", len(body)) + body
+
+
+def read_reply(conn, timeout):
+    conn.settimeout(timeout)
+    buf = b""
+    while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+        chunk = conn.recv(4096)
+        if not chunk:
+            raise EOFError("connection closed")
+        buf += chunk
+    return buf[4:4 + struct.unpack(">I", buf[:4])[0]]
+
+
+def ok_reply(i):
+    return b"\x82\xa2id" + bytes([i]) + b"\xa2ok\xc3"
+
+
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+port = s.getsockname()[1]
+s.close()
+
+path = os.path.join(work, "activated.sock")
+configured = os.path.join(work, "configured.sock")
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(path)
+listener.listen(16)
+
+# An application connecting before raftd runs: the kernel queues it on the listener.
+early = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+early.connect(path)
+early.sendall(ping_frame(1))
+
+lfd = listener.fileno()
+cmd = ('LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --data-dir "$1" --socket "$2" --listen "$3" '
+       '--log-format plain 3<&%d %d<&-' % (lfd, lfd))
+log = open(os.path.join(work, "raftd.log"), "w")
+env = dict(os.environ)
+env.pop("NOTIFY_SOCKET", None)
+proc = subprocess.Popen(["/bin/sh", "-c", cmd, raftd, os.path.join(work, "data"), configured,
+                         "127.0.0.1:%d" % port], pass_fds=(lfd,), env=env,
+                        stdout=log, stderr=subprocess.STDOUT)
+listener.close()  # raftd holds the only copy now, as after systemd hands it over
+try:
+    try:
+        got = read_reply(early, 30)
+        if got != ok_reply(1):
+            fail("early ping answered with %r" % got)
+        else:
+            print("ping sent before raftd started was answered")
+    except (socket.timeout, EOFError, OSError) as e:
+        fail("no reply to the ping sent before raftd started: %s" % e)
+    late = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        late.connect(path)
+        late.sendall(ping_frame(2))
+        got = read_reply(late, 10)
+        if got != ok_reply(2):
+            fail("second connection's ping answered with %r" % got)
+    except OSError as e:
+        fail("second connection through the activated socket failed: %s" % e)
+    if os.path.exists(configured):
+        fail("raftd created its configured socket %s although it was handed one" % configured)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        rc = proc.wait(timeout=20)
+        if rc != 0:
+            fail("raftd exited %d after SIGTERM" % rc)
+    except subprocess.TimeoutExpired:
+        fail("raftd did not exit within 20 s of SIGTERM")
+finally:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+if failures:
+    print("---- raftd.log")
+    print(open(os.path.join(work, "raftd.log")).read()[-3000:])
+sys.exit(1 if failures else 0)
