@@ -292,3 +292,12 @@ bench: build/release/bin/raftd build/release/bin/raftbench
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
 bench-etcd: build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+
+# ---- daemon: make run (local three-node demo cluster) -----------------------------------
+# Installs what is missing, builds raftd (and raftctl when the tree has it), then runs
+# daemon/demo/run.sh in the foreground: three nodes from daemon/demo/node{1,2,3}.toml with
+# data under run/; Ctrl-C stops them.
+.PHONY: run
+run: deps
+	@$(MAKE) VARIANT=release build/release/bin/raftd $(filter %/raftctl,$(BINS))
+	@daemon/demo/run.sh

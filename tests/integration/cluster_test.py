@@ -72,6 +72,16 @@ def election():
             acked[r["index"]] = (r["term"], f"from {n.id}".encode())
         for n in c.nodes.values():
             assert_has(c, n, acked)
+        # Leadership moves on request, also when asked through a follower.
+        asked = next(n for n in c.nodes.values() if n is not leader)
+        target = next(n for n in c.nodes.values() if n is not leader and n is not asked)
+        cl = asked.client()
+        try:
+            r = cl.call("transfer_leader", to=target.id)
+            check(r["leader"] == target.id, f"transfer reply names node {target.id}: {r}")
+        finally:
+            cl.close()
+        check(c.leader().id == target.id, "the target leads")
         # Graceful stop exits 0 and says so.
         for n in c.nodes.values():
             check(n.stop() == 0, f"node {n.id}: SIGTERM exits 0")
@@ -216,7 +226,9 @@ def join():
         leader = c.leader()
         acked = propose_many(c, leader, 10, "pre-join")
         new = c.add_node(4)
-        cl = leader.client()
+        # Through a follower: it forwards the change to the leader.
+        follower = next(n for n in c.nodes.values() if n is not leader and n.running())
+        cl = follower.client()
         try:
             r = cl.call("add_member", node=4, addr=new.addr, learner=True)
             check(any(m["node"] == 4 and not m["voter"] for m in r["members"]), "learner added")
