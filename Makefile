@@ -16,7 +16,7 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-DEPS_TEST_PKGS := systemd
+DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
@@ -123,6 +123,43 @@ $(B)/bin/raftd: $(B)/obj/daemon/main.o $(LIBS)
 config-docs: $(B)/bin/raftd
 	$(B)/bin/raftd --print-config-reference > docs/configuration.md
 	$(B)/bin/raftd --print-example-config > systemd/raftd.toml
+
+# ---- ipc + clients: raftctl, the fuzz target, soak ----------------------------------------
+# raftctl is built on libclients (<raftd/client.h>); docs/raftctl.md is its manual.
+BINS += $(B)/bin/raftctl
+all: $(B)/bin/raftctl
+$(B)/bin/raftctl: $(B)/obj/clients/raftctl/main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/clients/raftctl/main.d
+
+# The libFuzzer target for the frame decoder and request parser. Built with clang (g++ has no
+# libFuzzer) into build/fuzz, outside the variant trees; part of `all` for the release tree
+# when clang++ exists. tests/scripts/fuzz_frame.sh runs it ~20 s; `make soak-fuzz` longer.
+FUZZ_SRCS := ipc/fuzz/frame_fuzz_main.cpp ipc/frame.cpp ipc/protocol_parse.cpp \
+             ipc/protocol_encode.cpp raft/status.cpp
+FUZZ_CXX ?= clang++
+ifeq ($(VARIANT),release)
+ifneq ($(shell command -v $(FUZZ_CXX) 2>/dev/null),)
+all: build/fuzz/frame_fuzz
+endif
+endif
+build/fuzz/frame_fuzz: $(FUZZ_SRCS) $(wildcard ipc/*.h raft/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(CPPFLAGS) -o $@ $(FUZZ_SRCS)
+
+.PHONY: soak-fuzz
+soak: soak-fuzz
+soak-fuzz: build/fuzz/frame_fuzz
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/scripts/fuzz_frame.sh
+
+# fake_raftd: ipc::Server over the in-memory FakeBackend, for client script tests.
+all: $(B)/tests/fake_raftd
+$(B)/tests/fake_raftd: $(B)/obj/ipc/testing/fake_raftd_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/ipc/testing/fake_raftd_main.d
 
 # ---- wal: crash-test child, benchmark, soak ------------------------------------------------
 # wal_crash_child is exec'd by wal_test's crash test (it looks beside its own binary), so the
