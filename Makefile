@@ -16,7 +16,7 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-DEPS_TEST_PKGS := systemd fiu-utils libfiu-dev clang libclang-rt-14-dev
+DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++

@@ -537,6 +537,11 @@ void NodeBackend::campaign(ipc::Done<ipc::CampaignReply> done) {
 void NodeBackend::on_role_changed() {
     raft::Node& n = host_.node();
     const raft::NodeId l = n.leader();
+    const bool leader = n.role() == raft::Role::kLeader;
+    if (was_leader_ && !leader && !proposals_.empty())
+        orphan_deadline_ = uv_now(host_.loop()) + wait_ms(host_.config());
+    if (leader) orphan_deadline_ = 0;
+    was_leader_ = leader;
     for (auto it = transfers_.begin(); it != transfers_.end();) {
         if (l == it->to) {
             it->done(ipc::TransferLeaderReply{l});
@@ -582,6 +587,14 @@ void NodeBackend::on_role_changed() {
 
 void NodeBackend::expire() {
     const uint64_t now = uv_now(host_.loop());
+    if (orphan_deadline_ && orphan_deadline_ <= now) {
+        orphan_deadline_ = 0;
+        for (auto& p : proposals_)
+            p.done(Error{ErrorCode::kIndeterminate,
+                         "this node lost leadership before the entry committed; it may still commit",
+                         std::nullopt});
+        proposals_.clear();
+    }
     for (auto it = reads_.begin(); it != reads_.end();) {
         if (it->second.deadline <= now) {
             it->second.done(Error{ErrorCode::kTimeout, "leadership was not confirmed in time",

@@ -100,6 +100,11 @@ class NodeBackend final : public ipc::Backend {
     NodeHost& host_;
     ipc::uv::Timer timer_;
     std::deque<PendingProposal> proposals_;  // ascending index
+    // Set when this node stopped leading with proposals outstanding: they resolve when their
+    // index commits, or become INDETERMINATE at this deadline (the new leader's log may never
+    // reach their index).
+    uint64_t orphan_deadline_ = 0;
+    bool was_leader_ = false;
     std::map<std::string, PendingRead> reads_;
     uint64_t next_read_ = 1;
     std::optional<PendingConf> conf_;

@@ -255,13 +255,16 @@ void NodeHost::finish_ready() {
         if (events_.committed) events_.committed(rd.committed_entries);
     }
     if (!rd.read_states.empty() && events_.read_states) events_.read_states(rd.read_states);
-    bool had_config = false;
-    for (const auto& e : rd.committed_entries) had_config |= e.type == raft::EntryType::kConfig;
-    pending_.reset();
+    bool conf_may_change = rd.snapshot.has_value();
+    for (const auto& e : rd.committed_entries)
+        conf_may_change |= e.type == raft::EntryType::kConfig;
+    pending_.reset();  // `rd` is gone from here on
     // Step 5.
     node_->advance();
-    if (had_config || rd.snapshot) sync_peers();
-    if (events_.applied && (had_config || rd.snapshot)) events_.applied();
+    if (conf_may_change) {
+        sync_peers();
+        if (events_.applied) events_.applied();
+    }
 }
 
 void NodeHost::sync_peers() {
@@ -331,7 +334,11 @@ void NodeHost::finish_shutdown() {
     sigterm_.close();
     sigint_.close();
     sighup_.close();
-    spdlog::info("stopped");
+    spdlog::info("stopped ({} Readies, {} storage batches for {} entries, {} peer writes for {} "
+                 "messages, {} dropped)",
+                 stats_.readies, stats_.persist_jobs, stats_.persisted_entries,
+                 transport_ ? transport_->stats().writes : 0, transport_ ? transport_->stats().sent : 0,
+                 transport_ ? transport_->stats().dropped : 0);
     // Handles owned by the client side are closed by their owners; stop the loop now so
     // run() returns even if one of them lingers.
     loop_.stop();
