@@ -230,10 +230,15 @@ $(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libipc.a $(
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libipc.a $(B)/lib/libraft.a $(PKG_LIBS)
 -include $(B)/obj/clients/bench/raftbench_main.d
 
-.PHONY: bench bench-etcd
+.PHONY: bench bench-etcd bench-deps
+# Benchmark-only tools, installed on demand rather than by `make deps`: gnuplot draws the
+# chart; etcd-server and wrk are the comparison system and its load generator.
+BENCH_PKGS := gnuplot-nox etcd-server wrk
+bench-deps:
+	@env -u MAKEFLAGS -u MFLAGS $(MAKE) deps DEPS_PKGS="$(BENCH_PKGS)" DEPS_TEST_PKGS=
 # The standard matrix against clusters it starts itself; build/bench/results.json + PNG.
-bench: build/release/bin/raftd build/release/bin/raftbench
+bench: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/run.sh
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
-bench-etcd: build/release/bin/raftd build/release/bin/raftbench
+bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
