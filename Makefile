@@ -23,7 +23,7 @@ CXX := g++
 # Lazy (=) so pkg-config runs only when compiling, after `make deps` had its chance.
 PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs libuv spdlog 2>/dev/null) -lleveldb -lpthread
-CPPFLAGS := -I. -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
+CPPFLAGS := -I. -Iclients/cpp -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
 CXXFLAGS_BASE := -std=c++20 -g -Wall -Wextra -Werror -MMD -MP
 ifeq ($(VARIANT),release)
 CXXFLAGS_VARIANT := -O2
@@ -123,6 +123,24 @@ $(B)/bin/raftd: $(B)/obj/daemon/main.o $(LIBS)
 config-docs: $(B)/bin/raftd
 	$(B)/bin/raftd --print-config-reference > docs/configuration.md
 	$(B)/bin/raftd --print-example-config > systemd/raftd.toml
+
+# ---- wal: crash-test child, benchmark, soak ------------------------------------------------
+# wal_crash_child is exec'd by wal_test's crash test (it looks beside its own binary), so the
+# suite depends on it. `make soak-wal` runs many more crash iterations than `make test`.
+BINS += $(B)/tests/wal_crash_child
+all: $(B)/tests/wal_crash_child
+$(B)/tests/wal_test: $(B)/tests/wal_crash_child
+$(B)/tests/wal_crash_child: $(B)/obj/wal/crash_child_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/wal/crash_child_main.d
+
+.PHONY: soak soak-wal
+soak: soak-wal
+soak-wal:
+	@$(MAKE) VARIANT=release build/release/tests/wal_test
+	RAFTD_WAL_CRASH_ITERATIONS=$${RAFTD_WAL_CRASH_ITERATIONS:-2000} \
+	  build/release/tests/wal_test -tc='sigkilled_writer*' --duration=true
 
 # ---- ops: make install / uninstall / deb ------------------------------------------------
 # GNU-style directories; DESTDIR stages into a tree (packages, tests). The units name

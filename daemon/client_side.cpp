@@ -1,10 +1,63 @@
-// Placeholder until ipc::Server lands: the node runs and forms a cluster, without clients.
+// The client side: ipc::Server on the loop, served by NodeBackend (see client_side.h).
 #include "daemon/client_side.h"
+
+#include <spdlog/spdlog.h>
+
+#include "daemon/backend.h"
+#include "ipc/server.h"
 
 namespace raftd::daemon {
 
-Result<std::unique_ptr<ClientSide>> start_client_side(NodeHost&, int) {
-    return std::make_unique<ClientSide>();
+namespace {
+
+class ServedClients final : public ClientSide {
+  public:
+    explicit ServedClients(NodeHost& host) : backend_(host) {}
+    ~ServedClients() override {
+        // The server first (it may still call into the backend while closing).
+        server_.reset();
+    }
+
+    Status start(NodeHost& host, uv_loop_t* loop_raw, int activated_fd) {
+        (void)loop_raw;
+        const Config& c = host.config();
+        ipc::ServerOptions so;
+        so.max_frame = static_cast<uint32_t>(c.max_frame);
+        so.max_entry = static_cast<uint32_t>(c.max_entry);
+        so.allowed_uids = c.allowed_uids;
+        if (Status st = backend_.start(); !st) return st;
+        server_ = std::make_unique<ipc::Server>(host.loop_owner(), backend_, so);
+        backend_.set_notify([this](raft::Index i) { server_->on_commit(i); },
+                            [this](ipc::LeaderHint h) { server_->on_leader_change(std::move(h)); });
+        // Stop accepting as soon as the node begins to stop; replies still owed are failed
+        // by the backend with SHUTTING_DOWN before the connections close.
+        auto prev = host.events().stopping;
+        host.events().stopping = [this, prev] {
+            if (prev) prev();
+            server_->close();
+        };
+        if (activated_fd >= 0) {
+            if (Status st = server_->adopt(activated_fd); !st)
+                return Status(st.code(), "socket activation (fd 3): " + st.message());
+            spdlog::info("clients: using the socket passed by systemd (fd 3)");
+            return Status::ok();
+        }
+        if (Status st = server_->listen(c.socket, c.socket_mode, c.socket_group); !st)
+            return Status(st.code(), "socket " + c.socket + ": " + st.message());
+        return Status::ok();
+    }
+
+  private:
+    NodeBackend backend_;
+    std::unique_ptr<ipc::Server> server_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ClientSide>> start_client_side(NodeHost& host, int activated_fd) {
+    auto cs = std::make_unique<ServedClients>(host);
+    if (Status st = cs->start(host, host.loop(), activated_fd); !st) return st;
+    return std::unique_ptr<ClientSide>(std::move(cs));
 }
 
 }  // namespace raftd::daemon

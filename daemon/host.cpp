@@ -258,6 +258,7 @@ void NodeHost::finish_ready() {
     // Step 5.
     node_->advance();
     if (had_config || rd.snapshot) sync_peers();
+    if (events_.applied && (had_config || rd.snapshot)) events_.applied();
 }
 
 void NodeHost::sync_peers() {

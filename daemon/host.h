@@ -36,6 +36,8 @@ struct HostEvents {
     std::function<void(const std::vector<raft::ReadState>&)> read_states;
     // Role, leader or term changed.
     std::function<void()> role_changed;
+    // After advance(): committed configuration changes are now in effect.
+    std::function<void()> applied;
     // The node is stopping: fail what waits on raft.
     std::function<void()> stopping;
 };
@@ -65,6 +67,7 @@ class NodeHost {
     void shutdown(const std::string& why);
 
     uv_loop_t* loop() { return loop_.get(); }
+    ipc::uv::Loop& loop_owner() { return loop_; }
     raft::Node& node() { return *node_; }
     const Config& config() const { return cfg_; }
     const DurableStore& store() const { return *store_; }
@@ -78,7 +81,7 @@ class NodeHost {
     void ready_to_serve();
 
     const PipelineStats& stats() const { return stats_; }
-    const Transport& transport() const { return *transport_; }
+    Transport& transport() { return *transport_; }
     // "leader term 3" — for STATUS= and logs.
     std::string status_line() const;
 

@@ -325,4 +325,67 @@ Result<raft::Message> decode_message(const ipc::Frame& f) {
     return m;
 }
 
+void encode_forward(ipc::OutBuffer& out, const Forward& f) {
+    FrameWriter w(out);
+    const bool prop = f.kind == Forward::Kind::kPropose;
+    w.pk().pack_map(prop ? 3 : (f.ok ? 5 : 5));
+    pack_uint(w, "fwd", static_cast<uint8_t>(f.kind));
+    pack_uint(w, "seq", f.seq);
+    if (prop) {
+        w.str("data");
+        w.bin(f.data);
+    } else {
+        w.str("ok");
+        w.pk().pack(f.ok);
+        if (f.ok) {
+            pack_uint(w, "index", f.index);
+            pack_uint(w, "term", f.term);
+        } else {
+            w.str("code");
+            w.str(f.code);
+            w.str("msg");
+            w.str(f.message);
+        }
+    }
+    w.finish();
+}
+
+bool is_forward(const ipc::Frame& f) {
+    return f.find("fwd") != nullptr;
+}
+
+Result<Forward> decode_forward(const ipc::Frame& f) {
+    Forward fw;
+    const object& root = f.root();
+    for (uint32_t i = 0; i < root.via.map.size; ++i) {
+        const auto& kv = root.via.map.ptr[i];
+        std::string_view k = key_of(kv.key);
+        const object& v = kv.val;
+        std::string_view s;
+        uint64_t u = 0;
+        if (k == "fwd") {
+            if (!get_uint(v, u) || u < 1 || u > 2) return field_error(k, "1 or 2");
+            fw.kind = static_cast<Forward::Kind>(u);
+        } else if (k == "seq") {
+            if (!get_uint(v, fw.seq)) return field_error(k, "uint");
+        } else if (k == "data") {
+            if (!get_bytes(v, s)) return field_error(k, "bin");
+            fw.data = raft::Payload(s.data(), s.size());
+        } else if (k == "ok") {
+            if (!get_bool(v, fw.ok)) return field_error(k, "bool");
+        } else if (k == "index") {
+            if (!get_uint(v, fw.index)) return field_error(k, "uint");
+        } else if (k == "term") {
+            if (!get_uint(v, fw.term)) return field_error(k, "uint");
+        } else if (k == "code") {
+            if (!get_bytes(v, s)) return field_error(k, "str");
+            fw.code = s;
+        } else if (k == "msg") {
+            if (!get_bytes(v, s)) return field_error(k, "str");
+            fw.message = s;
+        }
+    }
+    return fw;
+}
+
 }  // namespace raftd::daemon

@@ -47,4 +47,22 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m);
 // Entry payloads and snapshot data are copied once, out of the frame into the Message.
 Result<raft::Message> decode_message(const ipc::Frame& f);
 
+// A proposal a follower forwards to its leader, and the leader's answer (docs/peer-protocol.md,
+// "Forwarded proposals"). They travel on the same connections as raft messages.
+struct Forward {
+    enum class Kind : uint8_t { kPropose = 1, kResult = 2 };
+    Kind kind = Kind::kPropose;
+    uint64_t seq = 0;      // chosen by the follower, echoed in the result
+    raft::Payload data;    // kPropose
+    bool ok = false;       // kResult: committed at (index, term)
+    raft::Index index = 0;
+    raft::Term term = 0;
+    std::string code;      // kResult, !ok: a client protocol error code ("UNAVAILABLE", ...)
+    std::string message;
+};
+void encode_forward(ipc::OutBuffer& out, const Forward& f);
+// Whether a decoded frame is a Forward rather than a raft message.
+bool is_forward(const ipc::Frame& f);
+Result<Forward> decode_forward(const ipc::Frame& f);
+
 }  // namespace raftd::daemon

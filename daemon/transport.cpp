@@ -162,6 +162,18 @@ void Transport::send(const raft::Message& m) {
     spdlog::trace("send {}", raft::describe(m));
 }
 
+bool Transport::send_forward(raft::NodeId to, const Forward& f) {
+    auto it = peers_.find(to);
+    if (it == peers_.end()) return false;
+    Peer& p = *it->second;
+    if (p.state == Peer::State::kIdle && !p.redial_pending) dial(p);
+    if (p.state == Peer::State::kIdle) return false;
+    if (p.queue.size() + p.inflight + f.data.size() + 64 > opts_.send_queue_bytes) return false;
+    encode_forward(p.queue, f);
+    flush_peer(p);
+    return true;
+}
+
 void Transport::flush() {
     for (auto& [id, p] : peers_) flush_peer(*p);
 }
@@ -293,6 +305,7 @@ void Transport::peer_failed(Peer& p, const std::string& why, bool refused) {
     } else {
         spdlog::debug("peer {}: dial {} failed: {}", p.id, p.addr, why);
     }
+    const bool was_up = p.state != Peer::State::kIdle;
     p.tcp.close();
     p.dec.reset();
     p.queue.clear();  // stale by the time we reconnect; raft resends what still matters
@@ -302,6 +315,7 @@ void Transport::peer_failed(Peer& p, const std::string& why, bool refused) {
     schedule_redial(p);
     // A refusal is a configuration error that will not fix itself soon: back off fully.
     if (refused) p.backoff_ms = opts_.reconnect_max_ms;
+    if (was_up && on_peer_down_) on_peer_down_(p.id);
 }
 
 void Transport::schedule_redial(Peer& p) {
@@ -446,6 +460,19 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
             // only when nothing is buffered (the dialler waits for our welcome).
             if (in.dec->buffered() == 0)
                 in.dec = std::make_unique<ipc::FrameDecoder>(ipc::FrameLimits{opts_.max_frame});
+            continue;
+        }
+        if (is_forward(d.frame)) {
+            auto f = decode_forward(d.frame);
+            if (!f) {
+                ++stats_.bad_frames;
+                spdlog::warn("peer {}: bad forward frame: {}", in.peer, f.status().message());
+                close_inbound(in.serial);
+                if (delivered) on_batch_();
+                return;
+            }
+            delivered = true;
+            if (on_forward_) on_forward_(in.peer, std::move(f).value());
             continue;
         }
         auto m = decode_message(d.frame);

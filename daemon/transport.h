@@ -19,6 +19,7 @@
 #include <string>
 
 #include "ipc/frame.h"
+#include "daemon/peer_codec.h"
 #include "ipc/uv.h"
 #include "raft/message.h"
 #include "raft/status.h"
@@ -74,6 +75,16 @@ class Transport {
     // peer leave in one write.
     void send(const raft::Message& m);
     void flush();
+    // Queues and flushes a forwarded proposal or its result for `to`. False when it was
+    // dropped (no address, not connected, queue full): then it certainly never arrives.
+    bool send_forward(raft::NodeId to, const Forward& f);
+    // Forward frames received from an accepted peer.
+    void set_forward_handler(std::function<void(raft::NodeId from, Forward&&)> h) {
+        on_forward_ = std::move(h);
+    }
+    // Called when the connection we dialled to a peer fails (forwarded proposals on it may
+    // be lost).
+    void set_peer_down_handler(std::function<void(raft::NodeId)> h) { on_peer_down_ = std::move(h); }
 
     const TransportStats& stats() const { return stats_; }
     // Peers with a completed handshake in our dialling direction.
@@ -99,6 +110,8 @@ class Transport {
     TransportOptions opts_;
     std::function<void(raft::Message&&)> on_message_;
     std::function<void()> on_batch_;
+    std::function<void(raft::NodeId, Forward&&)> on_forward_;
+    std::function<void(raft::NodeId)> on_peer_down_;
     ipc::uv::Tcp listener_;
     std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
     std::map<uint64_t, std::unique_ptr<Inbound>> inbound_;

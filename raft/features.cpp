@@ -206,6 +206,10 @@ void Raft::on_applied(const std::vector<Entry>& config_entries, Index last_appli
     for (const Entry& e : config_entries)
         apply_conf_entry(e);
     if (last_applied > log_.applied()) log_.applied_to(last_applied);
+    if (transfer_after_apply_ && role_ != Role::kLeader && !has_unapplied_conf()) {
+        transfer_after_apply_ = false;
+        hup(CampaignKind::kTransfer);
+    }
     if (role_ == Role::kLeader) {
         uncommitted_bytes_ -= std::min(uncommitted_bytes_, data_bytes);
         maybe_auto_leave();

@@ -109,7 +109,10 @@ Ready Node::ready() {
     rd.committed_entries = log.next_committed(r.config().max_committed_bytes_per_ready);
     for (const Entry& e : rd.committed_entries) {
         if (e.type == EntryType::kConfig) out.config_entries.push_back(e);
-        if (e.type == EntryType::kData) out.data_bytes += e.data.size();
+        // Every entry's bytes were counted when proposed (config entries too), so every
+        // entry's bytes are released when applied; counting only data entries leaked the
+        // budget by each config entry until the leader refused everything.
+        out.data_bytes += e.data.size();
     }
     if (!rd.committed_entries.empty()) out.last_committed = rd.committed_entries.back().index;
     rd.read_states = std::move(r.read_states());

@@ -39,7 +39,10 @@ Result<std::unique_ptr<Raft>> Raft::create(const Config& cfg, const Storage& sto
 }
 
 // Restores term, vote and commit from storage and recomputes the configuration as of the
-// applied index: the snapshot's, then every config entry up to `applied` replayed in order.
+// commit index: the snapshot's, then every committed config entry replayed in order. Using
+// the commit index rather than `applied` matters after a restart: the application re-applies
+// committed entries only when it handles the first Ready, and until then a node that
+// forgot its configuration could neither campaign nor count votes.
 Status Raft::load() {
     InitialState init = storage_.initial_state();
     HardState hs = init.hard;
@@ -65,8 +68,8 @@ Status Raft::load() {
     ConfState conf = snap.conf;
     conf_index_ = snap.index;
     conf_history_.push_back({snap.index, conf});
-    if (applied > snap.index) {
-        auto ents = log_.slice(snap.index + 1, applied + 1, 0);
+    if (hs.commit > snap.index) {
+        auto ents = log_.slice(snap.index + 1, hs.commit + 1, 0);
         if (!ents) return ents.status();
         for (const Entry& e : *ents) {
             if (e.type != EntryType::kConfig) continue;
@@ -106,6 +109,7 @@ void Raft::reset(Term term) {
     heartbeat_elapsed_ = 0;
     reset_randomized_timeout();
     lead_transferee_ = kNoNode;
+    transfer_after_apply_ = false;
     lease_revoked_ = false;
     trk_.reset_votes();
     trk_.reset_progress(log_.last_index() + 1);
@@ -154,9 +158,11 @@ void Raft::become_leader() {
     append_entry(EntryType::kNoop, Payload());
 }
 
+// Whether a committed configuration change is not in force yet.
 bool Raft::has_unapplied_conf() const {
-    if (log_.committed() <= log_.applied()) return false;
-    auto ents = log_.slice(log_.applied() + 1, log_.committed() + 1, 0);
+    Index from = std::max(log_.applied(), conf_index_) + 1;
+    if (log_.committed() < from) return false;
+    auto ents = log_.slice(from, log_.committed() + 1, 0);
     if (!ents) return true;  // cannot tell: be safe and wait
     for (const Entry& e : *ents) {
         if (e.type == EntryType::kConfig) return true;
@@ -168,7 +174,15 @@ void Raft::hup(CampaignKind kind) {
     if (role_ == Role::kLeader || !promotable()) return;
     // A committed but unapplied configuration change may remove us or change the quorum;
     // campaigning under the old configuration could elect a leader the new one would not.
-    if (has_unapplied_conf()) return;
+    if (has_unapplied_conf()) {
+        // A leader that removes itself sends TimeoutNow right after applying the removal,
+        // typically in the same batch as the commit index: the target has the change
+        // committed but not yet applied. Dropping the request would leave the cluster without
+        // a leader for an election timeout; run it once the change is applied instead.
+        if (kind == CampaignKind::kTransfer) transfer_after_apply_ = true;
+        return;
+    }
+    transfer_after_apply_ = false;
     if (kind == CampaignKind::kPreVote && !cfg_.pre_vote) kind = CampaignKind::kElection;
     start_campaign(kind);
 }

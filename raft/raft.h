@@ -148,6 +148,9 @@ class Raft {
     int randomized_timeout_ = 0;
 
     NodeId lead_transferee_ = kNoNode;
+    // A TimeoutNow arrived while a committed configuration change was not yet applied: the
+    // campaign it asks for runs as soon as that change is applied (see hup()).
+    bool transfer_after_apply_ = false;
     bool lease_revoked_ = false;  // a TimeoutNow went out this term: no more lease reads
     Index pending_conf_index_ = 0;
     uint64_t uncommitted_bytes_ = 0;

@@ -19,6 +19,7 @@ Fixture::Fixture(NodeId id, const FixtureOptions& opt, const Config& cfg) {
     SnapshotMeta meta;
     meta.conf.voters = opt.voters_;
     meta.conf.learners = opt.learners_;
+    meta.conf.voters_outgoing = opt.outgoing_;
     (void)storage_.apply_snapshot(meta, "");
     std::vector<Entry> ents;
     for (size_t i = 0; i < opt.log_terms_.size(); ++i) {
@@ -55,6 +56,33 @@ std::vector<Message> Fixture::drain() {
 void Fixture::tick(int n) {
     for (int i = 0; i < n; ++i)
         node_->tick();
+}
+
+void make_leader(Fixture& f) {
+    if (!f.node().campaign()) std::abort();
+    f.drain();
+    std::vector<NodeId> voters = f.node().conf_state().voters;
+    for (NodeId v : f.node().conf_state().voters_outgoing)
+        voters.push_back(v);
+    for (int round = 0; round < 2 && f.node().role() != Role::kLeader; ++round) {
+        bool pre = f.node().role() == Role::kPreCandidate;
+        Term t = f.node().term() + (pre ? 1 : 0);
+        for (NodeId v : voters) {
+            if (f.node().role() == Role::kLeader) break;
+            if (v == f.node().id()) continue;
+            (void)f.step(msg(pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse, v,
+                             f.node().id(), t));
+        }
+        f.drain();
+    }
+    if (f.node().role() != Role::kLeader) std::abort();  // the test's setup is wrong
+}
+
+Config config_with(NodeId id, bool pre_vote, bool check_quorum) {
+    Config c = test_config(id);
+    c.pre_vote = pre_vote;
+    c.check_quorum = check_quorum;
+    return c;
 }
 
 Message msg(MessageType type, NodeId from, NodeId to, Term term) {

@@ -19,6 +19,7 @@ namespace raftd::raft::testing {
 struct FixtureOptions {
     std::vector<NodeId> voters_{1, 2, 3};
     std::vector<NodeId> learners_;
+    std::vector<NodeId> outgoing_;  // non-empty: a joint configuration voters_ && outgoing_
     Term term_ = 0;
     NodeId vote_ = kNoNode;
     Index commit_ = 0;
@@ -30,6 +31,10 @@ struct FixtureOptions {
     }
     FixtureOptions& learners(std::vector<NodeId> v) {
         learners_ = std::move(v);
+        return *this;
+    }
+    FixtureOptions& outgoing(std::vector<NodeId> v) {
+        outgoing_ = std::move(v);
         return *this;
     }
     FixtureOptions& term(Term t) {
@@ -81,6 +86,11 @@ class Fixture {
     std::vector<Entry> applied_;
     std::vector<ReadState> reads_;
 };
+
+// Campaigns and feeds granted votes from the other voters until f leads; drains.
+void make_leader(Fixture& f);
+// Config with election_tick 10, heartbeat_tick 1, pre-vote and check-quorum as given.
+Config config_with(NodeId id, bool pre_vote, bool check_quorum);
 
 Message msg(MessageType type, NodeId from, NodeId to, Term term);
 Entry entry(Index index, Term term, const std::string& data = "");

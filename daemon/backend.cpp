@@ -1,0 +1,546 @@
+// The node side of the client protocol: see backend.h.
+#include "daemon/backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "daemon/cli.h"
+#include "raft/confchange.h"
+#include "raft/confchange_codec.h"
+
+namespace raftd::daemon {
+
+namespace {
+using ipc::Error;
+using ipc::ErrorCode;
+
+constexpr uint64_t kExpireEveryMs = 100;
+
+std::string wire_role(raft::Role r) {
+    switch (r) {
+        case raft::Role::kLeader:
+            return "leader";
+        case raft::Role::kFollower:
+            return "follower";
+        case raft::Role::kCandidate:
+            return "candidate";
+        case raft::Role::kPreCandidate:
+            return "pre_candidate";
+    }
+    return "follower";
+}
+
+bool contains(const std::vector<raft::NodeId>& v, raft::NodeId id) {
+    return std::find(v.begin(), v.end(), id) != v.end();
+}
+
+}  // namespace
+
+NodeBackend::NodeBackend(NodeHost& host) : host_(host) {}
+
+NodeBackend::~NodeBackend() {
+    on_stopping();
+}
+
+Status NodeBackend::start() {
+    Status st = timer_.init(host_.loop());
+    if (st) st = timer_.start(kExpireEveryMs, kExpireEveryMs, [this] { expire(); });
+    auto& ev = host_.events();
+    ev.committed = [this](const std::vector<raft::Entry>& e) { on_committed(e); };
+    ev.read_states = [this](const std::vector<raft::ReadState>& r) { on_read_states(r); };
+    ev.applied = [this] { on_applied(); };
+    ev.role_changed = [this] { on_role_changed(); };
+    ev.stopping = [this] { on_stopping(); };
+    host_.transport().set_forward_handler(
+        [this](raft::NodeId from, Forward&& f) { on_forward(from, std::move(f)); });
+    host_.transport().set_peer_down_handler([this](raft::NodeId id) {
+        fail_forwards(id, "the connection to the leader was lost while the proposal was forwarded");
+    });
+    return st;
+}
+
+// How long a request waiting on raft may wait: a few election timeouts.
+static uint64_t wait_ms(const Config& c) {
+    return std::max<uint64_t>(5000, 4 * c.election_ticks * c.tick_ms);
+}
+
+ipc::Error NodeBackend::not_leader_error(std::string what) const {
+    Error e{ErrorCode::kUnavailable, std::move(what), std::nullopt};
+    raft::NodeId l = host_.node().leader();
+    if (l != raft::kNoNode)
+        e.leader = ipc::LeaderHint{l, raft::address_of(host_.node().conf_state(), l)};
+    return e;
+}
+
+// ---- facts ------------------------------------------------------------------------------
+
+ipc::NodeInfo NodeBackend::info() const {
+    return {host_.config().node_id, host_.config().cluster, kRaftdVersion};
+}
+
+ipc::Membership NodeBackend::membership(const raft::ConfState& cs, bool with_progress) const {
+    ipc::Membership m;
+    m.joint = cs.joint();
+    raft::NodeStatus st;
+    if (with_progress) st = host_.node().status();
+    for (raft::NodeId id : raft::all_members(cs)) {
+        ipc::MemberInfo mi;
+        mi.node = id;
+        mi.addr = raft::address_of(cs, id);
+        mi.voter = contains(cs.voters, id);
+        mi.outgoing = contains(cs.voters_outgoing, id);
+        if (with_progress) {
+            auto it = st.progress.find(id);
+            if (it != st.progress.end())
+                mi.progress = ipc::Progress{it->second.match, it->second.next,
+                                            std::string(raft::progress_state_name(it->second.state))};
+        }
+        m.members.push_back(std::move(mi));
+    }
+    return m;
+}
+
+ipc::StatusReply NodeBackend::status() const {
+    const raft::Node& n = host_.node();
+    ipc::StatusReply r;
+    r.node_id = host_.config().node_id;
+    r.cluster = host_.config().cluster;
+    r.role = wire_role(n.role());
+    r.term = n.term();
+    r.leader = n.leader();
+    r.commit = host_.delivered();
+    const auto& s = host_.store().storage();
+    r.first_index = s.first_index();
+    r.last_index = std::max(s.last_index(), n.status().last_index);
+    r.snapshot_index = s.snapshot_meta().index;
+    r.membership = membership(n.conf_state(), n.role() == raft::Role::kLeader);
+    r.version = kRaftdVersion;
+    return r;
+}
+
+ipc::Membership NodeBackend::members() const {
+    return membership(host_.node().conf_state(), false);
+}
+
+// ---- proposals --------------------------------------------------------------------------
+
+void NodeBackend::propose(raft::Payload data, ipc::Done<ipc::ProposeReply> done) {
+    if (host_.stopping()) {
+        done(Error{ErrorCode::kShuttingDown, "raftd is stopping; the entry was not appended",
+                   std::nullopt});
+        return;
+    }
+    raft::Node& n = host_.node();
+    if (n.role() != raft::Role::kLeader && n.leader() != raft::kNoNode) {
+        forward(std::move(data), std::move(done));
+        return;
+    }
+    propose_local(std::move(data), std::move(done));
+}
+
+void NodeBackend::propose_local(raft::Payload data, ipc::Done<ipc::ProposeReply> done) {
+    auto id = host_.node().propose(std::move(data));
+    if (!id) {
+        const Status& st = id.status();
+        if (st.code() == Code::kBusy)
+            done(Error{ErrorCode::kBusy, st.message(), std::nullopt});
+        else
+            done(not_leader_error("no leader to append to: " + st.message()));
+        return;
+    }
+    proposals_.push_back({*id, std::move(done)});
+    host_.kick();
+}
+
+void NodeBackend::on_committed(const std::vector<raft::Entry>& ents) {
+    for (const raft::Entry& e : ents) {
+        while (!proposals_.empty() && proposals_.front().id.index <= e.index) {
+            PendingProposal& p = proposals_.front();
+            if (p.id.index == e.index && p.id.term == e.term) {
+                p.done(ipc::ProposeReply{e.index, e.term});
+            } else {
+                // Another leader's entry took this index: ours can never commit.
+                p.done(Error{ErrorCode::kUnavailable,
+                             "the entry was replaced by a new leader's log and will not commit",
+                             std::nullopt});
+            }
+            proposals_.pop_front();
+        }
+        if (e.type == raft::EntryType::kConfig && conf_ && conf_->id.index == e.index) {
+            if (conf_->id.term != e.term) {
+                conf_->done(Error{ErrorCode::kUnavailable,
+                                  "the change was replaced by a new leader's log", std::nullopt});
+                conf_.reset();
+            } else {
+                conf_->committed = true;
+            }
+        }
+    }
+    if (notify_commit_ && !ents.empty()) notify_commit_(ents.back().index);
+}
+
+// Forwarding (docs/peer-protocol.md, "Forwarded proposals"): one ordered channel per
+// follower/leader pair, never retried, so proposals of one client connection reach the log
+// in the order they were made.
+void NodeBackend::forward(raft::Payload data, ipc::Done<ipc::ProposeReply> done) {
+    const raft::NodeId leader = host_.node().leader();
+    Forward f;
+    f.kind = Forward::Kind::kPropose;
+    f.seq = next_forward_++;
+    f.data = std::move(data);
+    if (!host_.transport().send_forward(leader, f)) {
+        done(not_leader_error("cannot reach the leader (node " + std::to_string(leader) +
+                              "); the entry was not appended"));
+        return;
+    }
+    forwards_.emplace(f.seq, PendingForward{leader, uv_now(host_.loop()) + wait_ms(host_.config()),
+                                            std::move(done)});
+}
+
+void NodeBackend::on_forward(raft::NodeId from, Forward&& f) {
+    if (f.kind == Forward::Kind::kPropose) {
+        const uint64_t seq = f.seq;
+        auto reply = [this, from, seq](ipc::Outcome<ipc::ProposeReply> r) {
+            Forward res;
+            res.kind = Forward::Kind::kResult;
+            res.seq = seq;
+            res.ok = r.ok();
+            if (r.ok()) {
+                res.index = r.value().index;
+                res.term = r.value().term;
+            } else {
+                res.code = std::string(ipc::error_code_name(r.error().code));
+                res.message = r.error().message;
+            }
+            if (!host_.transport().send_forward(from, res))
+                spdlog::debug("forwarded proposal {} from node {}: result dropped", seq, from);
+        };
+        ipc::Done<ipc::ProposeReply> done{std::move(reply)};
+        if (host_.stopping()) {
+            done(Error{ErrorCode::kShuttingDown, "the leader is stopping; the entry was not appended",
+                       std::nullopt});
+            return;
+        }
+        // Never forwarded again: a leader that just lost its role answers UNAVAILABLE.
+        if (host_.node().role() != raft::Role::kLeader) {
+            done(not_leader_error("node " + std::to_string(host_.config().node_id) +
+                                  " is no longer the leader; the entry was not appended"));
+            return;
+        }
+        propose_local(std::move(f.data), std::move(done));
+        return;
+    }
+    auto it = forwards_.find(f.seq);
+    if (it == forwards_.end() || it->second.leader != from) return;  // already given up on
+    if (f.ok) {
+        it->second.done(ipc::ProposeReply{f.index, f.term});
+    } else {
+        auto code = ipc::error_code_from_name(f.code).value_or(ErrorCode::kIndeterminate);
+        it->second.done(Error{code, f.message, std::nullopt});
+    }
+    forwards_.erase(it);
+}
+
+void NodeBackend::fail_forwards(raft::NodeId leader, const std::string& why) {
+    for (auto it = forwards_.begin(); it != forwards_.end();) {
+        if (leader == raft::kNoNode || it->second.leader == leader) {
+            it->second.done(Error{ErrorCode::kIndeterminate, why + "; the entry may still commit",
+                                  std::nullopt});
+            it = forwards_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+// ---- reads ------------------------------------------------------------------------------
+
+void NodeBackend::read_index(ipc::Done<ipc::ReadIndexReply> done) {
+    if (host_.stopping()) {
+        done(Error{ErrorCode::kShuttingDown, "raftd is stopping", std::nullopt});
+        return;
+    }
+    std::string ctx(8, '\0');
+    uint64_t n = next_read_++;
+    std::memcpy(ctx.data(), &n, sizeof n);
+    if (Status st = host_.node().read_index(ctx); !st) {
+        done(not_leader_error("read_index: " + st.message()));
+        return;
+    }
+    reads_.emplace(ctx, PendingRead{uv_now(host_.loop()) + wait_ms(host_.config()), std::move(done)});
+    host_.kick();
+}
+
+void NodeBackend::on_read_states(const std::vector<raft::ReadState>& rs) {
+    for (const auto& r : rs) {
+        auto it = reads_.find(r.context);
+        if (it == reads_.end()) continue;  // timed out already
+        it->second.done(ipc::ReadIndexReply{r.index});
+        reads_.erase(it);
+    }
+}
+
+// ---- membership and leadership ----------------------------------------------------------
+
+void NodeBackend::change_members(ipc::MemberChange change, ipc::Done<ipc::Membership> done) {
+    raft::Node& n = host_.node();
+    if (n.role() != raft::Role::kLeader) {
+        done(not_leader_error("membership changes are made on the leader"));
+        return;
+    }
+    if (conf_) {
+        done(Error{ErrorCode::kBusy, "another membership change is in progress", std::nullopt});
+        return;
+    }
+    const raft::ConfState& cs = n.conf_state();
+    raft::ConfChange cc;
+    auto bad = [&](std::string m) { done(Error{ErrorCode::kBadRequest, std::move(m), std::nullopt}); };
+    auto need_member = [&](raft::NodeId id) {
+        if (raft::is_member(cs, id)) return true;
+        bad("node " + std::to_string(id) + " is not a member");
+        return false;
+    };
+    bool leave_joint = false;
+    if (auto* a = std::get_if<ipc::AddMemberRequest>(&change)) {
+        if (raft::is_member(cs, a->node)) return bad("node " + std::to_string(a->node) + " is already a member");
+        cc.changes.push_back({a->learner ? raft::ConfChangeType::kAddLearner
+                                         : raft::ConfChangeType::kAddNode,
+                              a->node, a->addr});
+    } else if (auto* r = std::get_if<ipc::RemoveMemberRequest>(&change)) {
+        if (!need_member(r->node)) return;
+        cc.changes.push_back({raft::ConfChangeType::kRemoveNode, r->node, ""});
+    } else if (auto* p = std::get_if<ipc::PromoteRequest>(&change)) {
+        if (!need_member(p->node)) return;
+        if (raft::is_voter(cs, p->node)) return bad("node " + std::to_string(p->node) + " is already a voter");
+        cc.changes.push_back({raft::ConfChangeType::kAddNode, p->node, ""});
+    } else if (auto* d = std::get_if<ipc::DemoteRequest>(&change)) {
+        if (!need_member(d->node)) return;
+        if (!raft::is_voter(cs, d->node)) return bad("node " + std::to_string(d->node) + " is not a voter");
+        cc.changes.push_back({raft::ConfChangeType::kAddLearner, d->node, ""});
+        leave_joint = true;  // demoting a voter goes through a joint configuration
+    } else if (auto* c = std::get_if<ipc::ChangeMembersRequest>(&change)) {
+        for (const auto& m : c->add) {
+            if (raft::is_member(cs, m.node)) return bad("node " + std::to_string(m.node) + " is already a member");
+            cc.changes.push_back({m.learner ? raft::ConfChangeType::kAddLearner
+                                            : raft::ConfChangeType::kAddNode,
+                                  m.node, m.addr});
+        }
+        for (raft::NodeId id : c->remove) {
+            if (!need_member(id)) return;
+            cc.changes.push_back({raft::ConfChangeType::kRemoveNode, id, ""});
+        }
+        if (cc.changes.empty()) return bad("nothing to change");
+        cc.transition = raft::ConfTransition::kJointImplicit;
+        leave_joint = true;
+    }
+    auto id = n.propose_conf_change(cc);
+    if (!id) {
+        const Status& st = id.status();
+        if (st.code() == Code::kBusy) done(Error{ErrorCode::kBusy, st.message(), std::nullopt});
+        else if (st.code() == Code::kNotLeader) done(not_leader_error(st.message()));
+        else done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
+        return;
+    }
+    spdlog::info("membership change proposed: {}", raft::describe(cc));
+    PendingConf pc;
+    pc.id = *id;
+    pc.wait_leave_joint = leave_joint || cc.enters_joint();
+    pc.deadline = uv_now(host_.loop()) + wait_ms(host_.config());
+    pc.done = std::move(done);
+    conf_ = std::move(pc);
+    host_.kick();
+}
+
+void NodeBackend::on_applied() {
+    if (conf_ && conf_->committed) {
+        const raft::ConfState& cs = host_.node().conf_state();
+        if (!conf_->wait_leave_joint || !cs.joint()) {
+            conf_->done(membership(cs, false));
+            conf_.reset();
+        }
+    }
+}
+
+void NodeBackend::transfer_leader(raft::NodeId to, ipc::Done<ipc::TransferLeaderReply> done) {
+    raft::Node& n = host_.node();
+    if (n.leader() == to && to != raft::kNoNode) {
+        done(ipc::TransferLeaderReply{to});
+        return;
+    }
+    if (Status st = n.transfer_leader(to); !st) {
+        if (st.code() == Code::kNotLeader) done(not_leader_error(st.message()));
+        else done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
+        return;
+    }
+    transfers_.push_back({to, uv_now(host_.loop()) + wait_ms(host_.config()), std::move(done)});
+    host_.kick();
+}
+
+void NodeBackend::campaign(ipc::Done<ipc::CampaignReply> done) {
+    if (Status st = host_.node().campaign(); !st) {
+        done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
+        return;
+    }
+    host_.kick();
+    done(ipc::CampaignReply{host_.node().term()});
+}
+
+void NodeBackend::on_role_changed() {
+    raft::Node& n = host_.node();
+    const raft::NodeId l = n.leader();
+    for (auto it = transfers_.begin(); it != transfers_.end();) {
+        if (l == it->to) {
+            it->done(ipc::TransferLeaderReply{l});
+            it = transfers_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    if (l != last_leader_) {
+        last_leader_ = l;
+        // A proposal forwarded to the old leader may or may not have been appended there.
+        fail_forwards(raft::kNoNode, "the leader changed while the proposal was forwarded");
+        if (notify_leader_)
+            notify_leader_(ipc::LeaderHint{l, l ? raft::address_of(n.conf_state(), l) : ""});
+    }
+}
+
+void NodeBackend::expire() {
+    const uint64_t now = uv_now(host_.loop());
+    for (auto it = reads_.begin(); it != reads_.end();) {
+        if (it->second.deadline <= now) {
+            it->second.done(Error{ErrorCode::kTimeout, "leadership was not confirmed in time",
+                                  std::nullopt});
+            it = reads_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = transfers_.begin(); it != transfers_.end();) {
+        if (it->deadline <= now) {
+            it->done(Error{ErrorCode::kTimeout,
+                           "node " + std::to_string(it->to) + " did not take over in time",
+                           std::nullopt});
+            it = transfers_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    if (conf_ && conf_->deadline <= now) {
+        conf_->done(Error{ErrorCode::kTimeout, "the change was not applied in time; it may still be",
+                          std::nullopt});
+        conf_.reset();
+    }
+    for (auto it = forwards_.begin(); it != forwards_.end();) {
+        if (it->second.deadline <= now) {
+            it->second.done(Error{ErrorCode::kIndeterminate,
+                                  "no answer from the leader in time; the entry may still commit",
+                                  std::nullopt});
+            it = forwards_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+}
+
+void NodeBackend::on_stopping() {
+    Error e{ErrorCode::kShuttingDown, "raftd is stopping", std::nullopt};
+    for (auto& p : proposals_) p.done(e);
+    proposals_.clear();
+    for (auto& [k, r] : reads_) r.done(e);
+    reads_.clear();
+    if (conf_) conf_->done(e);
+    conf_.reset();
+    for (auto& t : transfers_) t.done(e);
+    transfers_.clear();
+    for (auto& [k, f] : forwards_) f.done(e);
+    forwards_.clear();
+    timer_.close();
+}
+
+// ---- the commit stream ------------------------------------------------------------------
+
+raft::Index NodeBackend::first_index() const {
+    return host_.store().storage().first_index();
+}
+
+raft::Index NodeBackend::commit_index() const {
+    return host_.delivered();
+}
+
+Result<ipc::Membership> NodeBackend::config_at(const raft::Entry& e) {
+    auto it = conf_cache_.find(e.index);
+    if (it != conf_cache_.end()) return membership(it->second, false);
+    // Replay config entries from the nearest known configuration before e (the snapshot's
+    // at worst). Config entries are rare, and results are cached.
+    const auto& s = host_.store().storage();
+    raft::SnapshotMeta snap = s.snapshot_meta();
+    raft::ConfState cs = snap.conf;
+    raft::Index from = snap.index + 1;
+    auto below = conf_cache_.lower_bound(e.index);
+    if (below != conf_cache_.begin()) {
+        --below;
+        if (below->first >= snap.index) {
+            cs = below->second;
+            from = below->first + 1;
+        }
+    }
+    for (raft::Index i = from; i <= e.index;) {
+        auto ents = s.entries(i, e.index + 1, 1u << 20);
+        if (!ents) return ents.status();
+        for (const raft::Entry& x : *ents) {
+            if (x.type == raft::EntryType::kConfig) {
+                auto cc = raft::decode_conf_change(x.data.view());
+                if (cc) {
+                    auto next = raft::apply_conf_change(cs, *cc);
+                    if (next) cs = std::move(next).value();  // refused: unchanged, as in raft
+                }
+                conf_cache_[x.index] = cs;
+            }
+            i = x.index + 1;
+        }
+    }
+    return membership(cs, false);
+}
+
+Result<std::vector<ipc::StreamEntry>> NodeBackend::read_entries(raft::Index from,
+                                                                uint64_t max_bytes) {
+    const raft::Index commit = commit_index();
+    if (from > commit) return Status::not_found("index " + std::to_string(from) + " is not committed");
+    auto ents = host_.store().storage().entries(from, commit + 1, max_bytes);
+    if (!ents) return ents.status();
+    std::vector<ipc::StreamEntry> out;
+    out.reserve(ents->size());
+    for (raft::Entry& e : *ents) {
+        ipc::StreamEntry se;
+        if (e.type == raft::EntryType::kConfig) {
+            auto m = config_at(e);
+            if (!m) return m.status();
+            se.config = std::move(m).value();
+        }
+        se.entry = std::move(e);
+        out.push_back(std::move(se));
+    }
+    return out;
+}
+
+ipc::SnapshotInfo NodeBackend::latest_snapshot() const {
+    raft::SnapshotMeta m = host_.store().storage().snapshot_meta();
+    return {m.index, m.term, membership(m.conf, false)};
+}
+
+Result<raft::SnapshotBytes> NodeBackend::read_snapshot(raft::Index index, uint64_t offset,
+                                                       uint64_t max_bytes) {
+    const raft::SnapshotSource* src = host_.store().snapshots();
+    if (!src) return Status::not_found("no snapshot");
+    return src->read_snapshot(index, offset, max_bytes);
+}
+
+ipc::Outcome<std::unique_ptr<ipc::SnapshotWriter>> NodeBackend::begin_snapshot(raft::Index) {
+    return Error{ErrorCode::kInternal, "snapshots are not supported by this build yet",
+                 std::nullopt};
+}
+
+}  // namespace raftd::daemon

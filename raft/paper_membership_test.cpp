@@ -1,0 +1,285 @@
+// Paper tests for membership changes: Raft paper section 6 and thesis chapter 4 (joint
+// consensus 4.3, learners 4.2.1, removing the leader 4.2.2, disruptive servers 4.2.3).
+#include <doctest/doctest.h>
+
+#include "raft/testing/cluster.h"
+#include "raft/testing/fixture.h"
+
+using namespace raftd::raft;
+using namespace raftd::raft::testing;
+
+namespace {
+
+ConfChange single(ConfChangeType t, NodeId n) {
+    return ConfChange{ConfTransition::kAuto, {{t, n, "n" + std::to_string(n) + ":7000"}}};
+}
+
+Message ack(NodeId from, NodeId to, Term term, Index index) {
+    Message m = msg(MessageType::kAppendResponse, from, to, term);
+    m.index = index;
+    return m;
+}
+
+// Ticks every running node once and lets the network settle, n times.
+void run(Cluster& c, int n) {
+    for (int i = 0; i < n; ++i) {
+        for (NodeId id : c.ids())
+            c.tick(id);
+        c.stabilize();
+    }
+}
+
+}  // namespace
+
+TEST_CASE("s6_configuration_change_takes_effect_when_its_entry_is_applied") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}, {4}));
+    REQUIRE(c.elect(1));
+    auto id = c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddNode, 4));
+    REQUIRE(id);
+    CHECK(c.peer(1).node().conf_state().voters == std::vector<NodeId>{1, 2, 3});  // appended only
+    c.stabilize();
+    for (NodeId n : {1, 2, 3, 4}) {
+        CAPTURE(n);
+        CHECK(c.peer(n).node().conf_state().voters == std::vector<NodeId>{1, 2, 3, 4});
+    }
+    CHECK(c.peer(4).applied_index() == c.peer(1).applied_index());
+}
+
+TEST_CASE("s6_only_one_configuration_change_may_be_pending_at_a_time") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}, {4, 5}));
+    REQUIRE(c.elect(1));
+    REQUIRE(c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddLearner, 4)));
+    auto second = c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddLearner, 5));
+    REQUIRE_FALSE(second);
+    CHECK(second.status().code() == raftd::Code::kBusy);
+    c.stabilize();
+    CHECK(c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddLearner, 5)));
+}
+
+TEST_CASE("s6_a_change_of_more_than_one_voter_goes_through_a_joint_configuration") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}, {4}));
+    REQUIRE(c.elect(1));
+    ConfChange cc{ConfTransition::kAuto,
+                  {{ConfChangeType::kAddNode, 4, "n4:7000"}, {ConfChangeType::kRemoveNode, 3, ""}}};
+    REQUIRE(c.peer(1).node().propose_conf_change(cc));
+    // Deliver until the joint configuration is applied on the leader, then look.
+    bool saw_joint = false;
+    for (int i = 0; i < 50 && !saw_joint; ++i) {
+        for (NodeId id : c.ids())
+            while (c.process_ready(id)) {
+            }
+        for (NodeId id : c.ids())
+            c.deliver_to(id);
+        saw_joint = c.peer(1).node().conf_state().joint();
+    }
+    REQUIRE(saw_joint);
+    CHECK(c.peer(1).node().conf_state().voters == std::vector<NodeId>{1, 2, 4});
+    CHECK(c.peer(1).node().conf_state().voters_outgoing == std::vector<NodeId>{1, 2, 3});
+    c.stabilize();  // the leader leaves the joint configuration by itself
+    CHECK_FALSE(c.peer(1).node().conf_state().joint());
+    CHECK(c.peer(1).node().conf_state().voters == std::vector<NodeId>{1, 2, 4});
+    CHECK(c.peer(2).node().conf_state() == c.peer(1).node().conf_state());
+}
+
+TEST_CASE("s6_explicit_joint_configuration_stays_until_the_leave_is_proposed") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}, {4}));
+    REQUIRE(c.elect(1));
+    ConfChange cc{ConfTransition::kJointExplicit, {{ConfChangeType::kAddNode, 4, "n4:7000"}}};
+    REQUIRE(c.peer(1).node().propose_conf_change(cc));
+    c.stabilize();
+    run(c, 3);
+    REQUIRE(c.peer(1).node().conf_state().joint());
+    REQUIRE(c.peer(1).node().propose_conf_change(ConfChange{}));
+    c.stabilize();
+    CHECK_FALSE(c.peer(1).node().conf_state().joint());
+    CHECK(c.peer(1).node().conf_state().voters == std::vector<NodeId>{1, 2, 3, 4});
+}
+
+TEST_CASE("s6_joint_consensus_commits_only_with_a_majority_of_both_configurations") {
+    // Joint (1 2 3) && (1 4 5).
+    Fixture f(1, opts().voters({1, 2, 3}).outgoing({1, 4, 5}));
+    make_leader(f);
+    Term t = f.node().term();
+    Index noop = f.raft().log().last_index();
+    REQUIRE(f.step(ack(2, 1, t, noop)));
+    REQUIRE(f.step(ack(3, 1, t, noop)));
+    f.drain();
+    CHECK(f.raft().log().committed() == 0);  // (1 2 3) yes, (1 4 5) only 1
+    REQUIRE(f.step(ack(4, 1, t, noop)));
+    f.drain();
+    CHECK(f.raft().log().committed() == noop);
+}
+
+TEST_CASE("s6_joint_consensus_elects_only_with_a_majority_of_both_configurations") {
+    Fixture f(1, opts().term(1).voters({1, 2, 3}).outgoing({1, 4, 5}));
+    REQUIRE(f.node().campaign());
+    auto out = f.drain();
+    CHECK(filter(out, MessageType::kVote).size() == 4);  // both halves are asked
+    REQUIRE(f.step(msg(MessageType::kVoteResponse, 2, 1, 2)));
+    REQUIRE(f.step(msg(MessageType::kVoteResponse, 3, 1, 2)));
+    CHECK(f.node().role() == Role::kCandidate);
+    REQUIRE(f.step(msg(MessageType::kVoteResponse, 5, 1, 2)));
+    CHECK(f.node().role() == Role::kLeader);
+}
+
+TEST_CASE("s6_joint_consensus_election_is_lost_when_either_half_refuses") {
+    Fixture f(1, opts().term(1).voters({1, 2, 3}).outgoing({1, 4, 5}));
+    REQUIRE(f.node().campaign());
+    f.drain();
+    for (NodeId v : {2, 3})
+        REQUIRE(f.step(msg(MessageType::kVoteResponse, v, 1, 2)));
+    for (NodeId v : {4, 5}) {
+        Message r = msg(MessageType::kVoteResponse, v, 1, 2);
+        r.reject = true;
+        REQUIRE(f.step(r));
+    }
+    CHECK(f.node().role() == Role::kFollower);
+}
+
+TEST_CASE("s4_2_1_learners_do_not_vote_and_are_not_asked") {
+    Fixture f(1, opts().term(1).voters({1, 2, 3}).learners({4}));
+    REQUIRE(f.node().campaign());
+    auto votes = filter(f.drain(), MessageType::kVote);
+    for (const Message& m : votes)
+        CHECK(m.to != 4);
+    // A grant from the learner does not count.
+    REQUIRE(f.step(msg(MessageType::kVoteResponse, 4, 1, 2)));
+    CHECK(f.node().role() == Role::kCandidate);
+}
+
+TEST_CASE("s4_2_1_learners_never_campaign") {
+    Fixture f(4, opts().term(1).voters({1, 2, 3}).learners({4}));
+    f.tick(100);
+    f.drain();
+    CHECK(f.node().role() == Role::kFollower);
+    CHECK(f.node().term() == 1);
+    CHECK_FALSE(f.node().campaign());
+}
+
+TEST_CASE("s4_2_1_learner_acknowledgements_do_not_count_toward_commit") {
+    Fixture f(1, opts().voters({1, 2, 3}).learners({4}));
+    make_leader(f);
+    Index noop = f.raft().log().last_index();
+    REQUIRE(f.step(ack(4, 1, f.node().term(), noop)));
+    f.drain();
+    CHECK(f.raft().log().committed() == 0);
+    REQUIRE(f.step(ack(2, 1, f.node().term(), noop)));
+    f.drain();
+    CHECK(f.raft().log().committed() == noop);
+}
+
+TEST_CASE("s4_2_1_learners_receive_the_log_and_can_be_promoted") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}, {4}));
+    REQUIRE(c.elect(1));
+    REQUIRE(c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddLearner, 4)));
+    c.stabilize();
+    REQUIRE(c.peer(1).node().propose(Payload(std::string("x"))));
+    c.stabilize();
+    CHECK(c.peer(4).applied().back().data.view() == "x");
+    CHECK(c.peer(4).node().conf_state().learners == std::vector<NodeId>{4});
+    REQUIRE(c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddNode, 4)));
+    c.stabilize();
+    CHECK(c.peer(4).node().conf_state().voters == std::vector<NodeId>{1, 2, 3, 4});
+    CHECK(c.peer(4).node().conf_state().learners.empty());
+    // Now 4 can lead.
+    CHECK(c.elect(4));
+}
+
+TEST_CASE("s4_2_2_a_removed_leader_keeps_leading_until_the_removal_commits_then_steps_down") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}));
+    REQUIRE(c.elect(1));
+    REQUIRE(c.peer(1).node().propose_conf_change(single(ConfChangeType::kRemoveNode, 1)));
+    // Nothing delivered yet: still the leader.
+    c.process_ready(1);
+    CHECK(c.peer(1).node().role() == Role::kLeader);
+    c.stabilize();
+    CHECK(c.peer(1).node().role() == Role::kFollower);
+    CHECK(c.peer(2).node().conf_state().voters == std::vector<NodeId>{2, 3});
+    // It handed leadership over rather than leaving the cluster leaderless for a timeout.
+    NodeId lead = c.leader();
+    CHECK((lead == 2 || lead == 3));
+    REQUIRE(lead != kNoNode);
+    REQUIRE(c.peer(lead).node().propose(Payload(std::string("after"))));
+    c.stabilize();
+    NodeId other = lead == 2 ? 3 : 2;
+    CHECK(c.peer(other).applied().back().data.view() == "after");
+}
+
+TEST_CASE("s4_2_2_a_removed_node_does_not_campaign") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}));
+    REQUIRE(c.elect(1));
+    REQUIRE(c.peer(1).node().propose_conf_change(single(ConfChangeType::kRemoveNode, 3)));
+    c.stabilize();
+    CHECK_FALSE(c.peer(3).node().campaign());
+    Term before = c.peer(1).node().term();
+    run(c, 60);
+    CHECK(c.peer(1).node().role() == Role::kLeader);
+    CHECK(c.peer(1).node().term() == before);
+}
+
+TEST_CASE("s4_2_3_a_follower_hearing_from_its_leader_ignores_a_disruptive_candidate") {
+    Config cfg = config_with(1, false, true);
+    Cluster c(cfg);
+    REQUIRE(c.bootstrap({1, 2, 3}));
+    REQUIRE(c.elect(1));
+    Term before = c.peer(1).node().term();
+    // 3 stops hearing the leader and campaigns at a higher term.
+    c.cut(1, 3);
+    run(c, 25);
+    CHECK(c.peer(3).node().term() > before);   // 3 campaigned, again and again
+    CHECK(c.peer(2).node().term() == before);  // 2 never granted or adopted the new term
+    CHECK(c.peer(1).node().role() == Role::kLeader);
+    CHECK(c.peer(1).node().term() == before);
+}
+
+TEST_CASE("s6_invalid_changes_are_refused_and_change_nothing") {
+    Fixture f(1, opts().voters({1, 2, 3}));
+    make_leader(f);
+    Index last = f.raft().log().last_index();
+    auto r1 = f.node().propose_conf_change(ConfChange{});  // leave while not joint
+    CHECK(r1.status().code() == raftd::Code::kInvalidArgument);
+    ConfChange all{ConfTransition::kJointImplicit,
+                   {{ConfChangeType::kRemoveNode, 1, ""},
+                    {ConfChangeType::kRemoveNode, 2, ""},
+                    {ConfChangeType::kRemoveNode, 3, ""}}};
+    auto r2 = f.node().propose_conf_change(all);
+    CHECK(r2.status().code() == raftd::Code::kInvalidArgument);
+    auto r3 = f.node().propose_conf_change(single(ConfChangeType::kAddNode, 0));
+    CHECK(r3.status().code() == raftd::Code::kInvalidArgument);
+    CHECK(f.raft().log().last_index() == last);
+}
+
+TEST_CASE("s6_a_demoted_voter_keeps_voting_until_the_joint_configuration_is_left") {
+    ConfState cs;
+    cs.voters = {1, 2, 3};
+    ConfChange cc{ConfTransition::kJointExplicit, {{ConfChangeType::kAddLearner, 3, ""}}};
+    auto joint = apply_conf_change(cs, cc);
+    REQUIRE(joint);
+    CHECK(is_voter(*joint, 3));
+    CHECK(joint->learners_next == std::vector<NodeId>{3});
+    auto left = apply_conf_change(*joint, ConfChange{});
+    REQUIRE(left);
+    CHECK_FALSE(is_voter(*left, 3));
+    CHECK(left->learners == std::vector<NodeId>{3});
+}
+
+TEST_CASE("s6_a_restarted_node_knows_its_committed_configuration_before_reapplying_it") {
+    Cluster c(test_config(1));
+    REQUIRE(c.bootstrap({1, 2, 3}, {4}));
+    REQUIRE(c.elect(1));
+    REQUIRE(c.peer(1).node().propose_conf_change(single(ConfChangeType::kAddNode, 4)));
+    c.stabilize();
+    c.crash(2);
+    REQUIRE(c.restart(2));
+    // No Ready handled yet: the application has re-applied nothing.
+    CHECK(c.peer(2).node().conf_state().voters == std::vector<NodeId>{1, 2, 3, 4});
+    REQUIRE(c.peer(2).node().campaign());
+    CHECK(c.peer(2).node().role() == Role::kCandidate);
+}

@@ -1,0 +1,110 @@
+// Runs every scenario script in tests/scenarios/raft/*.txt (the language: README.md there)
+// and compares what each command prints with the output written below it. A mismatch
+// prints the command, its line and a diff. With RAFT_SCENARIO_REWRITE=1 in the environment
+// (or --rewrite on the test binary's command line) the files are rewritten with the actual
+// output instead, for review with `git diff`. RAFT_SCENARIO=name runs only name.txt.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "raft/testing/scenario.h"
+
+using namespace raftd::raft::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The scenario directory, found from the working directory upwards (tests run from the
+// repository root, a developer may run the binary from anywhere inside it).
+fs::path scenario_dir() {
+    fs::path p = fs::current_path();
+    for (int i = 0; i < 8; ++i) {
+        fs::path d = p / "tests" / "scenarios" / "raft";
+        if (fs::is_directory(d)) return d;
+        if (!p.has_parent_path() || p.parent_path() == p) break;
+        p = p.parent_path();
+    }
+    return {};
+}
+
+bool rewrite_requested() {
+    const char* env = std::getenv("RAFT_SCENARIO_REWRITE");
+    if (env != nullptr && std::string(env) == "1") return true;
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::string arg;
+    while (std::getline(in, arg, '\0')) {
+        if (arg == "--rewrite") return true;
+    }
+    return false;
+}
+
+std::vector<fs::path> scenario_files() {
+    std::vector<fs::path> files;
+    fs::path dir = scenario_dir();
+    if (dir.empty()) return files;
+    const char* only = std::getenv("RAFT_SCENARIO");
+    for (const auto& e : fs::directory_iterator(dir)) {
+        if (e.path().extension() != ".txt") continue;
+        if (only != nullptr && e.path().stem() != only) continue;
+        files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+}  // namespace
+
+TEST_CASE("scenario_scripts_print_what_their_expected_output_says") {
+    auto files = scenario_files();
+    REQUIRE_MESSAGE(!files.empty(), "no scenario files found under tests/scenarios/raft");
+    if (std::getenv("RAFT_SCENARIO") == nullptr) CHECK(files.size() >= 25);
+    bool rewrite = rewrite_requested();
+    for (const fs::path& path : files) {
+        std::ifstream in(path);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        auto parsed = parse_scenario(ss.str());
+        REQUIRE_MESSAGE(parsed, path.filename().string() << ": " << parsed.status().to_string());
+        ScenarioRunner runner;
+        std::vector<std::string> outputs;
+        int mismatches = 0;
+        for (const ScenarioBlock& b : parsed->blocks) {
+            std::string got = runner.run(b.command);
+            outputs.push_back(got);
+            if (got != b.expected && !rewrite) {
+                ++mismatches;
+                FAIL_CHECK(path.filename().string()
+                           << ":" << b.line << ": " << b.command << "\n"
+                           << "--- expected\n+++ actual\n"
+                           << diff_lines(b.expected, got));
+            }
+        }
+        if (rewrite) {
+            std::ofstream out(path, std::ios::trunc);
+            out << render_scenario(*parsed, outputs);
+            MESSAGE("rewrote " << path.filename().string());
+        }
+        CHECK_MESSAGE(mismatches == 0, path.filename().string() << ": " << mismatches
+                                                                << " command(s) differ");
+    }
+}
+
+TEST_CASE("scenario_files_parse_and_render_back_unchanged") {
+    std::string text =
+        "# a comment\n\nadd-nodes 3\n----\nok\n\n# second\ncampaign 1\n----\nline a\nline b\n";
+    auto f = parse_scenario(text);
+    REQUIRE(f);
+    REQUIRE(f->blocks.size() == 2);
+    CHECK(f->blocks[1].expected == "line a\nline b");
+    CHECK(f->blocks[1].line == 8);
+    CHECK(render_scenario(*f, {"ok", "line a\nline b"}) == text);
+    CHECK_FALSE(parse_scenario("campaign 1\nno separator\n"));
+}
+
+TEST_CASE("scenario_diff_marks_missing_and_extra_lines") {
+    CHECK(diff_lines("a\nb\nc", "a\nx\nc") == "  a\n+ x\n- b\n  c\n");
+}

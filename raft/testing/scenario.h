@@ -1,0 +1,61 @@
+// Scenario: the interpreter of the raft scenario scripts under tests/scenarios/raft/*.txt
+// (the language is documented in tests/scenarios/raft/README.md). A script is a story: a
+// comment paragraph, a command, "----", and what the cluster printed, block after block.
+//
+// Owns: parsing and rendering of script files, and one Cluster per script that the commands
+// drive.
+// Never: randomness or time of its own (the same script always prints the same), and never
+// decides what is "right": the expected output in the file is the reviewed truth.
+// Thread rules: single-threaded test code.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "raft/status.h"
+#include "raft/testing/cluster.h"
+
+namespace raftd::raft::testing {
+
+// One command of a script, with the comment lines above it and its expected output.
+struct ScenarioBlock {
+    std::vector<std::string> comments;  // verbatim, blank lines included
+    std::string command;
+    std::string expected;  // without a trailing newline
+    int line = 0;          // 1-based line of the command
+};
+
+struct ScenarioFile {
+    std::vector<ScenarioBlock> blocks;
+    std::vector<std::string> trailing_comments;
+};
+
+Result<ScenarioFile> parse_scenario(const std::string& text);
+// The file with each block's expected output replaced by `outputs` (same order).
+std::string render_scenario(const ScenarioFile& f, const std::vector<std::string>& outputs);
+
+// A line diff of expected vs actual ("-" expected only, "+" actual only, " " both).
+std::string diff_lines(const std::string& expected, const std::string& actual);
+
+class ScenarioRunner {
+  public:
+    ScenarioRunner();
+    // Runs one command line and returns what it printed ("ok" when nothing).
+    std::string run(const std::string& command_line);
+
+  private:
+    std::string exec(const std::vector<std::string>& args);
+    Status add_nodes(const std::vector<std::string>& args);
+    NodeId node_arg(const std::vector<std::string>& args, size_t i) const;
+    std::vector<NodeId> targets(const std::vector<std::string>& args, size_t from) const;
+    std::string describe_log(NodeId id);
+    void emit(const std::string& s);
+
+    Config base_;
+    std::unique_ptr<Cluster> cluster_;
+    NodeId next_id_ = 1;
+    std::string out_;
+};
+
+}  // namespace raftd::raft::testing

@@ -1,0 +1,448 @@
+// DurableStorage: open, identity, meta keys, reads and persist. Snapshot files are in
+// snapshot_file.cpp. Formats: docs/wal-format.md sections 1, 5 and 6.
+#include "wal/storage.h"
+
+#include <leveldb/db.h>
+#include <leveldb/write_batch.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+
+#include "raft/confchange.h"
+#include "raft/confchange_codec.h"
+#include "wal/crc32c.h"
+#include "wal/record.h"
+#include "wal/snapshot_file.h"
+
+namespace raftd::wal {
+
+namespace {
+
+// LevelDB keys (docs/wal-format.md, section 5).
+constexpr const char* kKeyVersion = "format_version";
+constexpr const char* kKeyCluster = "cluster_id";
+constexpr const char* kKeyNode = "node_id";
+constexpr const char* kKeyHardState = "hard_state";
+constexpr const char* kKeySnapshot = "snapshot";
+
+std::string u32_bytes(uint32_t v) {
+    std::string s(4, '\0');
+    put_u32(s.data(), v);
+    return s;
+}
+std::string u64_bytes(uint64_t v) {
+    std::string s(8, '\0');
+    put_u64(s.data(), v);
+    return s;
+}
+
+std::string encode_hard_state(const raft::HardState& hs) {
+    std::string s(24, '\0');
+    put_u64(s.data(), hs.term);
+    put_u64(s.data() + 8, hs.vote);
+    put_u64(s.data() + 16, hs.commit);
+    return s;
+}
+
+std::string encode_snapshot_record(const raft::SnapshotMeta& m, uint64_t size, uint32_t crc) {
+    std::string conf = raft::encode_conf_state(m.conf);
+    std::string s(32, '\0');
+    put_u64(s.data(), m.index);
+    put_u64(s.data() + 8, m.term);
+    put_u64(s.data() + 16, size);
+    put_u32(s.data() + 24, crc32c::mask(crc));
+    put_u32(s.data() + 28, static_cast<uint32_t>(conf.size()));
+    return s + conf;
+}
+
+Status ldb_status(const leveldb::Status& s, const std::string& what) {
+    if (s.ok()) return Status::ok();
+    if (s.IsCorruption()) return Status::corruption(what + ": " + s.ToString());
+    return Status::io_error(what + ": " + s.ToString());
+}
+
+}  // namespace
+
+DurableStorage::DurableStorage(Token, Env* env, std::string dir, StorageOptions opts)
+    : env_(env),
+      dir_(std::move(dir)),
+      wal_dir_(join_path(dir_, "wal")),
+      meta_dir_(join_path(dir_, "meta")),
+      snap_dir_(join_path(dir_, "snap")),
+      opts_(std::move(opts)) {}
+
+DurableStorage::~DurableStorage() = default;
+
+Result<std::unique_ptr<DurableStorage>> DurableStorage::open(Env* env, const std::string& data_dir,
+                                                             const StorageOptions& opts) {
+    auto s = std::make_unique<DurableStorage>(Token{}, env, data_dir, opts);
+    if (Status st = s->open_impl(); !st) {
+        return Status(st.code(), "data dir " + data_dir + ": " + st.message());
+    }
+    return s;
+}
+
+Status DurableStorage::open_impl() {
+    if (opts_.node_id == 0) return Status::invalid_argument("node id 0 is not a node");
+    if (opts_.cluster_id.empty()) return Status::invalid_argument("empty cluster id");
+    for (const std::string& d : {dir_, snap_dir_}) {
+        if (Status st = env_->create_dirs(d); !st) return st;
+    }
+    leveldb::Options o;
+    o.create_if_missing = true;
+    o.paranoid_checks = true;
+    leveldb::DB* raw = nullptr;
+    if (Status st = ldb_status(leveldb::DB::Open(o, meta_dir_, &raw), "meta/"); !st) return st;
+    db_.reset(raw);
+    if (Status st = check_identity(); !st) return st;
+    auto log = Log::open(env_, wal_dir_, opts_.log);
+    if (!log) return log.status();
+    log_ = std::move(log.value());
+    if (Status st = load_meta(); !st) return st;
+    if (Status st = reconcile_log(); !st) return st;
+    return clean_snap_dir();
+}
+
+Status DurableStorage::check_identity() {
+    std::string v, cluster, node;
+    leveldb::ReadOptions ro;
+    ro.verify_checksums = true;
+    leveldb::Status sv = db_->Get(ro, kKeyVersion, &v);
+    if (sv.IsNotFound()) {
+        // A fresh directory, unless a log is already there: then meta/ was lost or replaced,
+        // and adopting the log under a new identity could mix two clusters' histories.
+        auto names = env_->list_dir(wal_dir_);
+        if (names) {
+            for (const std::string& n : *names) {
+                if (n.size() > 4 && n.ends_with(".log"))
+                    return Status::corruption("wal/ holds log segments but meta/ has no identity");
+            }
+        }
+        leveldb::WriteBatch b;
+        b.Put(kKeyVersion, u32_bytes(kDataDirFormatVersion));
+        b.Put(kKeyCluster, opts_.cluster_id);
+        b.Put(kKeyNode, u64_bytes(opts_.node_id));
+        leveldb::WriteOptions wo;
+        wo.sync = true;
+        return ldb_status(db_->Write(wo, &b), "meta/ write identity");
+    }
+    if (Status st = ldb_status(sv, "meta/ read format_version"); !st) return st;
+    if (v.size() != 4) return Status::corruption("meta/ format_version has a bad length");
+    if (uint32_t ver = get_u32(v.data()); ver != kDataDirFormatVersion) {
+        return Status::invalid_argument("format version " + std::to_string(ver) +
+                                        " is not supported (this build reads version " +
+                                        std::to_string(kDataDirFormatVersion) + ")");
+    }
+    if (Status st = ldb_status(db_->Get(ro, kKeyCluster, &cluster), "meta/ read cluster_id"); !st)
+        return st;
+    if (cluster != opts_.cluster_id) {
+        return Status::invalid_argument("belongs to cluster '" + cluster + "', not '" +
+                                        opts_.cluster_id + "'");
+    }
+    if (Status st = ldb_status(db_->Get(ro, kKeyNode, &node), "meta/ read node_id"); !st)
+        return st;
+    if (node.size() != 8) return Status::corruption("meta/ node_id has a bad length");
+    if (uint64_t id = get_u64(node.data()); id != opts_.node_id) {
+        return Status::invalid_argument("belongs to node " + std::to_string(id) + ", not node " +
+                                        std::to_string(opts_.node_id));
+    }
+    return Status::ok();
+}
+
+Status DurableStorage::load_meta() {
+    leveldb::ReadOptions ro;
+    ro.verify_checksums = true;
+    std::string v;
+    leveldb::Status s = db_->Get(ro, kKeyHardState, &v);
+    if (s.ok()) {
+        if (v.size() != 24) return Status::corruption("meta/ hard_state has a bad length");
+        hs_ = {get_u64(v.data()), get_u64(v.data() + 8), get_u64(v.data() + 16)};
+    } else if (!s.IsNotFound()) {
+        return ldb_status(s, "meta/ read hard_state");
+    }
+    s = db_->Get(ro, kKeySnapshot, &v);
+    if (s.IsNotFound()) return Status::ok();
+    if (Status st = ldb_status(s, "meta/ read snapshot"); !st) return st;
+    if (v.size() < 32 || v.size() != 32 + get_u32(v.data() + 28))
+        return Status::corruption("meta/ snapshot record has a bad length");
+    SnapFile sf;
+    sf.meta.index = get_u64(v.data());
+    sf.meta.term = get_u64(v.data() + 8);
+    sf.data_size = get_u64(v.data() + 16);
+    sf.data_crc = crc32c::unmask(get_u32(v.data() + 24));
+    auto conf = raft::decode_conf_state(std::string_view(v).substr(32));
+    if (!conf) return Status::corruption("meta/ snapshot conf: " + conf.status().message());
+    sf.meta.conf = std::move(conf.value());
+    sf.path = snap_path(sf.meta);
+    if (sf.meta.index == 0) return Status::corruption("meta/ snapshot record at index 0");
+    if (Status st = verify_snapshot_file(sf); !st) return st;
+    snap_ = std::move(sf);
+    return Status::ok();
+}
+
+// After a crash inside install_snapshot the metadata names a snapshot the log may not
+// match yet (install records the metadata before it resets the log): finish the reset.
+Status DurableStorage::reconcile_log() {
+    const raft::SnapshotMeta& m = snap_.meta;
+    if (m.index == 0) return Status::ok();
+    if (log_->first_index() > m.index + 1) {
+        return Status::corruption("wal/ starts at index " + std::to_string(log_->first_index()) +
+                                  " but the snapshot ends at " + std::to_string(m.index));
+    }
+    bool matches = false;
+    if (log_->last_index() >= m.index) {
+        auto t = log_->term(m.index);
+        if (!t) return t.status();
+        matches = *t == m.term;
+    }
+    if (!matches) {
+        if (Status st = log_->reset(m.index, m.term); !st) return st;
+        open_notes_ += "finished an interrupted snapshot install at index " +
+                       std::to_string(m.index) + "; ";
+    }
+    return Status::ok();
+}
+
+std::string DurableStorage::snap_path(const raft::SnapshotMeta& m) const {
+    return join_path(snap_dir_, snapshot_file_name(m.index, m.term));
+}
+
+Status DurableStorage::fail(Status s) {
+    std::unique_lock lk(mu_);
+    if (failed_.is_ok()) failed_ = s;
+    return s;
+}
+
+Status DurableStorage::failure() const {
+    std::shared_lock lk(mu_);
+    if (!failed_.is_ok()) return failed_;
+    return log_->failure();
+}
+
+Status DurableStorage::write_meta(leveldb::WriteBatch& b, bool sync) {
+    leveldb::WriteOptions wo;
+    wo.sync = sync;
+    return ldb_status(db_->Write(wo, &b), "meta/ write");
+}
+
+// ---- reads -----------------------------------------------------------------------------
+
+raft::InitialState DurableStorage::initial_state() const {
+    std::shared_lock lk(mu_);
+    raft::InitialState st;
+    st.hard = hs_;
+    st.hard.commit = std::max(st.hard.commit, snap_.meta.index);
+    st.conf = snap_.meta.conf;
+    const Index upto = std::min(st.hard.commit, log_->last_index());
+    Index next = std::max(snap_.meta.index + 1, log_->first_index());
+    while (next <= upto) {
+        auto ents = log_->entries(next, upto + 1, 4u << 20);
+        if (!ents || ents->empty()) break;  // reads of durable entries do not fail short of I/O
+        for (const raft::Entry& e : *ents) {
+            if (e.type != raft::EntryType::kConfig) continue;
+            auto cc = raft::decode_conf_change(e.data.view());
+            if (!cc) continue;  // raft refuses it identically when it replays the log
+            auto nc = raft::apply_conf_change(st.conf, *cc);
+            if (nc) st.conf = std::move(nc.value());
+        }
+        next = ents->back().index + 1;
+    }
+    return st;
+}
+
+Result<std::vector<raft::Entry>> DurableStorage::entries(Index lo, Index hi,
+                                                         uint64_t max_bytes) const {
+    std::shared_lock lk(mu_);
+    return log_->entries(lo, hi, max_bytes);
+}
+
+Result<raft::Term> DurableStorage::term(Index i) const {
+    std::shared_lock lk(mu_);
+    return log_->term(i);
+}
+
+Index DurableStorage::first_index() const {
+    std::shared_lock lk(mu_);
+    return log_->first_index();
+}
+
+Index DurableStorage::last_index() const {
+    std::shared_lock lk(mu_);
+    return log_->last_index();
+}
+
+raft::SnapshotMeta DurableStorage::snapshot_meta() const {
+    std::shared_lock lk(mu_);
+    return snap_.meta;
+}
+
+Result<raft::SnapshotBytes> DurableStorage::read_snapshot(Index index, uint64_t offset,
+                                                          uint64_t max_bytes) const {
+    std::shared_ptr<File> f;
+    uint64_t size = 0;
+    {
+        std::shared_lock lk(mu_);
+        if (snap_.meta.index == 0 || snap_.meta.index != index)
+            return Status::not_found("snapshot " + std::to_string(index) + " is not the latest");
+        f = snap_.file;
+        size = snap_.data_size;
+    }
+    if (offset > size) {
+        return Status::invalid_argument("snapshot offset " + std::to_string(offset) +
+                                        " is past its end " + std::to_string(size));
+    }
+    uint64_t n = std::min<uint64_t>(max_bytes, size - offset);
+    raft::SnapshotBytes out;
+    out.data.resize(n);
+    // The file stays readable after it stopped being current (we hold the handle), so a
+    // read racing with an install returns the old, consistent bytes.
+    if (Status st = read_exact(*f, kSnapHeaderSize + offset, out.data.data(), n); !st) return st;
+    out.done = offset + n == size;
+    return out;
+}
+
+// ---- persist ---------------------------------------------------------------------------
+
+Status DurableStorage::persist(std::span<const raft::Entry> entries,
+                               const std::optional<raft::HardState>& hs) {
+    if (Status st = failure(); !st) return st;
+    if (!entries.empty()) {
+        // Entries first: the hard state's commit may point into them (docs/raft.md).
+        if (Status st = log_->append(entries); !st) return fail(std::move(st));
+    }
+    if (!hs || *hs == hs_) return Status::ok();  // hs_ is written by this thread only
+    // Term and vote must be durable before any message depends on them; commit can be
+    // learned again from the leader, so losing its latest value in a crash is harmless
+    // (docs/wal-format.md, section 5.2). An unsynced LevelDB write still reaches the kernel
+    // before Write() returns, and the next synced write makes it durable too.
+    const bool sync = hs->term != hs_.term || hs->vote != hs_.vote;
+    leveldb::WriteBatch b;
+    b.Put(kKeyHardState, encode_hard_state(*hs));
+    if (Status st = write_meta(b, sync); !st) return fail(std::move(st));
+    std::unique_lock lk(mu_);
+    hs_ = *hs;
+    return Status::ok();
+}
+
+// ---- snapshots ---------------------------------------------------------------------------
+
+Result<std::unique_ptr<SnapshotWriter>> DurableStorage::begin_snapshot(
+    const raft::SnapshotMeta& meta) {
+    if (Status st = failure(); !st) return st;
+    if (meta.index == 0 || meta.term == 0)
+        return Status::invalid_argument("snapshot needs an index and a term >= 1");
+    if (meta.index <= snapshot_meta().index) {
+        return Status::invalid_argument("snapshot at " + std::to_string(meta.index) +
+                                        " is not newer than the current one at " +
+                                        std::to_string(snapshot_meta().index));
+    }
+    std::string final_path = snap_path(meta);
+    std::string tmp = final_path + "." + std::to_string(++writer_seq_) + ".tmp";
+    auto f = env_->open(tmp, OpenMode::kCreateTrunc);
+    if (!f) return f.status();
+    char hdr[kSnapHeaderSize];
+    encode_snap_header(meta.index, meta.term, hdr);
+    if (Status st = write_all(**f, 0, hdr, sizeof hdr); !st) {
+        f.value().reset();
+        (void)env_->remove(tmp);
+        return st;
+    }
+    return std::make_unique<SnapshotWriter>(SnapshotWriter::Token{}, this, meta, tmp, final_path,
+                                            std::move(f.value()));
+}
+
+void DurableStorage::committed(SnapFile sf) {
+    // A committed file nobody made current is garbage once a newer one is committed.
+    if (pending_ && pending_->path != sf.path) (void)remove_snapshot_file(pending_->path);
+    pending_ = std::move(sf);
+}
+
+Status DurableStorage::take_pending(const raft::SnapshotMeta& meta, SnapFile& out) {
+    if (!pending_ || pending_->meta.index != meta.index || pending_->meta.term != meta.term) {
+        return Status::invalid_argument("no committed snapshot file for index " +
+                                        std::to_string(meta.index) + " term " +
+                                        std::to_string(meta.term));
+    }
+    if (meta.index <= snapshot_meta().index)
+        return Status::invalid_argument("snapshot is not newer than the current one");
+    out = std::move(*pending_);
+    pending_.reset();
+    out.meta = meta;  // the caller's conf is authoritative
+    auto f = env_->open(out.path, OpenMode::kRead);
+    if (!f) return f.status();
+    out.file = std::move(f.value());
+    return Status::ok();
+}
+
+Status DurableStorage::remove_snapshot_file(const std::string& path) {
+    if (Status st = env_->remove(path); !st) return st;
+    return env_->sync_dir(snap_dir_);
+}
+
+Status DurableStorage::install_snapshot(const raft::SnapshotMeta& meta) {
+    if (Status st = failure(); !st) return st;
+    SnapFile sf;
+    if (Status st = take_pending(meta, sf); !st) return st;
+    raft::HardState hs = hs_;
+    hs.commit = std::max(hs.commit, meta.index);
+    // Metadata first, then the log: a crash in between leaves metadata naming a snapshot
+    // the log does not match, which open() repairs by finishing the reset (the other order
+    // could leave a log that starts after the only snapshot that covers its gap).
+    leveldb::WriteBatch b;
+    b.Put(kKeySnapshot, encode_snapshot_record(meta, sf.data_size, sf.data_crc));
+    b.Put(kKeyHardState, encode_hard_state(hs));
+    if (Status st = write_meta(b, true); !st) return fail(std::move(st));
+    std::string old;
+    {
+        std::unique_lock lk(mu_);
+        if (Status st = log_->reset(meta.index, meta.term); !st) {
+            lk.unlock();
+            return fail(std::move(st));
+        }
+        old = snap_.meta.index ? snap_.path : "";
+        snap_ = std::move(sf);
+        hs_ = hs;
+    }
+    if (!old.empty()) {
+        if (Status st = remove_snapshot_file(old); !st) return fail(std::move(st));
+    }
+    return Status::ok();
+}
+
+Status DurableStorage::save_snapshot_and_compact(const raft::SnapshotMeta& meta) {
+    if (Status st = failure(); !st) return st;
+    if (meta.index > log_->last_index() || meta.index < log_->first_index() - 1) {
+        return Status::invalid_argument("snapshot at " + std::to_string(meta.index) +
+                                        " is outside the log [" +
+                                        std::to_string(log_->first_index()) + ", " +
+                                        std::to_string(log_->last_index()) + "]");
+    }
+    auto t = log_->term(meta.index);
+    if (!t) return t.status();
+    if (*t != meta.term) {
+        return Status::invalid_argument("snapshot term " + std::to_string(meta.term) +
+                                        " differs from the log's term " + std::to_string(*t) +
+                                        " at index " + std::to_string(meta.index));
+    }
+    SnapFile sf;
+    if (Status st = take_pending(meta, sf); !st) return st;
+    leveldb::WriteBatch b;
+    b.Put(kKeySnapshot, encode_snapshot_record(meta, sf.data_size, sf.data_crc));
+    if (Status st = write_meta(b, true); !st) return fail(std::move(st));
+    std::string old;
+    {
+        std::unique_lock lk(mu_);
+        old = snap_.meta.index ? snap_.path : "";
+        snap_ = std::move(sf);
+    }
+    if (!old.empty()) {
+        if (Status st = remove_snapshot_file(old); !st) return fail(std::move(st));
+    }
+    // The snapshot is current before anything it covers goes, so readers that find an entry
+    // compacted also find the snapshot that replaces it.
+    if (Status st = log_->compact(meta.index); !st) return fail(std::move(st));
+    return Status::ok();
+}
+
+}  // namespace raftd::wal

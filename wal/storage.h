@@ -1,0 +1,201 @@
+// DurableStorage: raft's Storage and SnapshotSource over the files of one data directory:
+// the segmented Log in <data_dir>/wal, LevelDB metadata in <data_dir>/meta and snapshot
+// files in <data_dir>/snap (layout, keys and file formats: docs/wal-format.md).
+//
+// Owns: the Log, the LevelDB handle, the current snapshot file and the data dir's recorded
+// identity (format version, cluster id, node id).
+// Never: acknowledge (return ok from) a write before it is durable; retry a failed write or
+// sync (after any write-path error the storage is failed: every later write returns that
+// error, reads of what was durable keep working); start on a directory of another cluster,
+// node or format version; make a snapshot current before its file and metadata are durable.
+//
+// Thread rules: ONE writer thread (the daemon's storage thread) calls persist,
+// begin_snapshot (and the SnapshotWriter it returns), install_snapshot and
+// save_snapshot_and_compact. The raft::Storage / raft::SnapshotSource methods and failure()
+// may be called from any other thread concurrently with it: they see only what a write
+// reported durable, and install/compact change the log and the snapshot metadata under one
+// lock, so a reader never sees the snapshot of one state with the log of another.
+//
+// Typical use by the daemon, per Ready (docs/raft.md, "Persistence contract"):
+//   chunk at offset 0        -> w = begin_snapshot(chunk.meta)   (drops any unfinished writer)
+//   every chunk              -> w->write(chunk.offset, chunk.data)
+//   rd.snapshot (follower)   -> w->commit(); install_snapshot(*rd.snapshot)
+//   rd.entries/rd.hard_state -> persist(rd.entries, rd.hard_state)
+// and for a snapshot the application made (any role): begin_snapshot(node.snapshot_meta(i)),
+// write, commit, save_snapshot_and_compact(meta).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+
+#include "raft/snapshot_source.h"
+#include "raft/status.h"
+#include "raft/storage.h"
+#include "raft/types.h"
+#include "wal/env.h"
+#include "wal/log.h"
+
+namespace leveldb {
+class DB;
+class WriteBatch;
+}  // namespace leveldb
+
+namespace raftd::wal {
+
+// The data dir format this build reads and writes (meta key "format_version").
+inline constexpr uint32_t kDataDirFormatVersion = 1;
+
+struct StorageOptions {
+    std::string cluster_id;  // must match the one recorded when the directory was created
+    uint64_t node_id = 0;    // likewise; >= 1
+    LogOptions log;
+};
+
+class DurableStorage;
+
+// Writes one snapshot file: created under a temporary name, filled with sequential writes,
+// made durable and renamed by commit(). Abandoning it (destroying it without commit, or a
+// failed write) removes the temporary file. Must not outlive its DurableStorage; writer
+// thread only.
+class SnapshotWriter {
+  public:
+    ~SnapshotWriter();
+    SnapshotWriter(const SnapshotWriter&) = delete;
+    SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+    // Appends data at `offset`, which must equal bytes_written() (chunks arrive in order).
+    Status write(uint64_t offset, std::string_view data);
+    // Writes the trailer, fsyncs, renames to the final name and fsyncs the directory. The
+    // snapshot is then durable but not yet current: install_snapshot or
+    // save_snapshot_and_compact makes it current.
+    Status commit();
+    uint64_t bytes_written() const { return written_; }
+    const raft::SnapshotMeta& meta() const { return meta_; }
+
+    struct Token {};
+    SnapshotWriter(Token, DurableStorage* owner, raft::SnapshotMeta meta, std::string tmp_path,
+                   std::string final_path, std::unique_ptr<File> file);
+
+  private:
+    void abandon();
+
+    DurableStorage* owner_;
+    raft::SnapshotMeta meta_;
+    std::string tmp_path_;
+    std::string final_path_;
+    std::unique_ptr<File> file_;  // null once committed or abandoned
+    uint64_t written_ = 0;
+    uint32_t crc_ = 0;  // unmasked CRC32C of the data so far
+    Status failed_;
+};
+
+class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
+  public:
+    // Opens or creates the storage in data_dir (which must exist or be creatable). A fresh
+    // directory records the format version, cluster id and node id; an existing one must
+    // match all three. Recovers the log, verifies the current snapshot file, removes
+    // leftovers (temporary files, snapshot files that are not current) and finishes an
+    // interrupted snapshot install. Errors are one line naming the directory.
+    static Result<std::unique_ptr<DurableStorage>> open(Env* env, const std::string& data_dir,
+                                                        const StorageOptions& opts);
+    ~DurableStorage() override;
+    DurableStorage(const DurableStorage&) = delete;
+    DurableStorage& operator=(const DurableStorage&) = delete;
+
+    // ---- raft::Storage / raft::SnapshotSource (any thread) -------------------------------
+    // hard: the latest persisted hard state (commit clamped up to the snapshot index).
+    // conf: the snapshot's configuration with every config entry of the log after it, up to
+    // the commit index, applied in order (changes apply_conf_change refuses are skipped, as
+    // raft does). Reads the log between the snapshot and the commit index: call it at
+    // start-up, not on a hot path.
+    raft::InitialState initial_state() const override;
+    Result<std::vector<raft::Entry>> entries(Index lo, Index hi,
+                                             uint64_t max_bytes) const override;
+    Result<raft::Term> term(Index i) const override;
+    Index first_index() const override;
+    Index last_index() const override;
+    raft::SnapshotMeta snapshot_meta() const override;
+    // Bytes of the snapshot data (not the file's header or trailer), which was verified
+    // against its CRC when it became current or when the storage was opened.
+    Result<raft::SnapshotBytes> read_snapshot(Index index, uint64_t offset,
+                                              uint64_t max_bytes) const override;
+
+    // ---- writes (the one writer thread) --------------------------------------------------
+    // Durably appends `entries` (one write and one fdatasync; a conflicting suffix is
+    // truncated first), then records `hs` when given and different from the stored one.
+    // The hard state is written with a synced LevelDB write when term or vote changed; a
+    // change of commit alone is written unsynced (docs/wal-format.md explains why that is
+    // safe). Returns only when all of it is durable in that sense.
+    Status persist(std::span<const raft::Entry> entries, const std::optional<raft::HardState>& hs);
+
+    // Starts a snapshot file for `meta`. kInvalidArgument when meta.index is not above the
+    // current snapshot's index.
+    Result<std::unique_ptr<SnapshotWriter>> begin_snapshot(const raft::SnapshotMeta& meta);
+    // A follower installing the committed snapshot for `meta` from its leader: records the
+    // snapshot metadata (and commit >= its index) in one synced batch, then resets the log
+    // to continue at meta.index + 1, then removes the previous snapshot file.
+    Status install_snapshot(const raft::SnapshotMeta& meta);
+    // A snapshot the application made of its state at meta.index (<= last_index(), with the
+    // log's term there): records the metadata, removes the previous snapshot file, then
+    // compacts the log below meta.index (LogOptions::compact_keep_entries are kept).
+    Status save_snapshot_and_compact(const raft::SnapshotMeta& meta);
+
+    // The error that failed the storage, ok while healthy. Any thread.
+    Status failure() const;
+    const RecoveryReport& log_recovery() const { return log_->recovery(); }
+    // What open() cleaned up or repaired, for the daemon's start-up log line.
+    const std::string& open_notes() const { return open_notes_; }
+    const Log& log() const { return *log_; }
+    const std::string& data_dir() const { return dir_; }
+
+    struct Token {};
+    DurableStorage(Token, Env* env, std::string dir, StorageOptions opts);
+
+  private:
+    friend class SnapshotWriter;
+
+    // What the meta key "snapshot" holds besides the SnapshotMeta.
+    struct SnapFile {
+        raft::SnapshotMeta meta;
+        uint64_t data_size = 0;
+        uint32_t data_crc = 0;  // unmasked
+        std::string path;
+        std::shared_ptr<File> file;  // open for reading; shared with in-flight reads
+    };
+
+    Status open_impl();
+    Status check_identity();
+    Status load_meta();
+    Status verify_snapshot_file(SnapFile& sf) const;
+    Status reconcile_log();
+    Status clean_snap_dir();
+    Status fail(Status s);
+    Status write_meta(leveldb::WriteBatch& b, bool sync);
+    Status remove_snapshot_file(const std::string& path);
+    Status take_pending(const raft::SnapshotMeta& meta, SnapFile& out);
+    void committed(SnapFile sf);  // SnapshotWriter::commit reports here
+    std::string snap_path(const raft::SnapshotMeta& m) const;
+
+    Env* env_;
+    std::string dir_, wal_dir_, meta_dir_, snap_dir_;
+    StorageOptions opts_;
+    std::unique_ptr<leveldb::DB> db_;
+    std::unique_ptr<Log> log_;
+    std::string open_notes_;
+    uint64_t writer_seq_ = 0;  // writer thread only: unique temporary snapshot names
+
+    // Guards the state below. Readers take it shared; install/compact hold it exclusively
+    // across the log change and the metadata swap.
+    mutable std::shared_mutex mu_;
+    raft::HardState hs_;  // as persisted
+    SnapFile snap_;       // current snapshot; meta.index 0 = none
+    std::optional<SnapFile> pending_;  // committed by a writer, not yet current
+    Status failed_;
+};
+
+}  // namespace raftd::wal

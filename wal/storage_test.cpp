@@ -1,0 +1,513 @@
+// DurableStorage: identity, restart round trips, hard state, configuration recovery,
+// snapshots (install, save+compact, crash leftovers, corruption) and reads racing writes.
+#include "wal/storage.h"
+
+#include <doctest/doctest.h>
+#include <leveldb/db.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "raft/confchange_codec.h"
+#include "raft/node.h"
+#include "wal/crc32c.h"
+#include "wal/fault_env.h"
+#include "wal/snapshot_file.h"
+#include "wal/test_util.h"
+
+using namespace raftd;
+using namespace raftd::wal;
+using namespace raftd::wal::testing;
+using raft::Entry;
+using raft::HardState;
+using raft::SnapshotMeta;
+
+namespace {
+
+StorageOptions opts(const std::string& cluster = "c1", uint64_t node = 1) {
+    StorageOptions o;
+    o.cluster_id = cluster;
+    o.node_id = node;
+    o.log.segment_bytes = 8192;
+    o.log.preallocate = false;
+    return o;
+}
+
+std::unique_ptr<DurableStorage> open_ok(const std::string& dir, StorageOptions o = opts(),
+                                        Env* env = Env::posix()) {
+    auto r = DurableStorage::open(env, dir, o);
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    return std::move(r.value());
+}
+
+std::string snapshot_bytes(size_t n, uint64_t salt = 7) {
+    return entry_data(0, n, salt);
+}
+
+// Writes `data` as the snapshot for meta in chunks of 1000 bytes and commits it.
+void write_snapshot(DurableStorage& s, const SnapshotMeta& meta, const std::string& data) {
+    auto w = s.begin_snapshot(meta);
+    REQUIRE_MESSAGE(w.is_ok(), w.status().to_string());
+    for (size_t off = 0; off < data.size(); off += 1000)
+        REQUIRE((*w)->write(off, std::string_view(data).substr(off, 1000)).is_ok());
+    REQUIRE((*w)->commit().is_ok());
+}
+
+std::string read_whole_snapshot(const DurableStorage& s, Index index) {
+    std::string out;
+    for (;;) {
+        auto r = s.read_snapshot(index, out.size(), 777);
+        REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+        out += r->data;
+        if (r->done) return out;
+        REQUIRE(!r->data.empty());
+    }
+}
+
+raft::ConfState voters(std::vector<raft::NodeId> ids) {
+    raft::ConfState cs;
+    for (auto id : ids) {
+        cs.voters.push_back(id);
+        cs.addrs.push_back({id, "h" + std::to_string(id) + ":1"});
+    }
+    return cs;
+}
+
+Entry config_entry(Index i, raft::Term t, raft::ConfChangeType type, raft::NodeId node) {
+    raft::ConfChange cc;
+    cc.changes.push_back({type, node, "h" + std::to_string(node) + ":1"});
+    return Entry{i, t, raft::EntryType::kConfig, raft::Payload(raft::encode_conf_change(cc))};
+}
+
+size_t count_files(const std::string& dir, const std::string& suffix) {
+    size_t n = 0;
+    for (auto& e : std::filesystem::directory_iterator(dir))
+        if (e.path().filename().string().ends_with(suffix)) n++;
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE("fresh_data_dir_is_empty_and_records_its_identity") {
+    TempDir d;
+    {
+        auto s = open_ok(d.path());
+        CHECK(s->first_index() == 1);
+        CHECK(s->last_index() == 0);
+        CHECK(s->snapshot_meta().index == 0);
+        CHECK(s->initial_state().hard.empty());
+        CHECK(std::filesystem::is_directory(d.sub("wal")));
+        CHECK(std::filesystem::is_directory(d.sub("meta")));
+        CHECK(std::filesystem::is_directory(d.sub("snap")));
+    }
+    auto s = open_ok(d.path());  // same identity reopens
+    CHECK(s->last_index() == 0);
+}
+
+TEST_CASE("data_dir_of_another_cluster_or_node_is_refused_with_one_clear_line") {
+    TempDir d;
+    { open_ok(d.path()); }
+    auto r = DurableStorage::open(Env::posix(), d.path(), opts("c2", 1));
+    REQUIRE_FALSE(r.is_ok());
+    std::string m = r.status().to_string();
+    CHECK(m.find(d.path()) != std::string::npos);
+    CHECK(m.find("cluster 'c1', not 'c2'") != std::string::npos);
+    CHECK(m.find('\n') == std::string::npos);
+
+    r = DurableStorage::open(Env::posix(), d.path(), opts("c1", 2));
+    REQUIRE_FALSE(r.is_ok());
+    m = r.status().to_string();
+    CHECK(m.find(d.path()) != std::string::npos);
+    CHECK(m.find("node 1, not node 2") != std::string::npos);
+}
+
+TEST_CASE("data_dir_of_an_unknown_format_version_is_refused") {
+    TempDir d;
+    { open_ok(d.path()); }
+    {
+        leveldb::DB* raw = nullptr;
+        REQUIRE(leveldb::DB::Open(leveldb::Options(), d.sub("meta"), &raw).ok());
+        std::unique_ptr<leveldb::DB> db(raw);
+        std::string v("\x07\0\0\0", 4);
+        REQUIRE(db->Put(leveldb::WriteOptions(), "format_version", v).ok());
+    }
+    auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+    REQUIRE_FALSE(r.is_ok());
+    CHECK(r.status().to_string().find("format version 7 is not supported") != std::string::npos);
+    CHECK(r.status().to_string().find(d.path()) != std::string::npos);
+}
+
+TEST_CASE("a_log_without_identity_is_not_adopted") {
+    TempDir d;
+    {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist(make_batch(1, 3, 1, 10), std::nullopt).is_ok());
+    }
+    std::filesystem::remove_all(d.sub("meta"));
+    auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+    REQUIRE_FALSE(r.is_ok());
+    CHECK(r.status().code() == Code::kCorruption);
+    CHECK(r.status().message().find("no identity") != std::string::npos);
+}
+
+TEST_CASE("entries_and_hard_state_survive_a_restart") {
+    TempDir d;
+    {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist(make_batch(1, 50, 1, 100), HardState{1, 1, 0}).is_ok());
+        REQUIRE(s->persist(make_batch(51, 50, 2, 100), HardState{2, 3, 40}).is_ok());
+        REQUIRE(s->persist({}, HardState{2, 3, 90}).is_ok());  // commit only: unsynced write
+        // A conflicting suffix from a new leader replaces 91..100.
+        REQUIRE(s->persist(make_batch(91, 5, 3, 50, 1), HardState{3, 0, 90}).is_ok());
+        CHECK(s->last_index() == 95);
+    }
+    auto s = open_ok(d.path());
+    CHECK(s->initial_state().hard == HardState{3, 0, 90});
+    CHECK(s->first_index() == 1);
+    CHECK(s->last_index() == 95);
+    auto ents = s->entries(1, 96, UINT64_MAX);
+    REQUIRE(ents.is_ok());
+    REQUIRE(ents->size() == 95);
+    CHECK((*ents)[0] == make_entry(1, 1, 100));
+    CHECK((*ents)[89] == make_entry(90, 2, 100));
+    CHECK((*ents)[90] == make_entry(91, 3, 50, 1));
+    CHECK(s->term(95).value() == 3);
+    CHECK(s->term(96).status().code() == Code::kNotFound);
+}
+
+TEST_CASE("initial_state_replays_committed_config_entries_after_the_snapshot") {
+    TempDir d;
+    std::vector<Entry> ents;
+    ents.push_back(raft::bootstrap_entry({{1, "h1:1"}, {2, "h2:1"}, {3, "h3:1"}}));
+    ents.push_back(make_entry(2, 1, 10));
+    ents.push_back(config_entry(3, 1, raft::ConfChangeType::kAddLearner, 4));
+    ents.push_back(config_entry(4, 1, raft::ConfChangeType::kAddNode, 4));  // promote 4
+    {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist(ents, HardState{1, 0, 3}).is_ok());
+    }
+    {
+        // Committed up to 3: the promotion at 4 is not part of the recovered configuration.
+        auto s = open_ok(d.path());
+        raft::ConfState cs = s->initial_state().conf;
+        CHECK(cs.voters == std::vector<raft::NodeId>{1, 2, 3});
+        CHECK(cs.learners == std::vector<raft::NodeId>{4});
+        REQUIRE(s->persist({}, HardState{1, 0, 4}).is_ok());
+    }
+    {
+        auto s = open_ok(d.path());
+        raft::ConfState cs = s->initial_state().conf;
+        CHECK(cs.voters == std::vector<raft::NodeId>{1, 2, 3, 4});
+        CHECK(cs.learners.empty());
+        CHECK(raft::address_of(cs, 4) == "h4:1");
+        // A snapshot at 2 (conf of voters 1..3) replaces the bootstrap entry's part.
+        SnapshotMeta m{2, 1, voters({1, 2, 3})};
+        write_snapshot(*s, m, "app state");
+        REQUIRE(s->save_snapshot_and_compact(m).is_ok());
+    }
+    auto s = open_ok(d.path());
+    CHECK(s->snapshot_meta() == SnapshotMeta{2, 1, voters({1, 2, 3})});
+    raft::ConfState cs = s->initial_state().conf;
+    CHECK(cs.voters == std::vector<raft::NodeId>{1, 2, 3, 4});
+}
+
+TEST_CASE("a_node_restores_from_durable_storage") {
+    TempDir d;
+    {
+        auto s = open_ok(d.path());
+        std::vector<Entry> boot{raft::bootstrap_entry({{1, "h1:1"}})};
+        REQUIRE(s->persist(boot, HardState{1, 0, 1}).is_ok());
+    }
+    auto s = open_ok(d.path());
+    raft::Config cfg;
+    cfg.id = 1;
+    cfg.applied = 1;  // raft replays config entries up to what the application applied
+    auto n = raft::Node::create(cfg, *s, s.get());
+    REQUIRE_MESSAGE(n.is_ok(), n.status().to_string());
+    CHECK((*n)->conf_state().voters == std::vector<raft::NodeId>{1});
+}
+
+TEST_CASE("leader_snapshot_is_saved_read_back_in_chunks_and_compacts_the_log") {
+    TempDir d;
+    const std::string data = snapshot_bytes(10'000);
+    StorageOptions o = opts();
+    {
+        auto s = open_ok(d.path(), o);
+        for (Index i = 1; i <= 200; i += 20)
+            REQUIRE(s->persist(make_batch(i, 20, 1, 100), HardState{1, 1, i + 19}).is_ok());
+        const size_t segs_before = s->log().segment_count();
+        REQUIRE(segs_before > 2);
+        SnapshotMeta m{150, 1, voters({1, 2, 3})};
+        write_snapshot(*s, m, data);
+        REQUIRE(s->save_snapshot_and_compact(m).is_ok());
+        CHECK(s->snapshot_meta() == m);
+        CHECK(s->log().segment_count() < segs_before);
+        CHECK(s->first_index() <= 151);
+        CHECK(s->first_index() > 1);
+        CHECK(s->term(s->first_index() - 1).is_ok());
+        CHECK(read_whole_snapshot(*s, 150) == data);
+    }
+    auto s = open_ok(d.path(), o);
+    CHECK(s->snapshot_meta().index == 150);
+    CHECK(s->last_index() == 200);
+    CHECK(read_whole_snapshot(*s, 150) == data);
+    CHECK(s->read_snapshot(149, 0, 10).status().code() == Code::kNotFound);
+    CHECK(s->read_snapshot(150, data.size() + 1, 10).status().code() == Code::kInvalidArgument);
+    auto end = s->read_snapshot(150, data.size(), 10);
+    REQUIRE(end.is_ok());
+    CHECK(end->done);
+    CHECK(end->data.empty());
+    CHECK(count_files(d.sub("snap"), ".snap") == 1);
+}
+
+TEST_CASE("snapshot_must_match_the_log_and_be_committed_first") {
+    TempDir d;
+    auto s = open_ok(d.path());
+    REQUIRE(s->persist(make_batch(1, 10, 2, 10), std::nullopt).is_ok());
+    SnapshotMeta m{5, 2, voters({1})};
+    // Not committed through a writer.
+    CHECK(s->save_snapshot_and_compact(m).code() == Code::kInvalidArgument);
+    CHECK(s->install_snapshot(m).code() == Code::kInvalidArgument);
+    // Wrong term for the log.
+    SnapshotMeta bad{5, 1, voters({1})};
+    write_snapshot(*s, bad, "x");
+    CHECK(s->save_snapshot_and_compact(bad).code() == Code::kInvalidArgument);
+    // Beyond the log.
+    SnapshotMeta beyond{11, 2, voters({1})};
+    write_snapshot(*s, beyond, "x");
+    CHECK(s->save_snapshot_and_compact(beyond).code() == Code::kInvalidArgument);
+    write_snapshot(*s, m, "ok");
+    REQUIRE(s->save_snapshot_and_compact(m).is_ok());
+    // Not newer than the current one.
+    CHECK(s->begin_snapshot(m).status().code() == Code::kInvalidArgument);
+    CHECK(s->failure().is_ok());  // refused input does not fail the storage
+    // Out-of-order chunk.
+    auto w = s->begin_snapshot({8, 2, voters({1})});
+    REQUIRE(w.is_ok());
+    CHECK((*w)->write(5, "abc").code() == Code::kInvalidArgument);
+}
+
+TEST_CASE("follower_install_replaces_the_log_and_keeps_the_old_snapshot_until_then") {
+    TempDir d;
+    const std::string old_data = snapshot_bytes(3000, 1), new_data = snapshot_bytes(5000, 2);
+    {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist(make_batch(1, 30, 1, 10), HardState{1, 2, 20}).is_ok());
+        SnapshotMeta m1{10, 1, voters({1, 2})};
+        write_snapshot(*s, m1, old_data);
+        REQUIRE(s->save_snapshot_and_compact(m1).is_ok());
+
+        SnapshotMeta m2{500, 4, voters({1, 2, 3})};
+        write_snapshot(*s, m2, new_data);
+        // Committed but not current: the old snapshot still serves and stays on disk.
+        CHECK(s->snapshot_meta().index == 10);
+        CHECK(read_whole_snapshot(*s, 10) == old_data);
+        CHECK(count_files(d.sub("snap"), ".snap") == 2);
+        REQUIRE(s->install_snapshot(m2).is_ok());
+        CHECK(s->snapshot_meta() == m2);
+        CHECK(s->first_index() == 501);
+        CHECK(s->last_index() == 500);
+        CHECK(s->term(500).value() == 4);
+        CHECK(s->initial_state().hard == HardState{1, 2, 500});
+        CHECK(count_files(d.sub("snap"), ".snap") == 1);
+        REQUIRE(s->persist(make_batch(501, 5, 4, 10), HardState{4, 0, 503}).is_ok());
+    }
+    auto s = open_ok(d.path());
+    CHECK(s->snapshot_meta().index == 500);
+    CHECK(s->first_index() == 501);
+    CHECK(s->last_index() == 505);
+    CHECK(s->initial_state().hard == HardState{4, 0, 503});
+    CHECK(s->initial_state().conf == voters({1, 2, 3}));
+    CHECK(read_whole_snapshot(*s, 500) == new_data);
+}
+
+TEST_CASE("leftover_temporary_and_uncommitted_snapshot_files_are_removed_on_open") {
+    TempDir d;
+    {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist(make_batch(1, 10, 1, 10), std::nullopt).is_ok());
+        SnapshotMeta m{5, 1, voters({1})};
+        write_snapshot(*s, m, "current");
+        REQUIRE(s->save_snapshot_and_compact(m).is_ok());
+        // A writer that never committed (its destructor removes the file; simulate a crash
+        // by leaving one behind), and a committed file that never became current.
+        std::ofstream(d.sub("snap/" + snapshot_file_name(9, 1) + ".3.tmp")) << "partial";
+        write_snapshot(*s, {8, 1, voters({1})}, "never current");
+    }
+    CHECK(count_files(d.sub("snap"), ".tmp") == 1);
+    CHECK(count_files(d.sub("snap"), ".snap") == 2);
+    auto s = open_ok(d.path());
+    CHECK(count_files(d.sub("snap"), ".tmp") == 0);
+    CHECK(count_files(d.sub("snap"), ".snap") == 1);
+    CHECK(s->snapshot_meta().index == 5);
+    CHECK(read_whole_snapshot(*s, 5) == "current");
+    CHECK(s->open_notes().find("removed 2 stale") != std::string::npos);
+}
+
+TEST_CASE("abandoned_snapshot_writer_removes_its_temporary_file") {
+    TempDir d;
+    auto s = open_ok(d.path());
+    {
+        auto w = s->begin_snapshot({3, 1, voters({1})});
+        REQUIRE(w.is_ok());
+        REQUIRE((*w)->write(0, "half").is_ok());
+        CHECK(count_files(d.sub("snap"), ".tmp") == 1);
+    }
+    CHECK(count_files(d.sub("snap"), ".tmp") == 0);
+}
+
+TEST_CASE("corrupt_or_missing_snapshot_file_is_refused_with_a_clear_error") {
+    TempDir d;
+    const std::string data = snapshot_bytes(4000);
+    {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist(make_batch(1, 10, 1, 10), std::nullopt).is_ok());
+        write_snapshot(*s, {6, 1, voters({1})}, data);
+        REQUIRE(s->save_snapshot_and_compact({6, 1, voters({1})}).is_ok());
+    }
+    const std::string file = d.sub("snap/" + snapshot_file_name(6, 1));
+    const std::string pristine = [&] {
+        std::ifstream in(file, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(in), {});
+    }();
+    auto put = [&](const std::string& bytes) {
+        std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    };
+    auto refused = [&](const char* what) {
+        auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+        REQUIRE_FALSE(r.is_ok());
+        CHECK(r.status().code() == Code::kCorruption);
+        std::string m = r.status().to_string();
+        INFO(m);
+        CHECK(m.find(snapshot_file_name(6, 1)) != std::string::npos);
+        CHECK(m.find(what) != std::string::npos);
+        CHECK(m.find(d.path()) != std::string::npos);
+    };
+    std::string flipped = pristine;
+    flipped[kSnapHeaderSize + 1234] ^= 0x10;
+    put(flipped);
+    refused("data CRC mismatch");
+    flipped = pristine;
+    flipped[14] ^= 1;  // inside the header's index
+    put(flipped);
+    refused("header CRC mismatch");
+    put(pristine.substr(0, pristine.size() - 3));
+    refused("size");
+    std::filesystem::remove(file);
+    refused("cannot be opened");
+    put(pristine);  // and the untouched file opens again
+    auto s = open_ok(d.path());
+    CHECK(read_whole_snapshot(*s, 6) == data);
+}
+
+TEST_CASE("install_interrupted_after_the_metadata_is_finished_on_open") {
+    TempDir d;
+    FaultEnv env(Env::posix());
+    {
+        auto s = open_ok(d.path(), opts(), &env);
+        REQUIRE(s->persist(make_batch(1, 30, 1, 10), HardState{1, 0, 5}).is_ok());
+        SnapshotMeta m{100, 3, voters({1, 2})};
+        write_snapshot(*s, m, "leader state");
+        // The log reset's first segment removal fails (as if the process died there).
+        env.set_hook([](std::string_view op, const std::string& p) {
+            return op == "remove" && p.ends_with(".log") ? EIO : 0;
+        });
+        Status st = s->install_snapshot(m);
+        CHECK(st.code() == Code::kIoError);
+        CHECK(s->failure().code() == Code::kIoError);
+        CHECK(s->persist(make_batch(31, 1, 1, 10), std::nullopt).code() == Code::kIoError);
+        env.set_hook(nullptr);
+    }
+    auto s = open_ok(d.path());
+    CHECK(s->snapshot_meta().index == 100);
+    CHECK(s->first_index() == 101);
+    CHECK(s->last_index() == 100);
+    CHECK(s->term(100).value() == 3);
+    CHECK(s->initial_state().hard.commit == 100);
+    CHECK(s->open_notes().find("interrupted snapshot install") != std::string::npos);
+}
+
+TEST_CASE("a_failed_log_write_fails_the_storage_for_good") {
+    TempDir d;
+    FaultEnv env(Env::posix());
+    auto s = open_ok(d.path(), opts(), &env);
+    REQUIRE(s->persist(make_batch(1, 5, 1, 10), HardState{1, 1, 0}).is_ok());
+    env.set_hook([](std::string_view op, const std::string&) { return op == "datasync" ? EIO : 0; });
+    Status st = s->persist(make_batch(6, 5, 1, 10), HardState{1, 1, 5});
+    CHECK(st.code() == Code::kIoError);
+    CHECK(st.message().find("fdatasync") != std::string::npos);
+    env.set_hook(nullptr);
+    // Sticky: healthy disk or not, nothing more is accepted.
+    CHECK(s->persist(make_batch(6, 5, 1, 10), std::nullopt).code() == Code::kIoError);
+    CHECK(s->persist({}, HardState{2, 0, 0}).code() == Code::kIoError);
+    CHECK(s->begin_snapshot({3, 1, voters({1})}).status().code() == Code::kIoError);
+    CHECK(s->last_index() == 5);  // nothing unacknowledged became visible
+    CHECK(s->initial_state().hard == HardState{1, 1, 0});
+}
+
+TEST_CASE("reads_from_another_thread_see_consistent_state_while_the_writer_works") {
+    TempDir d;
+    auto s = open_ok(d.path());
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> reads{0};
+    std::thread reader([&] {
+        while (!stop.load()) {
+            // The log always continues from (or overlaps) the snapshot. Read first_index before
+            // the snapshot: the snapshot only grows, so the check holds across the two reads.
+            Index first = s->first_index();
+            SnapshotMeta m = s->snapshot_meta();
+            Index last = s->last_index();
+            CHECK(first <= m.index + 1);
+            if (last >= first) {
+                auto e = s->entries(first, last + 1, 4096);
+                if (e.is_ok()) {
+                    CHECK(!e->empty());
+                    CHECK((*e)[0].index == first);
+                }
+            }
+            (void)s->initial_state();
+            reads++;
+        }
+    });
+    Index next = 1;
+    for (int round = 0; round < 30; round++) {
+        REQUIRE(s->persist(make_batch(next, 20, 1, 64), HardState{1, 1, next + 19}).is_ok());
+        next += 20;
+        if (round % 10 == 9) {
+            SnapshotMeta m{next - 5, 1, voters({1})};
+            write_snapshot(*s, m, "s" + std::to_string(round));
+            REQUIRE(s->save_snapshot_and_compact(m).is_ok());
+        }
+    }
+    stop = true;
+    reader.join();
+    CHECK(reads.load() > 0);
+}
+
+TEST_CASE("snapshot_file_bytes_match_the_documented_example") {
+    TempDir d;
+    auto s = open_ok(d.path());
+    REQUIRE(s->persist(make_batch(1, 5, 1, 10), std::nullopt).is_ok());
+    write_snapshot(*s, {5, 1, voters({1})}, "hi");
+    REQUIRE(s->save_snapshot_and_compact({5, 1, voters({1})}).is_ok());
+    const std::string file = d.sub("snap/00000000000000000005-00000000000000000001.snap");
+    std::ifstream in(file, std::ios::binary);
+    std::string b(std::istreambuf_iterator<char>(in), {});
+    REQUIRE(b.size() == 50);
+    CHECK(b.substr(0, 8) == "raftsnap");
+    CHECK(b.substr(8, 4) == std::string("\x01\0\0\0", 4));
+    CHECK(b.substr(12, 8) == std::string("\x05\0\0\0\0\0\0\0", 8));
+    CHECK(b.substr(20, 8) == std::string("\x01\0\0\0\0\0\0\0", 8));
+    CHECK(b.substr(32, 2) == "hi");
+    CHECK(b.substr(34, 8) == std::string("\x02\0\0\0\0\0\0\0", 8));
+    raft::Index i = 0;
+    raft::Term t = 0;
+    CHECK(decode_snap_header(b.data(), &i, &t).is_ok());
+    uint64_t n = 0;
+    uint32_t crc = 0;
+    CHECK(decode_snap_trailer(b.data() + 34, &n, &crc).is_ok());
+    CHECK(n == 2);
+    CHECK(crc == crc32c::value("hi", 2));
+}
