@@ -108,6 +108,9 @@ class NodeBackend final : public ipc::Backend {
     };
     std::map<uint64_t, PendingForward> forwards_;
     uint64_t next_forward_ = 1;
+    // True while an application snapshot upload is open (shared with the upload, which may
+    // outlive this backend's view of it).
+    std::shared_ptr<bool> upload_busy_ = std::make_shared<bool>(false);
     // Configuration established by each config entry seen (index -> conf).
     std::map<raft::Index, raft::ConfState> conf_cache_;
     std::function<void(raft::Index)> notify_commit_;

@@ -122,7 +122,7 @@ Status NodeHost::start() {
     if (Status st = transport_->start(); !st) return st;
     sync_peers();
 
-    worker_ = std::make_unique<StorageWorker>(*store_, [this](Status st) { on_persisted(st); });
+    worker_ = std::make_unique<StorageWorker>();
     if (Status st = worker_->start(loop_.get()); !st) return st;
 
     Status st = tick_.init(loop_.get());
@@ -211,7 +211,9 @@ void NodeHost::process() {
             stats_.persisted_entries += job.entries.size();
             pending_ = std::move(rd);
             persisting_ = true;
-            worker_->submit(std::move(job));
+            auto shared = std::make_shared<PersistJob>(std::move(job));
+            worker_->submit([this, shared] { return store_->persist(*shared); },
+                            [this](Status st) { on_persisted(std::move(st)); });
             break;
         }
         pending_ = std::move(rd);
@@ -300,6 +302,10 @@ void NodeHost::shutdown(const std::string& why) {
     tick_.close();
     // The batch on the storage thread, if any, is finished first (on_persisted).
     if (!persisting_) finish_shutdown();
+}
+
+void NodeHost::run_on_storage_thread(std::function<Status()> work, std::function<void(Status)> done) {
+    worker_->submit(std::move(work), std::move(done));
 }
 
 void NodeHost::fatal(const std::string& why) {
