@@ -54,7 +54,10 @@ early = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 early.connect(path)
 early.sendall(ping_frame(1))
 
-lfd = listener.fileno()
+# Handed over from a high descriptor: the shell then moves it to 3 (the listener's own
+# number could already be 3, and `3<&3 3<&-` would close it).
+lfd = 9  # dash accepts single-digit descriptors only
+os.dup2(listener.fileno(), lfd)
 cmd = ('LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --data-dir "$1" --socket "$2" --listen "$3" '
        '--log-format plain 3<&%d %d<&-' % (lfd, lfd))
 log = open(os.path.join(work, "raftd.log"), "w")
@@ -64,6 +67,7 @@ proc = subprocess.Popen(["/bin/sh", "-c", cmd, raftd, os.path.join(work, "data")
                          "127.0.0.1:%d" % port], pass_fds=(lfd,), env=env,
                         stdout=log, stderr=subprocess.STDOUT)
 listener.close()  # raftd holds the only copy now, as after systemd hands it over
+os.close(lfd)
 try:
     try:
         got = read_reply(early, 30)
