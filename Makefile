@@ -16,7 +16,7 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-DEPS_TEST_PKGS := systemd
+DEPS_TEST_PKGS := systemd fiu-utils libfiu-dev
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
@@ -255,8 +255,31 @@ BENCH_PKGS := gnuplot-nox etcd-server wrk
 bench-deps:
 	@env -u MAKEFLAGS -u MFLAGS $(MAKE) deps DEPS_PKGS="$(BENCH_PKGS)" DEPS_TEST_PKGS=
 # The standard matrix against clusters it starts itself; build/bench/results.json + PNG.
-bench: bench-deps build/release/bin/raftd build/release/bin/raftbench
+bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/release/bin/wal_bench
 	@tests/bench/run.sh
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
 bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+
+# wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
+BINS += $(B)/tests/wal_fiu_probe
+all: $(B)/tests/wal_fiu_probe
+$(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
+-include $(B)/obj/wal/fiu_probe_main.d
+
+# WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
+# bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).
+BINS += $(B)/bin/wal_bench
+all: $(B)/bin/wal_bench
+$(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/wal/bench_main.d
+
+.PHONY: bench-wal
+# (make bench runs wal_bench itself, with a shorter matrix, inside tests/bench/run.sh.)
+bench-wal:
+	@$(MAKE) VARIANT=release build/release/bin/wal_bench
+	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
