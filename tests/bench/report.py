@@ -47,8 +47,12 @@ print("machine: %s cpus (%s), kernel %s; loopback TCP RTT p50 %s us; 256 B write
 for k, v in ipc.items():
     print("IPC ping %s: raftd p50 %.1f us vs raw %.1f us (x%.2f); %.0f vs %.0f ops/s"
           % (k, v["raftd_p50_us"], v["raw_p50_us"], v["p50_ratio"] or 0, v["raftd_ops_per_sec"], v["raw_ops_per_sec"]))
-if wal:
-    print("WAL: " + json.dumps(wal))
+for w in wal.get("cells", []):
+    print("WAL append %d B, batch %d: %.0f entries/s vs raw write+fdatasync %.0f (x%.2f); CPU %.1f vs %.1f us/entry"
+          % (w["entry_bytes"], w["batch"], w["wal_entries_per_s"], w["raw_entries_per_s"], w["ratio"],
+             w["wal_cpu_us_per_entry"], w["raw_cpu_us_per_entry"]))
+if wal.get("skipped"):
+    print("WAL: " + wal["skipped"])
 hdr = "%-6s %6s %7s %9s %8s %8s %8s %8s %8s %9s %8s" % ("nodes", "size", "clients", "ops/s", "MB/s", "p50 us",
                                                     "p99 us", "p99.9", "max us", "cpu us/op", "syncs/op")
 print(hdr)

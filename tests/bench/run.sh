@@ -67,7 +67,8 @@ kill "$RAW_PID"; wait "$RAW_PID" 2>/dev/null || true; RAW_PID=""
 
 progress "WAL micro-benchmark"
 if [ -x build/release/bin/wal_bench ]; then
-    build/release/bin/wal_bench --dir "$BENCH_TMP" --json > "$BENCH_TMP/wal.json" 2>"$BENCH_TMP/err" ||
+    build/release/bin/wal_bench --dir "$BENCH_TMP" --sizes 256 --batches 1,16,256 --reps 2 --seconds 1 --json \
+        > "$BENCH_TMP/wal.json" 2>"$BENCH_TMP/err" ||
         { echo "    wal_bench FAILED: $(cat "$BENCH_TMP/err")" >&2; failed=1; echo '{}' > "$BENCH_TMP/wal.json"; }
 else
     echo "    build/release/bin/wal_bench is not built (the storage work provides it); skipped" >&2
