@@ -19,9 +19,10 @@ try:
             break
 except OSError:
     pass
-machine = {"cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
+machine = {"load_average": os.getloadavg()[0], "cpus": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
            "loopback_tcp_rtt_p50_us": rtt.get("p50_us"), "fdatasync_256B_p50_us": fsync.get("p50_us"),
-           "fdatasync_256B_ops_per_sec": fsync.get("ops_per_sec")}
+           "fdatasync_256B_ops_per_sec": fsync.get("ops_per_sec"),
+           "fdatasync_256B_overwrite_p50_us": fsync.get("overwrite_p50_us")}
 
 
 def find(label):
@@ -42,8 +43,9 @@ os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "results.json"), "w") as f:
     json.dump(results, f, indent=1)
 
-print("machine: %s cpus (%s), kernel %s; loopback TCP RTT p50 %s us; 256 B write+fdatasync p50 %s us"
-      % (machine["cpus"], model or "?", machine["kernel"], rtt.get("p50_us"), fsync.get("p50_us")))
+print("machine: %s cpus (%s), kernel %s, load average %s; loopback TCP RTT p50 %s us; 256 B write+fdatasync "
+      "p50 %s us appending, %s us overwriting" % (machine["cpus"], model or "?", machine["kernel"], machine["load_average"],
+      rtt.get("p50_us"), fsync.get("p50_us"), fsync.get("overwrite_p50_us")))
 for k, v in ipc.items():
     print("IPC ping %s: raftd p50 %.1f us vs raw %.1f us (x%.2f); %.0f vs %.0f ops/s"
           % (k, v["raftd_p50_us"], v["raw_p50_us"], v["p50_ratio"] or 0, v["raftd_ops_per_sec"], v["raw_ops_per_sec"]))
