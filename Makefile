@@ -124,6 +124,22 @@ config-docs: $(B)/bin/raftd
 	$(B)/bin/raftd --print-config-reference > docs/configuration.md
 	$(B)/bin/raftd --print-example-config > systemd/raftd.toml
 
+# ---- ipc + clients: raftctl, the fuzz target, soak ----------------------------------------
+# raftctl is built on libclients (<raftd/client.h>); docs/raftctl.md is its manual.
+BINS += $(B)/bin/raftctl
+all: $(B)/bin/raftctl
+$(B)/bin/raftctl: $(B)/obj/clients/raftctl/main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/clients/raftctl/main.d
+
+# fake_raftd: ipc::Server over the in-memory FakeBackend, for client script tests.
+all: $(B)/tests/fake_raftd
+$(B)/tests/fake_raftd: $(B)/obj/ipc/testing/fake_raftd_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/ipc/testing/fake_raftd_main.d
+
 # ---- wal: crash-test child, benchmark, soak ------------------------------------------------
 # wal_crash_child is exec'd by wal_test's crash test (it looks beside its own binary), so the
 # suite depends on it. `make soak-wal` runs many more crash iterations than `make test`.

@@ -40,6 +40,25 @@ NodeHost::~NodeHost() {
 Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     std::unique_ptr<NodeHost> h(new NodeHost(cfg));
     if (!h->loop_.init_status()) return h->loop_.init_status();
+    // The peer port first: when it is taken, nothing on disk has been touched yet.
+    TransportOptions to;
+    to.self = cfg.node_id;
+    to.cluster = cfg.cluster;
+    to.listen = cfg.listen;
+    to.advertise = cfg.advertise_addr();
+    to.send_queue_bytes = cfg.send_queue_bytes;
+    to.reconnect_min_ms = cfg.reconnect_min_ms;
+    to.reconnect_max_ms = cfg.reconnect_max_ms;
+    to.snapshot_chunk_bytes = cfg.snapshot_chunk_bytes;
+    to.max_frame = static_cast<uint32_t>(cfg.max_frame);
+    h->transport_ = std::make_unique<Transport>(
+        h->loop_.get(), to,
+        [hp = h.get()](raft::Message&& m) {
+            if (Status st = hp->node_->step(m); !st)
+                spdlog::debug("raft refused {}: {}", raft::describe(m), st.message());
+        },
+        [hp = h.get()] { hp->process(); });
+    if (Status st = h->transport_->start(); !st) return st;
     auto dir = DataDir::open(cfg.data_dir, cfg.cluster, cfg.node_id);
     if (!dir) return dir.status();
     h->dir_ = std::move(dir).value();
@@ -52,7 +71,7 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     so.cluster = cfg.cluster;
     so.node_id = cfg.node_id;
     auto store = open_store(h->dir_->path(), so);
-    if (!store) return Status(store.status().code(), cfg.data_dir + ": " + store.status().message());
+    if (!store) return store.status();  // names the directory itself
     h->store_ = std::move(store).value();
 
     if (h->store_->empty()) {
@@ -102,24 +121,6 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
 }
 
 Status NodeHost::start() {
-    TransportOptions to;
-    to.self = cfg_.node_id;
-    to.cluster = cfg_.cluster;
-    to.listen = cfg_.listen;
-    to.advertise = cfg_.advertise_addr();
-    to.send_queue_bytes = cfg_.send_queue_bytes;
-    to.reconnect_min_ms = cfg_.reconnect_min_ms;
-    to.reconnect_max_ms = cfg_.reconnect_max_ms;
-    to.snapshot_chunk_bytes = cfg_.snapshot_chunk_bytes;
-    to.max_frame = static_cast<uint32_t>(cfg_.max_frame);
-    transport_ = std::make_unique<Transport>(
-        loop_.get(), to,
-        [this](raft::Message&& m) {
-            if (Status st = node_->step(m); !st)
-                spdlog::debug("raft refused {}: {}", raft::describe(m), st.message());
-        },
-        [this] { process(); });
-    if (Status st = transport_->start(); !st) return st;
     sync_peers();
 
     worker_ = std::make_unique<StorageWorker>();
