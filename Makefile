@@ -299,3 +299,12 @@ $(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
 bench-wal:
 	@$(MAKE) VARIANT=release build/release/bin/wal_bench
 	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
+
+# ---- daemon: make run (local three-node demo cluster) -----------------------------------
+# Installs what is missing, builds raftd (and raftctl when the tree has it), then runs
+# daemon/demo/run.sh in the foreground: three nodes from daemon/demo/node{1,2,3}.toml with
+# data under run/; Ctrl-C stops them.
+.PHONY: run
+run: deps
+	@$(MAKE) VARIANT=release build/release/bin/raftd $(filter %/raftctl,$(BINS))
+	@daemon/demo/run.sh
