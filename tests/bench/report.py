@@ -2,7 +2,7 @@
 (throughput and p99 against clients, one line per cluster size and payload) drawn by
 gnuplot. Used by tests/bench/run.sh.
 
-usage: report.py OUTDIR CELLS.jsonl TCP_RTT.json RAW_FSYNC.json WAL.json
+usage: report.py OUTDIR CELLS.jsonl TCP_RTT.json RAW_FSYNC.json WAL.json MEM.json
 """
 import json, os, platform, shutil, subprocess, sys
 
@@ -10,6 +10,7 @@ out, cells_path, rtt_path, fsync_path, wal_path = sys.argv[1:6]
 cells = [json.loads(l) for l in open(cells_path) if l.strip()]
 load = lambda p: json.load(open(p)) if os.path.getsize(p) else {}
 rtt, fsync, wal = load(rtt_path), load(fsync_path), load(wal_path)
+mem = load(sys.argv[6]) if len(sys.argv) > 6 and os.path.exists(sys.argv[6]) else {}
 
 model = ""
 try:
@@ -38,7 +39,7 @@ for c in (1, 16):
                            "raftd_ops_per_sec": a["ops_per_sec"], "raw_ops_per_sec": b["ops_per_sec"]}
 
 results = {"machine": machine, "baselines": {"tcp_rtt": rtt, "raw_fsync": fsync},
-           "ipc_ping": ipc, "wal": wal, "cells": cells}
+           "ipc_ping": ipc, "wal": wal, "memory": mem, "cells": cells}
 os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, "results.json"), "w") as f:
     json.dump(results, f, indent=1)
@@ -53,6 +54,9 @@ for w in wal.get("cells", []):
     print("WAL append %d B, batch %d: %.0f entries/s vs raw write+fdatasync %.0f (x%.2f); CPU %.1f vs %.1f us/entry"
           % (w["entry_bytes"], w["batch"], w["wal_entries_per_s"], w["raw_entries_per_s"], w["ratio"],
              w["wal_cpu_us_per_entry"], w["raw_cpu_us_per_entry"]))
+if mem:
+    print("memory: raftd RSS %.0f MiB (peak %.0f MiB) with a %.0f MiB data dir and a stalled subscriber"
+          % (mem["rss_kib"] / 1024, mem["peak_rss_kib"] / 1024, mem["data_dir_kib"] / 1024))
 if wal.get("skipped"):
     print("WAL: " + wal["skipped"])
 hdr = "%-6s %6s %7s %9s %8s %8s %8s %8s %8s %9s %8s" % ("nodes", "size", "clients", "ops/s", "MB/s", "p50 us",

@@ -31,7 +31,7 @@ nodes_list="1 3"
 [ "${BENCH_FIVE:-0}" = 1 ] && nodes_list+=" 5"
 sizes="64 256 4096"
 clients_list="1 16 64 256"
-total=$((3 + $(wc -w <<<"$nodes_list") * 12))
+total=$((4 + $(wc -w <<<"$nodes_list") * 12))
 step=0
 progress() { step=$((step + 1)); printf '[%2d/%d %3ds] %s\n' "$step" "$total" "$SECONDS" "$*" >&2; }
 
@@ -92,7 +92,23 @@ for n in $nodes_list; do
     stop_cluster
 done
 
+# ---- memory: a 1 GiB log and a subscriber that never reads ---------------------------------
+progress "memory: 1 GiB of 1 MiB proposals on a 1-node raftd with a stalled subscriber"
+start_cluster 1 mem
+/usr/bin/python3 tests/bench/stalled_subscriber.py "$SOCKETS" > "$BENCH_TMP/stall.out" &
+stall_pid=$!
+# Proceed once the subscription is acknowledged (the script prints "subscribed").
+for _ in $(seq 1 200); do grep -q subscribed "$BENCH_TMP/stall.out" 2>/dev/null && break; sleep 0.05; done
+"$RAFTBENCH" --json --label "memory 1GiB" --sockets "$SOCKETS" --clients 4 --size 1048576 \
+    --count "${BENCH_MEM_MB:-1024}" >> "$cells" 2>"$BENCH_TMP/err" || { failed=1; cat "$BENCH_TMP/err" >&2; }
+rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PIDS/status") hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$PIDS/status")
+du_kb=$(du -sk "$BENCH_TMP/mem/n1" | cut -f1)
+echo "{\"rss_kib\":$rss,\"peak_rss_kib\":$hwm,\"data_dir_kib\":$du_kb}" > "$BENCH_TMP/mem.json"
+echo "    raftd RSS $((rss / 1024)) MiB (peak $((hwm / 1024)) MiB) with a $((du_kb / 1024)) MiB data dir" >&2
+kill "$stall_pid" 2>/dev/null; wait "$stall_pid" 2>/dev/null || true
+stop_cluster
+
 /usr/bin/python3 tests/bench/report.py "$out" "$cells" "$BENCH_TMP/tcp_rtt.json" \
-    "$BENCH_TMP/raw_fsync.json" "$BENCH_TMP/wal.json"
+    "$BENCH_TMP/raw_fsync.json" "$BENCH_TMP/wal.json" "$BENCH_TMP/mem.json"
 echo "total ${SECONDS}s" >&2
 exit $failed
