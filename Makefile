@@ -299,7 +299,7 @@ bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
 
 # ---- raft: soak -----------------------------------------------------------------------------
-# `make test` runs 300 simulated seeds (40 under ASan) inside raft_test; `make soak-raft`
+# `make test` runs 300 simulated seeds (100 under ASan) inside raft_test; `make soak-raft`
 # runs many more in release: RAFT_SIM_SEEDS=N (default 20000), RAFT_SIM_TICKS per seed.
 .PHONY: soak soak-raft
 soak: soak-raft
