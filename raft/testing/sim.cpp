@@ -606,10 +606,13 @@ bool Sim::liveness(const char* phase) {
         }
     }
     uint64_t round_trip = 2 * (max_delay_ + 1) + 2;
+    // A commit is observed when some application applies it; after a full restart every
+    // application first re-applies the whole log, possibly one entry per Ready
+    // (max_committed_bytes_per_ready), hence a tick per committed entry on top.
     uint64_t commit_deadline = now_ +
                                static_cast<uint64_t>(opt_.liveness_election_timeouts) *
                                    static_cast<uint64_t>(base_.election_tick) +
-                               backlog * round_trip;
+                               backlog * round_trip + committed_.size();
     uint64_t apply_deadline = commit_deadline + (committed_.size() + backlog + 10) * round_trip;
     EntryId probe;  // index 0: nothing proposed yet
     bool committed = false;
