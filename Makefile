@@ -16,7 +16,7 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-DEPS_TEST_PKGS := systemd fiu-utils libfiu-dev
+DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
@@ -124,6 +124,43 @@ config-docs: $(B)/bin/raftd
 	$(B)/bin/raftd --print-config-reference > docs/configuration.md
 	$(B)/bin/raftd --print-example-config > systemd/raftd.toml
 
+# ---- ipc + clients: raftctl, the fuzz target, soak ----------------------------------------
+# raftctl is built on libclients (<raftd/client.h>); docs/raftctl.md is its manual.
+BINS += $(B)/bin/raftctl
+all: $(B)/bin/raftctl
+$(B)/bin/raftctl: $(B)/obj/clients/raftctl/main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/clients/raftctl/main.d
+
+# The libFuzzer target for the frame decoder and request parser. Built with clang (g++ has no
+# libFuzzer) into build/fuzz, outside the variant trees; part of `all` for the release tree
+# when clang++ exists. tests/scripts/fuzz_frame.sh runs it ~20 s; `make soak-fuzz` longer.
+FUZZ_SRCS := ipc/fuzz/frame_fuzz_main.cpp ipc/frame.cpp ipc/protocol_parse.cpp \
+             ipc/protocol_encode.cpp raft/status.cpp
+FUZZ_CXX ?= clang++
+ifeq ($(VARIANT),release)
+ifneq ($(shell command -v $(FUZZ_CXX) 2>/dev/null),)
+all: build/fuzz/frame_fuzz
+endif
+endif
+build/fuzz/frame_fuzz: $(FUZZ_SRCS) $(wildcard ipc/*.h raft/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(CPPFLAGS) -o $@ $(FUZZ_SRCS)
+
+.PHONY: soak-fuzz
+soak: soak-fuzz
+soak-fuzz: build/fuzz/frame_fuzz
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/scripts/fuzz_frame.sh
+
+# fake_raftd: ipc::Server over the in-memory FakeBackend, for client script tests.
+all: $(B)/tests/fake_raftd
+$(B)/tests/fake_raftd: $(B)/obj/ipc/testing/fake_raftd_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/ipc/testing/fake_raftd_main.d
+
 # ---- wal: crash-test child, benchmark, soak ------------------------------------------------
 # wal_crash_child is exec'd by wal_test's crash test (it looks beside its own binary), so the
 # suite depends on it. `make soak-wal` runs many more crash iterations than `make test`.
@@ -141,29 +178,6 @@ soak-wal:
 	@$(MAKE) VARIANT=release build/release/tests/wal_test
 	RAFTD_WAL_CRASH_ITERATIONS=$${RAFTD_WAL_CRASH_ITERATIONS:-2000} \
 	  build/release/tests/wal_test -tc='sigkilled_writer*' --duration=true
-
-# wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
-BINS += $(B)/tests/wal_fiu_probe
-all: $(B)/tests/wal_fiu_probe
-$(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
-	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
--include $(B)/obj/wal/fiu_probe_main.d
-
-# WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
-# bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).
-BINS += $(B)/bin/wal_bench
-all: $(B)/bin/wal_bench
-$(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
-	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
--include $(B)/obj/wal/bench_main.d
-
-.PHONY: bench bench-wal
-bench: bench-wal
-bench-wal:
-	@$(MAKE) VARIANT=release build/release/bin/wal_bench
-	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
 
 # ---- ops: make install / uninstall / deb ------------------------------------------------
 # GNU-style directories; DESTDIR stages into a tree (packages, tests). The units name
@@ -271,10 +285,56 @@ $(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libipc.a $(
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libipc.a $(B)/lib/libraft.a $(PKG_LIBS)
 -include $(B)/obj/clients/bench/raftbench_main.d
 
-.PHONY: bench bench-etcd
+.PHONY: bench bench-etcd bench-deps
+# Benchmark-only tools, installed on demand rather than by `make deps`: gnuplot draws the
+# chart; etcd-server and wrk are the comparison system and its load generator.
+BENCH_PKGS := gnuplot-nox etcd-server wrk
+bench-deps:
+	@env -u MAKEFLAGS -u MFLAGS $(MAKE) deps DEPS_PKGS="$(BENCH_PKGS)" DEPS_TEST_PKGS=
 # The standard matrix against clusters it starts itself; build/bench/results.json + PNG.
-bench: build/release/bin/raftd build/release/bin/raftbench
+bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/release/bin/wal_bench
 	@tests/bench/run.sh
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
-bench-etcd: build/release/bin/raftd build/release/bin/raftbench
+bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+
+# ---- raft: soak -----------------------------------------------------------------------------
+# `make test` runs 300 simulated seeds (40 under ASan) inside raft_test; `make soak-raft`
+# runs many more in release: RAFT_SIM_SEEDS=N (default 20000), RAFT_SIM_TICKS per seed.
+.PHONY: soak soak-raft
+soak: soak-raft
+soak-raft:
+	@$(MAKE) VARIANT=release build/release/tests/raft_test
+	RAFT_SIM_SEEDS=$${RAFT_SIM_SEEDS:-20000} build/release/tests/raft_test -tc='sim_*' --duration=true
+
+# wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
+BINS += $(B)/tests/wal_fiu_probe
+all: $(B)/tests/wal_fiu_probe
+$(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
+-include $(B)/obj/wal/fiu_probe_main.d
+
+# WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
+# bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).
+BINS += $(B)/bin/wal_bench
+all: $(B)/bin/wal_bench
+$(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/wal/bench_main.d
+
+.PHONY: bench-wal
+# (make bench runs wal_bench itself, with a shorter matrix, inside tests/bench/run.sh.)
+bench-wal:
+	@$(MAKE) VARIANT=release build/release/bin/wal_bench
+	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
+
+# ---- daemon: make run (local three-node demo cluster) -----------------------------------
+# Installs what is missing, builds raftd (and raftctl when the tree has it), then runs
+# daemon/demo/run.sh in the foreground: three nodes from daemon/demo/node{1,2,3}.toml with
+# data under run/; Ctrl-C stops them.
+.PHONY: run
+run: deps
+	@$(MAKE) VARIANT=release build/release/bin/raftd $(filter %/raftctl,$(BINS))
+	@daemon/demo/run.sh

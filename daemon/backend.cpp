@@ -36,6 +36,35 @@ bool contains(const std::vector<raft::NodeId>& v, raft::NodeId id) {
     return std::find(v.begin(), v.end(), id) != v.end();
 }
 
+// A `members` reply map (docs/protocol.md 4) back into a Membership.
+Result<ipc::Membership> parse_membership_reply(std::string_view body) {
+    auto f = ipc::decode_frame_body(body);
+    if (!f) return f.status();
+    const msgpack::object* ms = f->find("members");
+    const msgpack::object* joint = f->find("joint");
+    if (!ms || ms->type != msgpack::type::ARRAY) return Status::invalid_argument("reply without members");
+    ipc::Membership m;
+    if (joint && joint->type == msgpack::type::BOOLEAN) m.joint = joint->via.boolean;
+    for (uint32_t i = 0; i < ms->via.array.size; ++i) {
+        const msgpack::object& o = ms->via.array.ptr[i];
+        if (o.type != msgpack::type::MAP) return Status::invalid_argument("bad member in reply");
+        ipc::MemberInfo mi;
+        for (uint32_t j = 0; j < o.via.map.size; ++j) {
+            const auto& kv = o.via.map.ptr[j];
+            if (kv.key.type != msgpack::type::STR) continue;
+            std::string_view k(kv.key.via.str.ptr, kv.key.via.str.size);
+            if (k == "node" && kv.val.type == msgpack::type::POSITIVE_INTEGER) mi.node = kv.val.via.u64;
+            else if (k == "addr" && kv.val.type == msgpack::type::STR)
+                mi.addr.assign(kv.val.via.str.ptr, kv.val.via.str.size);
+            else if (k == "voter" && kv.val.type == msgpack::type::BOOLEAN) mi.voter = kv.val.via.boolean;
+            else if (k == "outgoing" && kv.val.type == msgpack::type::BOOLEAN)
+                mi.outgoing = kv.val.via.boolean;
+        }
+        m.members.push_back(std::move(mi));
+    }
+    return m;
+}
+
 }  // namespace
 
 NodeBackend::NodeBackend(NodeHost& host) : host_(host) {}
@@ -196,7 +225,7 @@ void NodeBackend::forward(raft::Payload data, ipc::Done<ipc::ProposeReply> done)
         return;
     }
     forwards_.emplace(f.seq, PendingForward{leader, uv_now(host_.loop()) + wait_ms(host_.config()),
-                                            std::move(done)});
+                                            std::move(done), nullptr, raft::kNoNode});
 }
 
 void NodeBackend::on_forward(raft::NodeId from, Forward&& f) {
@@ -232,9 +261,20 @@ void NodeBackend::on_forward(raft::NodeId from, Forward&& f) {
         propose_local(std::move(f.data), std::move(done));
         return;
     }
+    if (f.kind == Forward::Kind::kOp) {
+        serve_forwarded_op(from, f.seq, f.data.view());
+        return;
+    }
     auto it = forwards_.find(f.seq);
     if (it == forwards_.end() || it->second.leader != from) return;  // already given up on
-    if (f.ok) {
+    if (it->second.op_done) {
+        if (f.ok) {
+            it->second.op_done(std::string(f.data.view()));
+        } else {
+            auto code = ipc::error_code_from_name(f.code).value_or(ErrorCode::kTimeout);
+            it->second.op_done(Error{code, f.message, std::nullopt});
+        }
+    } else if (f.ok) {
         it->second.done(ipc::ProposeReply{f.index, f.term});
     } else {
         auto code = ipc::error_code_from_name(f.code).value_or(ErrorCode::kIndeterminate);
@@ -243,11 +283,95 @@ void NodeBackend::on_forward(raft::NodeId from, Forward&& f) {
     forwards_.erase(it);
 }
 
+void NodeBackend::forward_op(const ipc::Request& req,
+                             std::function<void(ipc::Outcome<std::string>)> done,
+                             raft::NodeId transfer_to) {
+    const raft::NodeId leader = host_.node().leader();
+    ipc::OutBuffer out;
+    ipc::encode_request(out, 0, req);
+    Forward f;
+    f.kind = Forward::Kind::kOp;
+    f.seq = next_forward_++;
+    f.data = raft::Payload(out.flatten().substr(ipc::kFrameHeaderSize));
+    if (!host_.transport().send_forward(leader, f)) {
+        done(not_leader_error("cannot reach the leader (node " + std::to_string(leader) + ")"));
+        return;
+    }
+    PendingForward pf{leader, uv_now(host_.loop()) + wait_ms(host_.config()), {}, std::move(done),
+                      transfer_to};
+    forwards_.emplace(f.seq, std::move(pf));
+}
+
+// The leader's side of a forwarded request: run it as if a local client had sent it and
+// send the reply map back.
+void NodeBackend::serve_forwarded_op(raft::NodeId from, uint64_t seq, std::string_view body) {
+    auto send_result = [this, from, seq](bool ok, std::string reply, ipc::Error err) {
+        Forward res;
+        res.kind = Forward::Kind::kResult;
+        res.seq = seq;
+        res.ok = ok;
+        if (ok) {
+            res.data = raft::Payload(std::move(reply));
+        } else {
+            res.code = std::string(ipc::error_code_name(err.code));
+            res.message = err.message;
+        }
+        if (!host_.transport().send_forward(from, res))
+            spdlog::debug("forwarded request {} from node {}: result dropped", seq, from);
+    };
+    auto frame = ipc::decode_frame_body(body);
+    ipc::Parsed parsed;
+    if (frame) parsed = ipc::parse_request(*frame);
+    if (!frame || !parsed.ok()) {
+        send_result(false, {}, Error{ErrorCode::kBadRequest, "bad forwarded request", std::nullopt});
+        return;
+    }
+    if (host_.node().role() != raft::Role::kLeader) {
+        send_result(false, {}, not_leader_error("node " + std::to_string(host_.config().node_id) +
+                                                " is no longer the leader"));
+        return;
+    }
+    auto encode = [](const auto& reply) {
+        ipc::OutBuffer out;
+        ipc::encode_reply(out, 0, reply);
+        return out.flatten().substr(ipc::kFrameHeaderSize);
+    };
+    ipc::Request& req = *parsed.request;
+    if (auto* t = std::get_if<ipc::TransferLeaderRequest>(&req)) {
+        transfer_leader(t->to, ipc::Done<ipc::TransferLeaderReply>{
+                                   [send_result, encode](ipc::Outcome<ipc::TransferLeaderReply> r) {
+                                       if (r.ok()) send_result(true, encode(r.value()), {});
+                                       else send_result(false, {}, r.error());
+                                   }});
+        return;
+    }
+    std::optional<ipc::MemberChange> change;
+    std::visit(
+        [&](auto&& r) {
+            using T = std::decay_t<decltype(r)>;
+            if constexpr (std::is_constructible_v<ipc::MemberChange, T>) change = std::move(r);
+        },
+        req);
+    if (!change) {
+        send_result(false, {}, Error{ErrorCode::kBadRequest, "operation cannot be forwarded", std::nullopt});
+        return;
+    }
+    change_members(std::move(*change),
+                   ipc::Done<ipc::Membership>{[send_result, encode](ipc::Outcome<ipc::Membership> r) {
+                       if (r.ok()) send_result(true, encode(r.value()), {});
+                       else send_result(false, {}, r.error());
+                   }});
+}
+
 void NodeBackend::fail_forwards(raft::NodeId leader, const std::string& why) {
     for (auto it = forwards_.begin(); it != forwards_.end();) {
         if (leader == raft::kNoNode || it->second.leader == leader) {
-            it->second.done(Error{ErrorCode::kIndeterminate, why + "; the entry may still commit",
-                                  std::nullopt});
+            if (it->second.op_done)
+                it->second.op_done(Error{ErrorCode::kTimeout, why + "; it may still take effect",
+                                         std::nullopt});
+            else
+                it->second.done(Error{ErrorCode::kIndeterminate, why + "; the entry may still commit",
+                                      std::nullopt});
             it = forwards_.erase(it);
         } else {
             ++it;
@@ -287,7 +411,18 @@ void NodeBackend::on_read_states(const std::vector<raft::ReadState>& rs) {
 void NodeBackend::change_members(ipc::MemberChange change, ipc::Done<ipc::Membership> done) {
     raft::Node& n = host_.node();
     if (n.role() != raft::Role::kLeader) {
-        done(not_leader_error("membership changes are made on the leader"));
+        if (n.leader() == raft::kNoNode) {
+            done(not_leader_error("no leader to make the change"));
+            return;
+        }
+        ipc::Request req = std::visit([](auto&& r) -> ipc::Request { return r; }, change);
+        auto d = std::make_shared<ipc::Done<ipc::Membership>>(std::move(done));
+        forward_op(req, [d](ipc::Outcome<std::string> r) {
+            if (!r.ok()) return (*d)(r.error());
+            auto m = parse_membership_reply(r.value());
+            if (!m) return (*d)(Error{ErrorCode::kInternal, m.status().message(), std::nullopt});
+            (*d)(std::move(m).value());
+        });
         return;
     }
     if (conf_) {
@@ -369,6 +504,18 @@ void NodeBackend::transfer_leader(raft::NodeId to, ipc::Done<ipc::TransferLeader
         done(ipc::TransferLeaderReply{to});
         return;
     }
+    if (n.role() != raft::Role::kLeader && n.leader() != raft::kNoNode) {
+        auto d = std::make_shared<ipc::Done<ipc::TransferLeaderReply>>(std::move(done));
+        forward_op(ipc::TransferLeaderRequest{to}, [d](ipc::Outcome<std::string> r) {
+            if (!r.ok()) return (*d)(r.error());
+            auto f = ipc::decode_frame_body(r.value());
+            const msgpack::object* l = f ? f->find("leader") : nullptr;
+            if (!l || l->type != msgpack::type::POSITIVE_INTEGER)
+                return (*d)(Error{ErrorCode::kInternal, "bad transfer reply from the leader", std::nullopt});
+            (*d)(ipc::TransferLeaderReply{l->via.u64});
+        }, to);
+        return;
+    }
     if (Status st = n.transfer_leader(to); !st) {
         if (st.code() == Code::kNotLeader) done(not_leader_error(st.message()));
         else done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
@@ -390,6 +537,11 @@ void NodeBackend::campaign(ipc::Done<ipc::CampaignReply> done) {
 void NodeBackend::on_role_changed() {
     raft::Node& n = host_.node();
     const raft::NodeId l = n.leader();
+    const bool leader = n.role() == raft::Role::kLeader;
+    if (was_leader_ && !leader && !proposals_.empty())
+        orphan_deadline_ = uv_now(host_.loop()) + wait_ms(host_.config());
+    if (leader) orphan_deadline_ = 0;
+    was_leader_ = leader;
     for (auto it = transfers_.begin(); it != transfers_.end();) {
         if (l == it->to) {
             it->done(ipc::TransferLeaderReply{l});
@@ -400,8 +552,34 @@ void NodeBackend::on_role_changed() {
     }
     if (l != last_leader_) {
         last_leader_ = l;
-        // A proposal forwarded to the old leader may or may not have been appended there.
-        fail_forwards(raft::kNoNode, "the leader changed while the proposal was forwarded");
+        // A transfer forwarded to the old leader succeeded when its target now leads.
+        for (auto it = forwards_.begin(); it != forwards_.end();) {
+            if (l != raft::kNoNode && it->second.transfer_to == l) {
+                ipc::OutBuffer out;
+                ipc::encode_reply(out, 0, ipc::TransferLeaderReply{l});
+                std::string body = out.flatten().substr(ipc::kFrameHeaderSize);
+                it->second.op_done(std::move(body));
+                it = forwards_.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        // A request forwarded to the old leader may or may not have taken effect there. A
+        // transfer waits through the leaderless moment it causes itself.
+        for (auto it = forwards_.begin(); it != forwards_.end();) {
+            PendingForward& pf = it->second;
+            if (pf.transfer_to != raft::kNoNode && l == raft::kNoNode) {
+                ++it;
+                continue;
+            }
+            const std::string why = "the leader changed while the request was forwarded";
+            if (pf.op_done)
+                pf.op_done(Error{ErrorCode::kTimeout, why + "; it may still take effect", std::nullopt});
+            else
+                pf.done(Error{ErrorCode::kIndeterminate, why + "; the entry may still commit",
+                              std::nullopt});
+            it = forwards_.erase(it);
+        }
         if (notify_leader_)
             notify_leader_(ipc::LeaderHint{l, l ? raft::address_of(n.conf_state(), l) : ""});
     }
@@ -409,6 +587,14 @@ void NodeBackend::on_role_changed() {
 
 void NodeBackend::expire() {
     const uint64_t now = uv_now(host_.loop());
+    if (orphan_deadline_ && orphan_deadline_ <= now) {
+        orphan_deadline_ = 0;
+        for (auto& p : proposals_)
+            p.done(Error{ErrorCode::kIndeterminate,
+                         "this node lost leadership before the entry committed; it may still commit",
+                         std::nullopt});
+        proposals_.clear();
+    }
     for (auto it = reads_.begin(); it != reads_.end();) {
         if (it->second.deadline <= now) {
             it->second.done(Error{ErrorCode::kTimeout, "leadership was not confirmed in time",
@@ -435,9 +621,14 @@ void NodeBackend::expire() {
     }
     for (auto it = forwards_.begin(); it != forwards_.end();) {
         if (it->second.deadline <= now) {
-            it->second.done(Error{ErrorCode::kIndeterminate,
-                                  "no answer from the leader in time; the entry may still commit",
-                                  std::nullopt});
+            if (it->second.op_done)
+                it->second.op_done(Error{ErrorCode::kTimeout,
+                                         "no answer from the leader in time; it may still take effect",
+                                         std::nullopt});
+            else
+                it->second.done(Error{ErrorCode::kIndeterminate,
+                                      "no answer from the leader in time; the entry may still commit",
+                                      std::nullopt});
             it = forwards_.erase(it);
         } else {
             ++it;
@@ -455,7 +646,10 @@ void NodeBackend::on_stopping() {
     conf_.reset();
     for (auto& t : transfers_) t.done(e);
     transfers_.clear();
-    for (auto& [k, f] : forwards_) f.done(e);
+    for (auto& [k, f] : forwards_) {
+        if (f.op_done) f.op_done(e);
+        else f.done(e);
+    }
     forwards_.clear();
     timer_.close();
 }
@@ -538,9 +732,116 @@ Result<raft::SnapshotBytes> NodeBackend::read_snapshot(raft::Index index, uint64
     return src->read_snapshot(index, offset, max_bytes);
 }
 
-ipc::Outcome<std::unique_ptr<ipc::SnapshotWriter>> NodeBackend::begin_snapshot(raft::Index) {
-    return Error{ErrorCode::kInternal, "snapshots are not supported by this build yet",
-                 std::nullopt};
+namespace {
+
+// One application snapshot upload. Every step runs on the storage thread in order (begin,
+// the chunks, finish), so the loop never waits for snapshot bytes to reach the disk.
+class AppUpload final : public ipc::SnapshotWriter {
+  public:
+    AppUpload(NodeHost& host, raft::SnapshotMeta meta, std::shared_ptr<bool> busy)
+        : host_(host), meta_(std::move(meta)), busy_(std::move(busy)) {
+        *busy_ = true;
+        DurableStore* store = &host_.store_for_storage_thread();
+        raft::SnapshotMeta m = meta_;
+        host_.run_on_storage_thread([store, m] { return store->app_snapshot_begin(m); },
+                                    [](Status st) {
+                                        if (!st) spdlog::warn("snapshot upload: {}", st.message());
+                                    });
+    }
+    ~AppUpload() override {
+        if (!ended_) abort();
+    }
+
+    void write(raft::Payload chunk, ipc::Done<ipc::Unit> done) override {
+        if (ended_) {
+            done(Error{ErrorCode::kBadRequest, "the upload has ended", std::nullopt});
+            return;
+        }
+        DurableStore* store = &host_.store_for_storage_thread();
+        const uint64_t off = offset_;
+        offset_ += chunk.size();
+        auto d = std::make_shared<ipc::Done<ipc::Unit>>(std::move(done));
+        host_.run_on_storage_thread(
+            [store, off, chunk] { return store->app_snapshot_write(off, chunk.view()); },
+            [d](Status st) {
+                if (st) (*d)(ipc::Unit{});
+                else (*d)(Error{ErrorCode::kInternal, "saving the snapshot: " + st.message(), std::nullopt});
+            });
+    }
+
+    void finish(raft::Payload last, ipc::Done<raft::Index> done) override {
+        if (ended_) {
+            done(Error{ErrorCode::kBadRequest, "the upload has ended", std::nullopt});
+            return;
+        }
+        ended_ = true;
+        DurableStore* store = &host_.store_for_storage_thread();
+        const uint64_t off = offset_;
+        const raft::Index index = meta_.index;
+        auto d = std::make_shared<ipc::Done<raft::Index>>(std::move(done));
+        auto busy = busy_;
+        NodeHost* host = &host_;
+        host_.run_on_storage_thread(
+            [store, off, last] {
+                if (!last.empty()) {
+                    if (Status st = store->app_snapshot_write(off, last.view()); !st) return st;
+                }
+                return store->app_snapshot_finish();
+            },
+            [d, busy, index, host](Status st) {
+                *busy = false;
+                if (!st) {
+                    (*d)(Error{ErrorCode::kInternal, "saving the snapshot: " + st.message(), std::nullopt});
+                    return;
+                }
+                spdlog::info("snapshot at index {} saved; log compacted below it", index);
+                (*d)(index);
+                host->kick();
+            });
+    }
+
+    void abort() override {
+        if (ended_) return;
+        ended_ = true;
+        *busy_ = false;
+        DurableStore* store = &host_.store_for_storage_thread();
+        host_.run_on_storage_thread(
+            [store] {
+                store->app_snapshot_abort();
+                return Status::ok();
+            },
+            nullptr);
+    }
+
+  private:
+    NodeHost& host_;
+    raft::SnapshotMeta meta_;
+    std::shared_ptr<bool> busy_;
+    uint64_t offset_ = 0;
+    bool ended_ = false;
+};
+
+}  // namespace
+
+ipc::Outcome<std::unique_ptr<ipc::SnapshotWriter>> NodeBackend::begin_snapshot(raft::Index index) {
+    if (host_.stopping()) return Error{ErrorCode::kShuttingDown, "raftd is stopping", std::nullopt};
+    if (*upload_busy_)
+        return Error{ErrorCode::kBusy, "another snapshot upload is in progress", std::nullopt};
+    if (index > commit_index())
+        return Error{ErrorCode::kBadRequest,
+                     "index " + std::to_string(index) + " is above the commit index " +
+                         std::to_string(commit_index()),
+                     std::nullopt};
+    const raft::Index current = host_.store().storage().snapshot_meta().index;
+    if (index <= current)
+        return Error{ErrorCode::kBadRequest,
+                     "a snapshot at index " + std::to_string(current) + " already covers index " +
+                         std::to_string(index),
+                     std::nullopt};
+    auto meta = host_.node().snapshot_meta(index);
+    if (!meta) return Error{ErrorCode::kNotFound, meta.status().message(), std::nullopt};
+    return std::unique_ptr<ipc::SnapshotWriter>(
+        std::make_unique<AppUpload>(host_, std::move(meta).value(), upload_busy_));
 }
 
 }  // namespace raftd::daemon

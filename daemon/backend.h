@@ -67,6 +67,11 @@ class NodeBackend final : public ipc::Backend {
     ipc::Error not_leader_error(std::string what) const;
     void expire();
     void forward(raft::Payload data, ipc::Done<ipc::ProposeReply> done);
+    // Sends a client request (membership, transfer) to the leader; `done` gets the leader's
+    // reply map body, or an error.
+    void forward_op(const ipc::Request& req, std::function<void(ipc::Outcome<std::string>)> done,
+                    raft::NodeId transfer_to = raft::kNoNode);
+    void serve_forwarded_op(raft::NodeId from, uint64_t seq, std::string_view body);
     void on_forward(raft::NodeId from, Forward&& f);
     void fail_forwards(raft::NodeId leader, const std::string& why);
     Result<ipc::Membership> config_at(const raft::Entry& e);
@@ -95,6 +100,11 @@ class NodeBackend final : public ipc::Backend {
     NodeHost& host_;
     ipc::uv::Timer timer_;
     std::deque<PendingProposal> proposals_;  // ascending index
+    // Set when this node stopped leading with proposals outstanding: they resolve when their
+    // index commits, or become INDETERMINATE at this deadline (the new leader's log may never
+    // reach their index).
+    uint64_t orphan_deadline_ = 0;
+    bool was_leader_ = false;
     std::map<std::string, PendingRead> reads_;
     uint64_t next_read_ = 1;
     std::optional<PendingConf> conf_;
@@ -104,10 +114,15 @@ class NodeBackend final : public ipc::Backend {
     struct PendingForward {
         raft::NodeId leader;
         uint64_t deadline;
-        ipc::Done<ipc::ProposeReply> done;
+        ipc::Done<ipc::ProposeReply> done;  // a proposal, or:
+        std::function<void(ipc::Outcome<std::string>)> op_done;  // a forwarded request
+        raft::NodeId transfer_to = raft::kNoNode;  // a transfer succeeds when this node leads
     };
     std::map<uint64_t, PendingForward> forwards_;
     uint64_t next_forward_ = 1;
+    // True while an application snapshot upload is open (shared with the upload, which may
+    // outlive this backend's view of it).
+    std::shared_ptr<bool> upload_busy_ = std::make_shared<bool>(false);
     // Configuration established by each config entry seen (index -> conf).
     std::map<raft::Index, raft::ConfState> conf_cache_;
     std::function<void(raft::Index)> notify_commit_;

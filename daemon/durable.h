@@ -43,6 +43,14 @@ class DurableStore {
     virtual Status persist(PersistJob& job) = 0;
     // Flushes and closes; later calls fail.
     virtual Status close() = 0;
+
+    // A snapshot the application uploads (the client `snapshot` op), on the storage thread:
+    // begin, write chunks in order, then finish (durable, current, log compacted below it).
+    // abort drops an unfinished upload. Only one upload at a time.
+    virtual Status app_snapshot_begin(const raft::SnapshotMeta& meta) = 0;
+    virtual Status app_snapshot_write(uint64_t offset, std::string_view data) = 0;
+    virtual Status app_snapshot_finish() = 0;
+    virtual void app_snapshot_abort() = 0;
 };
 
 // Opens the node's store under `dir` (the data directory, already locked by DataDir).

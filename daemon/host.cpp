@@ -40,6 +40,25 @@ NodeHost::~NodeHost() {
 Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     std::unique_ptr<NodeHost> h(new NodeHost(cfg));
     if (!h->loop_.init_status()) return h->loop_.init_status();
+    // The peer port first: when it is taken, nothing on disk has been touched yet.
+    TransportOptions to;
+    to.self = cfg.node_id;
+    to.cluster = cfg.cluster;
+    to.listen = cfg.listen;
+    to.advertise = cfg.advertise_addr();
+    to.send_queue_bytes = cfg.send_queue_bytes;
+    to.reconnect_min_ms = cfg.reconnect_min_ms;
+    to.reconnect_max_ms = cfg.reconnect_max_ms;
+    to.snapshot_chunk_bytes = cfg.snapshot_chunk_bytes;
+    to.max_frame = static_cast<uint32_t>(cfg.max_frame);
+    h->transport_ = std::make_unique<Transport>(
+        h->loop_.get(), to,
+        [hp = h.get()](raft::Message&& m) {
+            if (Status st = hp->node_->step(m); !st)
+                spdlog::debug("raft refused {}: {}", raft::describe(m), st.message());
+        },
+        [hp = h.get()] { hp->process(); });
+    if (Status st = h->transport_->start(); !st) return st;
     auto dir = DataDir::open(cfg.data_dir, cfg.cluster, cfg.node_id);
     if (!dir) return dir.status();
     h->dir_ = std::move(dir).value();
@@ -52,7 +71,7 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     so.cluster = cfg.cluster;
     so.node_id = cfg.node_id;
     auto store = open_store(h->dir_->path(), so);
-    if (!store) return Status(store.status().code(), cfg.data_dir + ": " + store.status().message());
+    if (!store) return store.status();  // names the directory itself
     h->store_ = std::move(store).value();
 
     if (h->store_->empty()) {
@@ -102,27 +121,9 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
 }
 
 Status NodeHost::start() {
-    TransportOptions to;
-    to.self = cfg_.node_id;
-    to.cluster = cfg_.cluster;
-    to.listen = cfg_.listen;
-    to.advertise = cfg_.advertise_addr();
-    to.send_queue_bytes = cfg_.send_queue_bytes;
-    to.reconnect_min_ms = cfg_.reconnect_min_ms;
-    to.reconnect_max_ms = cfg_.reconnect_max_ms;
-    to.snapshot_chunk_bytes = cfg_.snapshot_chunk_bytes;
-    to.max_frame = static_cast<uint32_t>(cfg_.max_frame);
-    transport_ = std::make_unique<Transport>(
-        loop_.get(), to,
-        [this](raft::Message&& m) {
-            if (Status st = node_->step(m); !st)
-                spdlog::debug("raft refused {}: {}", raft::describe(m), st.message());
-        },
-        [this] { process(); });
-    if (Status st = transport_->start(); !st) return st;
     sync_peers();
 
-    worker_ = std::make_unique<StorageWorker>(*store_, [this](Status st) { on_persisted(st); });
+    worker_ = std::make_unique<StorageWorker>();
     if (Status st = worker_->start(loop_.get()); !st) return st;
 
     Status st = tick_.init(loop_.get());
@@ -211,7 +212,9 @@ void NodeHost::process() {
             stats_.persisted_entries += job.entries.size();
             pending_ = std::move(rd);
             persisting_ = true;
-            worker_->submit(std::move(job));
+            auto shared = std::make_shared<PersistJob>(std::move(job));
+            worker_->submit([this, shared] { return store_->persist(*shared); },
+                            [this](Status st) { on_persisted(std::move(st)); });
             break;
         }
         pending_ = std::move(rd);
@@ -252,13 +255,16 @@ void NodeHost::finish_ready() {
         if (events_.committed) events_.committed(rd.committed_entries);
     }
     if (!rd.read_states.empty() && events_.read_states) events_.read_states(rd.read_states);
-    bool had_config = false;
-    for (const auto& e : rd.committed_entries) had_config |= e.type == raft::EntryType::kConfig;
-    pending_.reset();
+    bool conf_may_change = rd.snapshot.has_value();
+    for (const auto& e : rd.committed_entries)
+        conf_may_change |= e.type == raft::EntryType::kConfig;
+    pending_.reset();  // `rd` is gone from here on
     // Step 5.
     node_->advance();
-    if (had_config || rd.snapshot) sync_peers();
-    if (events_.applied && (had_config || rd.snapshot)) events_.applied();
+    if (conf_may_change) {
+        sync_peers();
+        if (events_.applied) events_.applied();
+    }
 }
 
 void NodeHost::sync_peers() {
@@ -302,6 +308,10 @@ void NodeHost::shutdown(const std::string& why) {
     if (!persisting_) finish_shutdown();
 }
 
+void NodeHost::run_on_storage_thread(std::function<Status()> work, std::function<void(Status)> done) {
+    worker_->submit(std::move(work), std::move(done));
+}
+
 void NodeHost::fatal(const std::string& why) {
     spdlog::critical("{}; stopping", why);
     exit_code_ = 1;
@@ -324,7 +334,11 @@ void NodeHost::finish_shutdown() {
     sigterm_.close();
     sigint_.close();
     sighup_.close();
-    spdlog::info("stopped");
+    spdlog::info("stopped ({} Readies, {} storage batches for {} entries, {} peer writes for {} "
+                 "messages, {} dropped)",
+                 stats_.readies, stats_.persist_jobs, stats_.persisted_entries,
+                 transport_ ? transport_->stats().writes : 0, transport_ ? transport_->stats().sent : 0,
+                 transport_ ? transport_->stats().dropped : 0);
     // Handles owned by the client side are closed by their owners; stop the loop now so
     // run() returns even if one of them lingers.
     loop_.stop();

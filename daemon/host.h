@@ -81,6 +81,10 @@ class NodeHost {
     void ready_to_serve();
 
     const PipelineStats& stats() const { return stats_; }
+    // Runs `work` on the storage thread after everything submitted before it; `done` on the
+    // loop thread. For the store's writes other than Ready batches (application snapshots).
+    void run_on_storage_thread(std::function<Status()> work, std::function<void(Status)> done);
+    DurableStore& store_for_storage_thread() { return *store_; }
     Transport& transport() { return *transport_; }
     // "leader term 3" — for STATUS= and logs.
     std::string status_line() const;

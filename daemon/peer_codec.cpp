@@ -327,8 +327,8 @@ Result<raft::Message> decode_message(const ipc::Frame& f) {
 
 void encode_forward(ipc::OutBuffer& out, const Forward& f) {
     FrameWriter w(out);
-    const bool prop = f.kind == Forward::Kind::kPropose;
-    w.pk().pack_map(prop ? 3 : (f.ok ? 5 : 5));
+    const bool prop = f.kind != Forward::Kind::kResult;
+    w.pk().pack_map(prop ? 3 : (f.ok ? 5 + !f.data.empty() : 5));
     pack_uint(w, "fwd", static_cast<uint8_t>(f.kind));
     pack_uint(w, "seq", f.seq);
     if (prop) {
@@ -340,6 +340,10 @@ void encode_forward(ipc::OutBuffer& out, const Forward& f) {
         if (f.ok) {
             pack_uint(w, "index", f.index);
             pack_uint(w, "term", f.term);
+            if (!f.data.empty()) {
+                w.str("data");
+                w.bin(f.data);
+            }
         } else {
             w.str("code");
             w.str(f.code);
@@ -364,7 +368,7 @@ Result<Forward> decode_forward(const ipc::Frame& f) {
         std::string_view s;
         uint64_t u = 0;
         if (k == "fwd") {
-            if (!get_uint(v, u) || u < 1 || u > 2) return field_error(k, "1 or 2");
+            if (!get_uint(v, u) || u < 1 || u > 3) return field_error(k, "1, 2 or 3");
             fw.kind = static_cast<Forward::Kind>(u);
         } else if (k == "seq") {
             if (!get_uint(v, fw.seq)) return field_error(k, "uint");

@@ -50,10 +50,11 @@ Result<raft::Message> decode_message(const ipc::Frame& f);
 // A proposal a follower forwards to its leader, and the leader's answer (docs/peer-protocol.md,
 // "Forwarded proposals"). They travel on the same connections as raft messages.
 struct Forward {
-    enum class Kind : uint8_t { kPropose = 1, kResult = 2 };
+    enum class Kind : uint8_t { kPropose = 1, kResult = 2, kOp = 3 };
     Kind kind = Kind::kPropose;
     uint64_t seq = 0;      // chosen by the follower, echoed in the result
-    raft::Payload data;    // kPropose
+    raft::Payload data;    // kPropose: the entry; kOp: a client request map (docs/protocol.md);
+                           // kResult of a kOp: the client reply map
     bool ok = false;       // kResult: committed at (index, term)
     raft::Index index = 0;
     raft::Term term = 0;

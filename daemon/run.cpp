@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,6 +39,8 @@ int activated_socket_fd() {
 }
 
 int run_daemon(const Config& cfg) {
+    // A peer or client that closes its socket must cost an EPIPE, not the process.
+    std::signal(SIGPIPE, SIG_IGN);
     if (Status st = init_logging(cfg); !st) return startup_error(st);
     const int activated_fd = activated_socket_fd();
     auto host = NodeHost::open(cfg);

@@ -4,25 +4,31 @@
 namespace raftd::daemon {
 
 Status StorageWorker::start(uv_loop_t* loop) {
-    Status st = async_.init(loop, [this] {
-        std::optional<Status> r;
-        {
-            std::lock_guard g(mu_);
-            r.swap(result_);
-        }
-        if (r) done_(std::move(*r));
-    });
+    Status st = async_.init(loop, [this] { deliver(); });
     if (!st) return st;
     thread_ = std::thread([this] { main(); });
     return Status::ok();
 }
 
-void StorageWorker::submit(PersistJob job) {
+void StorageWorker::submit(std::function<Status()> work, std::function<void(Status)> done) {
+    ++outstanding_;
     {
         std::lock_guard g(mu_);
-        job_.emplace(std::move(job));
+        todo_.push_back(Task{std::move(work), std::move(done), Status::ok()});
     }
     cv_.notify_one();
+}
+
+void StorageWorker::deliver() {
+    std::deque<Task> ready;
+    {
+        std::lock_guard g(mu_);
+        ready.swap(done_);
+    }
+    for (Task& t : ready) {
+        --outstanding_;
+        if (t.done) t.done(std::move(t.result));
+    }
 }
 
 void StorageWorker::stop() {
@@ -37,22 +43,21 @@ void StorageWorker::stop() {
 
 void StorageWorker::main() {
     for (;;) {
-        PersistJob job;
+        Task t;
         {
             std::unique_lock lk(mu_);
-            cv_.wait(lk, [this] { return quit_ || job_.has_value(); });
-            if (!job_) return;  // quit with nothing in flight
-            job = std::move(*job_);
+            cv_.wait(lk, [this] { return quit_ || !todo_.empty(); });
+            if (quit_) return;
+            t = std::move(todo_.front());
+            todo_.pop_front();
         }
-        Status st = store_.persist(job);
+        t.result = t.work();
+        // The job's payload references are released here, off the loop.
+        t.work = nullptr;
         {
             std::lock_guard g(mu_);
-            job_.reset();
-            result_ = std::move(st);
-            if (quit_) return;
+            done_.push_back(std::move(t));
         }
-        // Payload refcounts drop here, off the loop; then the loop is woken.
-        job = PersistJob{};
         (void)async_.send();
     }
 }

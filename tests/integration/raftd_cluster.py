@@ -158,7 +158,8 @@ class Cluster:
 
     def __init__(self, size, name="itest", tick_ms=20, election_ticks=10, log_level="info",
                  extra=None):
-        self.raftd = os.path.join(os.environ.get("RAFTD_BUILD", "build/release"), "bin", "raftd")
+        self.raftd = os.path.abspath(
+            os.path.join(os.environ.get("RAFTD_BUILD", "build/release"), "bin", "raftd"))
         if not os.access(self.raftd, os.X_OK):
             raise RuntimeError(f"{self.raftd} is not built")
         self.root = tempfile.mkdtemp(prefix="raftd-itest-")

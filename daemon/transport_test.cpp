@@ -1,0 +1,139 @@
+// The peer transport on real loopback sockets: delivery in order, coalesced writes, refusal
+// of another cluster and of an unexpected node id, and the bounded send queue.
+#include <doctest/doctest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "daemon/transport.h"
+
+using namespace raftd;
+using namespace raftd::daemon;
+
+namespace {
+
+std::string free_addr() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    ::close(fd);
+    return "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+}
+
+struct Node {
+    TransportOptions opts;
+    std::vector<raft::Message> got;
+    std::unique_ptr<Transport> t;
+
+    Node(ipc::uv::Loop& loop, raft::NodeId id, std::string cluster, uint64_t queue = 8u << 20) {
+        opts.self = id;
+        opts.cluster = std::move(cluster);
+        opts.listen = opts.advertise = free_addr();
+        opts.reconnect_min_ms = 10;
+        opts.reconnect_max_ms = 50;
+        opts.send_queue_bytes = queue;
+        t = std::make_unique<Transport>(
+            loop.get(), opts, [this](raft::Message&& m) { got.push_back(std::move(m)); }, [] {});
+        REQUIRE(t->start());
+    }
+};
+
+raft::Message append(raft::NodeId from, raft::NodeId to, raft::Index i, size_t bytes = 10) {
+    raft::Message m;
+    m.type = raft::MessageType::kAppend;
+    m.from = from;
+    m.to = to;
+    m.term = 1;
+    m.index = i - 1;
+    m.log_term = 1;
+    m.entries.push_back({i, 1, raft::EntryType::kData, raft::Payload(std::string(bytes, 'e'))});
+    return m;
+}
+
+}  // namespace
+
+TEST_CASE("messages arrive in order, many frames per write") {
+    ipc::uv::Loop loop;
+    {
+        Node a(loop, 1, "c"), b(loop, 2, "c");
+        a.t->set_peer(2, b.opts.advertise);
+        for (raft::Index i = 1; i <= 200; ++i) a.t->send(append(1, 2, i));
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return b.got.size() == 200; }));
+        for (size_t i = 0; i < 200; ++i) CHECK(b.got[i].entries.at(0).index == i + 1);
+        CHECK(a.t->stats().sent == 200);
+        CHECK(a.t->stats().writes < 10);  // coalesced, not one write per message
+        CHECK(a.t->connected_peers() == 1);
+        a.t->stop();
+        b.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("a peer of another cluster is refused and nothing reaches raft") {
+    ipc::uv::Loop loop;
+    {
+        Node b(loop, 2, "ours"), stranger(loop, 1, "theirs");
+        stranger.t->set_peer(2, b.opts.advertise);
+        stranger.t->send(append(1, 2, 1));
+        stranger.t->flush();
+        REQUIRE(loop.run_until([&] { return b.t->stats().refused >= 1 && stranger.t->stats().refused >= 1; }));
+        CHECK(b.got.empty());
+        CHECK(stranger.t->connected_peers() == 0);
+        b.t->stop();
+        stranger.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("a dialler expecting another node id at the address is refused") {
+    ipc::uv::Loop loop;
+    {
+        Node b(loop, 2, "c"), a(loop, 1, "c");
+        a.t->set_peer(7, b.opts.advertise);  // a thinks node 7 lives there
+        raft::Message m = append(1, 7, 1);
+        a.t->send(m);
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return b.t->stats().refused >= 1; }));
+        CHECK(b.got.empty());
+        a.t->stop();
+        b.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("the send queue is bounded: excess messages are dropped, not buffered") {
+    ipc::uv::Loop loop;
+    {
+        Node b(loop, 2, "c"), a(loop, 1, "c", 64 * 1024);
+        a.t->set_peer(2, b.opts.advertise);
+        // 100 messages of 4 KiB = 400 KiB against a 64 KiB queue, queued before any write.
+        for (raft::Index i = 1; i <= 100; ++i) a.t->send(append(1, 2, i, 4096));
+        CHECK(a.t->stats().dropped > 0);
+        CHECK(a.t->stats().sent * 4096 <= 64 * 1024 + 4096);
+        const uint64_t sent = a.t->stats().sent;
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return b.got.size() == sent; }));
+        a.t->stop();
+        b.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("messages to a node without an address are dropped") {
+    ipc::uv::Loop loop;
+    {
+        Node a(loop, 1, "c");
+        a.t->send(append(1, 9, 1));
+        CHECK(a.t->stats().dropped == 1);
+        a.t->stop();
+    }
+    CHECK(loop.close());
+}

@@ -1,0 +1,382 @@
+"""Client scenarios against real 3-node raftd clusters (run by tests/scripts/clients_*.sh):
+every operation from the Python client and from raftctl (the C++ client), proposals on
+followers, identical streams on all nodes, per-connection order under load, a subscriber
+from 1 after compaction, kill-the-leader exactly-once, bad input, and the KV example
+surviving a node restart.
+
+    /usr/bin/python3 tests/integration/clients_test.py SCENARIO...
+
+Conditions are awaited with deadlines (Cluster.await_); nothing sleeps for a fixed time.
+"""
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+from raftd_cluster import Cluster  # noqa: E402
+from raftd_client import Client, RaftdError  # noqa: E402
+
+BUILD = os.path.abspath(os.environ.get("RAFTD_BUILD", "build/release"))
+RAFTCTL = os.path.join(BUILD, "bin", "raftctl")
+KV = os.path.join(ROOT, "clients", "examples", "kv", "kv.py")
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def followers(c, leader):
+    return [n for n in c.running() if n is not leader]
+
+
+def raftctl(node, *args, input=None, rc=0):
+    p = subprocess.run([RAFTCTL, "--socket", node.socket, *args], input=input,
+                       capture_output=True, timeout=60)
+    check(p.returncode == rc, f"raftctl {' '.join(args)}: exit {p.returncode} (want {rc}); "
+                              f"stderr {p.stderr.decode(errors='replace')!r}")
+    return p.stdout.decode(errors="replace")
+
+
+def stream(node, upto, from_=1, timeout=20.0):
+    """[(index, term, type, data)] of node's stream from `from_` through `upto` (entries
+    only; a leading snapshot is returned as ("snapshot", index, bytes) first)."""
+    out = []
+    with Client(node.socket, timeout=timeout) as c:
+        sub = c.subscribe(from_=from_, timeout=timeout)
+        snap = bytearray()
+        last = from_ - 1
+        while last < upto:
+            ev = next(sub)
+            if ev.kind == "snapshot":
+                if ev.offset == 0:
+                    snap = bytearray()
+                snap += ev.data
+                if ev.done:
+                    out.append(("snapshot", ev.index, bytes(snap)))
+                    last = ev.index
+                continue
+            check(ev.index == last + 1, f"node {node.id}: stream gap {last} -> {ev.index}")
+            last = ev.index
+            out.append((ev.index, ev.term, ev.type, ev.data))
+    return out
+
+
+# ---- scenarios ------------------------------------------------------------------------------
+
+def python_ops():
+    """Every operation from the Python client, on a follower (forwarding)."""
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        f = followers(c, leader)[0]
+        with Client(f.socket) as cl:
+            check(cl.server["node_id"] == f.id and cl.server["cluster"] == c.name, cl.server)
+            cl.ping()
+            p = cl.propose(b"from-a-follower")
+            check(p.index >= 1 and p.term >= 1, p)
+            ri = cl.read_index()
+            check(ri >= p.index, f"read_index {ri} < committed {p.index}")
+            st = cl.status()
+            check(st["role"] == "follower" and st["leader"] == leader.id, st)
+            check(len(cl.members()["members"]) == 3, "three members")
+        with Client(f.socket) as cl:
+            extra_port = 1  # node 4 never runs: the change only needs to commit
+            m = cl.add_member(4, f"127.0.0.1:{extra_port}", learner=True)
+            check([x["voter"] for x in m["members"] if x["node"] == 4] == [False], m)
+            m = cl.promote(4)
+            check([x["voter"] for x in m["members"] if x["node"] == 4] == [True], m)
+            m = cl.demote(4)
+            check([x["voter"] for x in m["members"] if x["node"] == 4] == [False], m)
+            m = cl.remove_member(4)
+            check(all(x["node"] != 4 for x in m["members"]), m)
+            try:
+                cl.remove_member(99)
+                raise AssertionError("removing an unknown node succeeded")
+            except RaftdError as e:
+                check(e.code in ("BAD_REQUEST", "NOT_FOUND"), e.code)
+        with Client(f.socket) as cl:
+            # Snapshot: state through an applied index, from this node's own stream.
+            idx = cl.read_index()
+            s = stream(f, idx)
+            check(s[-1][0] == idx, "streamed through the read index")
+            check(cl.snapshot(idx, b"app-state" * 5000, chunk=10000) == idx, "snapshot index")
+            check(cl.status()["snapshot_index"] == idx, "status shows the snapshot")
+            # Leadership: transfer to this follower, then campaign elsewhere.
+            check(cl.transfer_leader(f.id) == f.id, "transfer")
+            check(c.leader() is f, "the follower leads now")
+            other = followers(c, f)[0]
+            with Client(other.socket) as o:
+                t = o.campaign()
+                check(t >= 1, t)
+            c.leader()
+            try:
+                cl.call("frobnicate")
+            except RaftdError as e:
+                check(e.code == "UNKNOWN_OP", e.code)
+            cl.ping()
+
+
+def raftctl_ops():
+    """Every raftctl command (the C++ client) on a follower."""
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        f = followers(c, leader)[0]
+        check(raftctl(f, "ping").startswith(f"ok node {f.id} cluster {c.name}"), "ping")
+        idx, term = map(int, raftctl(f, "propose", "hello").split())
+        idx2, _ = map(int, raftctl(f, "propose", input=b"from\nstdin").split())
+        check(idx2 == idx + 1, "sequential proposals")
+        ri = int(raftctl(f, "read-index"))
+        check(ri >= idx2, "read index")
+        st = json.loads(raftctl(f, "status", "--json"))
+        check(st["node_id"] == f.id and st["leader"] == leader.id, st)
+        check("role      follower" in raftctl(f, "status"), "status table")
+        lst = json.loads(raftctl(leader, "status", "--json"))
+        check(all("progress" in m for m in lst["members"]), "leader shows progress")
+        check(len(json.loads(raftctl(f, "members", "--json"))["members"]) == 3, "members")
+        check("learner" in raftctl(f, "member", "add", "4", "127.0.0.1:1", "--learner"), "add")
+        raftctl(f, "member", "promote", "4")
+        raftctl(f, "member", "demote", "4")
+        check("\n4 " not in raftctl(f, "member", "remove", "4"), "remove")
+        out = raftctl(f, "tail", "--from", str(idx), "--count", "2")
+        check(out.splitlines() == [f"{idx} {term} data hello",
+                                   f"{idx2} {term} data from\\x0astdin"], out)
+        ri = int(raftctl(f, "read-index"))
+        stream(f, ri)  # applied through ri (the app's view), then save
+        path = os.path.join(c.root, "snap.bin")
+        with open(path, "wb") as fh:
+            fh.write(os.urandom(300_000))
+        check(f"snapshot {ri} saved" in raftctl(f, "snapshot", "--index", str(ri), path), "snap")
+        check(raftctl(f, "transfer-leader", str(f.id)).strip() == f"leader {f.id}", "transfer")
+        check(c.leader() is f, "transferred")
+        p = subprocess.run([RAFTCTL, "--socket", f.socket, "member", "remove", "99"],
+                           capture_output=True)
+        check(p.returncode in (8, 9), f"unknown node exit {p.returncode}")
+        raftctl(f, "propose", input=b"x" * ((1 << 20) + 1), rc=9)
+
+
+def streams_identical():
+    """Concurrent pipelined proposers on all nodes: per-connection order holds and every
+    node's stream is the same sequence."""
+    with Cluster(3) as c:
+        c.start()
+        c.leader()
+        results = {}
+        errors = []
+
+        def writer(node, tag, n=150):
+            try:
+                with Client(node.socket) as cl:
+                    ids = [cl.propose_async(f"{tag}-{i}".encode()) for i in range(n)]
+                    results[tag] = [cl.result(r)["index"] for r in ids]
+            except Exception as e:  # reported below
+                errors.append(f"{tag}: {e!r}")
+
+        ts = [threading.Thread(target=writer, args=(n, f"w{n.id}{k}"))
+              for n in c.running() for k in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        check(not errors, errors)
+        for tag, idx in results.items():
+            check(idx == sorted(idx) and len(set(idx)) == len(idx),
+                  f"{tag}: acknowledged indexes out of order")
+        top = max(max(v) for v in results.values())
+        seqs = [stream(n, top) for n in c.running()]
+        check(seqs[0] == seqs[1] == seqs[2], "all nodes stream the same sequence")
+        pos = {e[3]: e[0] for e in seqs[0] if e[2] == "data"}
+        for tag, idx in results.items():
+            for i, ix in enumerate(idx):
+                check(pos.get(f"{tag}-{i}".encode()) == ix, f"{tag}-{i} at {ix}")
+
+
+def compacted_subscriber():
+    """After an application snapshot and compaction, a subscriber from 1 gets the snapshot
+    and then exactly the entries after it."""
+    extra = ["--wal-segment-size", "1MiB", "--log-keep-entries", "0"]
+    with Cluster(3, extra=extra) as c:
+        c.start()
+        leader = c.leader()
+        with Client(leader.socket) as cl:
+            ids = [cl.propose_async(b"big-%d-" % i + b"x" * 65536) for i in range(40)]
+            for r in ids:
+                cl.result(r)
+            idx = cl.read_index()
+            stream(leader, idx)
+            state = b"state-through-%d" % idx
+            check(cl.snapshot(idx, state) == idx, "snapshot saved")
+            st = cl.status()
+            check(st["first_index"] > 1, f"log compacted: {st}")
+            after = [cl.propose(b"after-%d" % i).index for i in range(3)]
+        s = stream(leader, after[-1])
+        check(s[0] == ("snapshot", idx, state), f"stream starts with the snapshot: {s[0]!r:.80}")
+        check([e[0] for e in s[1:]] == list(range(idx + 1, after[-1] + 1)), "then the entries")
+
+
+def kill_leader_stream():
+    """Kill the leader during a stream of proposals: every acknowledged proposal is in every
+    surviving node's stream exactly once; none appears twice."""
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        f = followers(c, leader)[0]
+        acked, unknown = {}, set()
+        stop = threading.Event()
+        errors = []
+
+        def proposer():
+            i = 0
+            try:
+                with Client(f.socket, timeout=15) as cl:
+                    while not stop.is_set():
+                        batch = [(b"k-%d" % (i + j)) for j in range(20)]
+                        i += 20
+                        ids = [(cl.propose_async(d), d) for d in batch]
+                        for rid, d in ids:
+                            try:
+                                acked[d] = cl.result(rid)["index"]
+                            except RaftdError as e:
+                                if e.code == "UNAVAILABLE":
+                                    continue  # definitely not committed
+                                unknown.add(d)  # INDETERMINATE / TIMEOUT / ...: may commit
+            except Exception as e:
+                errors.append(repr(e))
+
+        t = threading.Thread(target=proposer)
+        t.start()
+        c.await_(lambda: len(acked) >= 100, "100 acknowledged proposals")
+        leader.kill(signal.SIGKILL)
+        new = c.leader(among=[n for n in c.running()])
+        n0 = len(acked)
+        c.await_(lambda: len(acked) >= n0 + 100, "100 more proposals after the kill", 30)
+        stop.set()
+        t.join()
+        check(not errors, errors)
+        with Client(new.socket) as cl:
+            top = cl.read_index()
+        for node in c.running():
+            s = stream(node, top)
+            seen = {}
+            for e in s:
+                if e[2] == "data":
+                    seen[e[3]] = seen.get(e[3], 0) + 1
+            for d, ix in acked.items():
+                check(seen.get(d) == 1, f"node {node.id}: {d!r} (acked at {ix}) seen {seen.get(d)}")
+            dup = [d for d, k in seen.items() if k > 1]
+            check(not dup, f"node {node.id}: duplicated {dup[:5]}")
+        print(f"acknowledged {len(acked)}, indeterminate {len(unknown)}")
+
+
+def bad_input():
+    """The bad-input list against a real node: it answers or closes, and keeps serving."""
+    with Cluster(3) as c:
+        c.start()
+        node = c.leader()
+
+        def raw():
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(node.socket)
+            return s
+
+        def read_frame(s):
+            buf = b""
+            while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return None
+                buf += chunk
+            import msgpack
+            return msgpack.unpackb(buf[4:4 + struct.unpack(">I", buf[:4])[0]], raw=False)
+
+        s = raw()
+        s.sendall(b"\xff\xff\xff\xff")
+        m = read_frame(s)
+        check(m and m["error"]["code"] == "TOO_LARGE" and m["id"] is None, m)
+        check(s.recv(10) == b"", "closed after TOO_LARGE")
+        s = raw()
+        s.sendall(struct.pack(">I", 3) + b"\xc1\xc1\xc1")
+        check(read_frame(s)["error"]["code"] == "BAD_FRAME", "garbage")
+        s.sendall(struct.pack(">I", 1) + b"\x01")
+        check(read_frame(s)["error"]["code"] == "BAD_FRAME", "not a map")
+        # half a frame then silence, many connects/drops, a client that never reads
+        half = raw()
+        half.sendall(struct.pack(">I", 100) + b"\x82")
+        for _ in range(500):
+            x = raw()
+            x.close()
+        greedy = raw()
+        import msgpack
+        req = b"".join(struct.pack(">I", len(b)) + b for b in
+                       (msgpack.packb({"op": "status", "id": i}) for i in range(1, 2000)))
+        greedy.setblocking(False)
+        try:
+            greedy.send(req)
+        except BlockingIOError:
+            pass
+        with Client(node.socket) as cl:
+            cl.ping()
+            check(cl.propose(b"still-serving").index > 0, "proposals still commit")
+        half.close()
+        greedy.close()
+
+
+def kv_restart():
+    """The KV example: writes through one node, a node restart, linearizable reads
+    everywhere, and restore from raftd's snapshot on restart."""
+    extra = ["--wal-segment-size", "1MiB", "--log-keep-entries", "0"]
+    with Cluster(3, extra=extra) as c:
+        c.start()
+        leader = c.leader()
+        f = followers(c, leader)[0]
+
+        def kv(node, *cmds, every=10):
+            p = subprocess.run([sys.executable, KV, "--socket", node.socket, "--snapshot-every",
+                                str(every), "repl"], input="\n".join(cmds) + "\n",
+                               capture_output=True, text=True, timeout=120)
+            check(p.returncode == 0, f"kv exit {p.returncode}: {p.stderr}")
+            return p.stdout.splitlines()
+
+        big = "v" * 40000  # large values so snapshots can compact whole segments
+        kv(f, *[f"set k{i} {big}{i}" for i in range(60)], "del k7")
+        out = kv(leader, "get k5", "get k7", "dump")
+        check(out[0] == f"{big}5" and out[1] == "(nil)", out[:2])
+        check(len(json.loads(out[2])) == 59, "59 keys")
+        # Restart the follower the KV replica ran on; then a fresh replica there restores.
+        f.stop()
+        kv(leader, "set after-restart yes")
+        f.start()
+        c.await_(lambda: (f.try_status() or {}).get("commit", 0) >= 62, "restarted node commits")
+        out = kv(f, "get after-restart", "get k59", "status", every=0)
+        check(out[0] == "yes" and out[1] == f"{big}59", out[:2])
+        st = json.loads(out[2])
+        check(st["keys"] == 60, st)
+        fst = f.try_status()
+        if fst["first_index"] > 1:
+            check(st["restored_from"] > 0, f"replica restored from the snapshot: {st} {fst}")
+        check(fst["snapshot_index"] > 0, f"the replica's snapshots reached raftd: {fst}")
+
+
+SCENARIOS = {f.__name__: f for f in (python_ops, raftctl_ops, streams_identical,
+                                      compacted_subscriber, kill_leader_stream, bad_input,
+                                      kv_restart)}
+
+
+def main(argv):
+    for name in argv[1:] or SCENARIOS:
+        SCENARIOS[name]()
+        print(f"{name}: ok")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

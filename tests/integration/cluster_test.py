@@ -1,0 +1,372 @@
+"""Cluster scenarios against real raftd processes (run by tests/scripts/cluster_*.sh).
+
+    /usr/bin/python3 tests/integration/cluster_test.py SCENARIO...
+
+Each scenario starts its own cluster on free loopback ports in a temporary directory and
+kills and reaps every process when it ends, also on failure (the node logs are printed
+then). Conditions are awaited with deadlines; nothing sleeps for a fixed time.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raftd_cluster import Cluster, ProtocolError  # noqa: E402
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def propose_many(c, node, n, prefix, size=0):
+    """Proposes n entries one after another; returns {index: (term, data)} as acknowledged."""
+    acked = {}
+    cl = node.client()
+    try:
+        # Pipelined: all requests first, then the replies (they come in order of commit).
+        ids = {}
+        for i in range(n):
+            data = (f"{prefix}-{i}-".encode() + b"x" * size)
+            ids[cl.send("propose", data=data)] = data
+        for rid, data in ids.items():
+            r = cl.wait_reply(rid)
+            acked[r["index"]] = (r["term"], data)
+    finally:
+        cl.close()
+    return acked
+
+
+def assert_has(c, node, acked):
+    """node's commit stream holds every acknowledged entry at its index with its term."""
+    upto = max(acked)
+    got = c.entries(node, upto)
+    for idx, (term, data) in acked.items():
+        check(idx in got, f"node {node.id}: index {idx} missing from the stream")
+        check(got[idx] == (term, "data", data),
+              f"node {node.id}: index {idx} is {got[idx]!r}, acknowledged as {(term, data)!r}")
+
+
+def await_commit(c, node, index):
+    c.await_(lambda: (node.try_status() or {}).get("commit", 0) >= index,
+             f"node {node.id} to commit {index}")
+
+
+# ---- scenarios ------------------------------------------------------------------------------
+
+def election():
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        sts = [n.try_status() for n in c.nodes.values()]
+        check(sum(s["role"] == "leader" for s in sts) == 1, f"exactly one leader: {sts}")
+        check(all(s["leader"] == leader.id for s in sts), "every node names the same leader")
+        check(all(len(s["members"]) == 3 for s in sts), "three members everywhere")
+        # A proposal on each node commits (followers forward to the leader).
+        acked = {}
+        for n in c.nodes.values():
+            r = c.propose(n, f"from {n.id}".encode())
+            acked[r["index"]] = (r["term"], f"from {n.id}".encode())
+        for n in c.nodes.values():
+            assert_has(c, n, acked)
+        # Leadership moves on request, also when asked through a follower.
+        asked = next(n for n in c.nodes.values() if n is not leader)
+        target = next(n for n in c.nodes.values() if n is not leader and n is not asked)
+        cl = asked.client()
+        try:
+            r = cl.call("transfer_leader", to=target.id)
+            check(r["leader"] == target.id, f"transfer reply names node {target.id}: {r}")
+        finally:
+            cl.close()
+        check(c.leader().id == target.id, "the target leads")
+        # Graceful stop exits 0 and says so.
+        for n in c.nodes.values():
+            check(n.stop() == 0, f"node {n.id}: SIGTERM exits 0")
+            check("stopped" in n.log(), f"node {n.id} logs its stop")
+
+
+def leader_kill():
+    with Cluster(3) as c:
+        c.start()
+        old = c.leader()
+        acked = propose_many(c, old, 50, "before")
+        old.kill(signal.SIGKILL)
+        survivors = c.running()
+        new = c.leader(among=survivors)
+        check(new.id != old.id, "a new leader")
+        check(new.try_status()["term"] > max(t for t, _ in acked.values()), "in a newer term")
+        acked.update(propose_many(c, new, 20, "after"))
+        for n in survivors:
+            assert_has(c, n, acked)
+        # The killed node comes back with its log and converges.
+        old.start()
+        await_commit(c, old, max(acked))
+        assert_has(c, old, acked)
+
+
+def catchup_log():
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        f = next(n for n in c.nodes.values() if n is not leader)
+        check(f.stop() == 0, "follower stops cleanly")
+        acked = propose_many(c, leader, 200, "while-away")
+        f.start()
+        await_commit(c, f, max(acked))
+        st = f.try_status()
+        check(st["snapshot_index"] == 0, "caught up from the log, no snapshot")
+        assert_has(c, f, acked)
+
+
+def catchup_snapshot():
+    # Small segments and no kept tail, so the snapshot really compacts the log.
+    extra = ["--wal-segment-size", "1MiB", "--log-keep-entries", "0"]
+    with Cluster(3, extra=extra) as c:
+        c.start()
+        leader = c.leader()
+        f = next(n for n in c.nodes.values() if n is not leader)
+        f.kill(signal.SIGKILL)
+        acked = propose_many(c, leader, 48, "big", size=64 * 1024)
+        commit = leader.try_status()["commit"]
+        cl = leader.client()
+        try:
+            r = cl.call("snapshot", index=commit, offset=0, data=b"app-state-" * 1000, done=True)
+            check(r["index"] == commit, "snapshot saved at the commit index")
+        finally:
+            cl.close()
+        st = leader.try_status()
+        check(st["snapshot_index"] == commit, "leader reports the snapshot")
+        check(st["first_index"] > 1, f"leader compacted its log (first_index {st['first_index']})")
+        after = propose_many(c, leader, 5, "after-snap")
+        f.start()
+        await_commit(c, f, max(after))
+        fst = f.try_status()
+        check(fst["snapshot_index"] >= commit, f"follower installed the snapshot: {fst}")
+        check("installed snapshot" in f.log(), "follower logs the install")
+        assert_has(c, f, after)
+
+
+def restart_rejoin():
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        acked = propose_many(c, leader, 30, "durable")
+        for n in c.nodes.values():
+            await_commit(c, n, max(acked))
+        before = {n.id: n.try_status() for n in c.nodes.values()}
+        for n in c.nodes.values():
+            check(n.stop() == 0, f"node {n.id}: SIGTERM exits 0")
+        c.start()
+        for n in c.nodes.values():
+            st = n.try_status()
+            check(st["term"] >= before[n.id]["term"], f"node {n.id} keeps its term")
+            check(st["last_index"] >= before[n.id]["last_index"], f"node {n.id} keeps its log")
+            check(f"recovered: term {before[n.id]['term']}" in n.log(),
+                  f"node {n.id} recovered its old term")
+        leader = c.leader()
+        acked.update(propose_many(c, leader, 5, "again"))
+        for n in c.nodes.values():
+            assert_has(c, n, acked)
+
+
+def wrong_cluster():
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        n1 = c.nodes[1]
+        # Another cluster's node dials node 1.
+        stranger = c.add_node(4)
+        stranger.extra = ["--cluster", "elsewhere", "--initial-cluster",
+                          f"4={stranger.addr},1={n1.addr}"]
+        # A node of this cluster that expects node 6 at node 1's address.
+        confused = c.add_node(5)
+        confused.extra = ["--initial-cluster", f"5={confused.addr},6={n1.addr}"]
+        saved = c.initial
+        c.initial = []  # their own --initial-cluster applies
+        stranger.start()
+        confused.start()
+        c.initial = saved
+        c.await_(lambda: "belongs to cluster 'elsewhere'" in n1.log(),
+                 "node 1 to refuse the other cluster")
+        c.await_(lambda: "dialled node 6 but reached node 1" in n1.log(),
+                 "node 1 to refuse the unexpected id")
+        c.await_(lambda: "refused by" in stranger.log(), "the stranger to log its refusal")
+        # The real cluster is unaffected.
+        acked = propose_many(c, c.leader(among=[c.nodes[i] for i in (1, 2, 3)]), 5, "still")
+        for i in (1, 2, 3):
+            assert_has(c, c.nodes[i], acked)
+        st = n1.try_status()
+        check(len(st["members"]) == 3, "no stranger became a member")
+        check(leader.running(), "leader still running")
+
+
+def five_nodes():
+    with Cluster(5) as c:
+        c.start()
+        leader = c.leader()
+        acked = propose_many(c, leader, 20, "five")
+        victims = [leader] + [n for n in c.nodes.values() if n is not leader][:1]
+        for v in victims:
+            v.kill(signal.SIGKILL)
+        survivors = c.running()
+        check(len(survivors) == 3, "three survivors")
+        new = c.leader(among=survivors)
+        acked.update(propose_many(c, new, 20, "three-left"))
+        for n in survivors:
+            assert_has(c, n, acked)
+
+
+def join():
+    """The documented way to grow a cluster: add a learner, start it with --join, promote."""
+    with Cluster(3) as c:
+        c.start()
+        leader = c.leader()
+        acked = propose_many(c, leader, 10, "pre-join")
+        new = c.add_node(4)
+        # Through a follower: it forwards the change to the leader.
+        follower = next(n for n in c.nodes.values() if n is not leader and n.running())
+        cl = follower.client()
+        try:
+            r = cl.call("add_member", node=4, addr=new.addr, learner=True)
+            check(any(m["node"] == 4 and not m["voter"] for m in r["members"]), "learner added")
+        finally:
+            cl.close()
+        saved = c.initial
+        c.initial = []
+        new.extra = ["--join"]
+        new.start()
+        c.initial = saved
+        await_commit(c, new, max(acked))
+        cl = leader.client()
+        try:
+            r = cl.call("promote", node=4)
+            check(any(m["node"] == 4 and m["voter"] for m in r["members"]), "promoted")
+        finally:
+            cl.close()
+        acked.update(propose_many(c, leader, 5, "post-join"))
+        assert_has(c, new, acked)
+        check(len(new.try_status()["members"]) == 4, "the new node sees four members")
+
+
+def startup_errors():
+    """Each startup failure is one line on stderr naming the problem, and a non-zero exit."""
+    with Cluster(1) as c:
+        n = c.nodes[1]
+        c.initial = []
+        n.start()
+        raftd = c.raftd
+
+        def fails(args, needle, cwd=None):
+            p = subprocess.run([raftd] + args, capture_output=True, text=True, timeout=30,
+                               cwd=cwd or c.root, stdin=subprocess.DEVNULL)
+            lines = [l for l in p.stderr.splitlines() if l.strip()]
+            check(p.returncode != 0, f"{args}: non-zero exit")
+            check(len(lines) == 1, f"{args}: one line on stderr, got {lines!r}")
+            check(needle in lines[0], f"{args}: {needle!r} not in {lines[0]!r}")
+
+        other = os.path.join(c.root, "other")
+        os.makedirs(other)
+        # Port in use (node 1 holds it).
+        fails(["--listen", n.addr, "--data-dir", os.path.join(other, "d1"),
+               "--socket", os.path.join(other, "s1")], n.addr)
+        # A bad key in the config file.
+        bad = os.path.join(other, "bad.toml")
+        with open(bad, "w") as f:
+            f.write("node_id = 1\nno_such_key = 3\n")
+        fails(["--config", bad], "no_such_key")
+        # The data dir of another cluster (node 1's, after it stopped).
+        check(n.stop() == 0, "node stops")
+        fails(["--cluster", "another", "--data-dir", n.data_dir, "--socket", n.socket,
+               "--listen", n.addr], "another")
+        # A corrupt write-ahead log.
+        wal = os.path.join(n.data_dir, "wal")
+        seg = sorted(os.listdir(wal))[0]
+        with open(os.path.join(wal, seg), "r+b") as f:
+            f.seek(40)
+            f.write(b"\xff\xff\xff\xff")
+        p = subprocess.run(n.args(), capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        check(p.returncode != 0, "corrupt WAL: non-zero exit")
+        check("error" in p.stderr, f"corrupt WAL is reported: {p.stderr!r}")
+
+
+def defaults():
+    """No config at all: a single-node cluster in ./raftd-data with its socket ./raftd.sock."""
+    with Cluster(1) as c:
+        n = c.nodes[1]
+        cwd = os.path.join(c.root, "plain")
+        os.makedirs(cwd)
+        # Only the peer port is overridden, so parallel test runs cannot collide on 7000.
+        n.proc = subprocess.Popen([c.raftd, "--listen", n.addr], cwd=cwd,
+                                  stdout=open(n.log_path, "ab"), stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+        n.socket = os.path.join(cwd, "raftd.sock")
+        c.await_(lambda: (n.try_status() or {}).get("role") == "leader", "the single node to lead")
+        check(os.path.isdir(os.path.join(cwd, "raftd-data", "wal")), "./raftd-data holds the log")
+        r = c.propose(n, b"alone")
+        check(r["index"] >= 2, "a proposal commits on a single node")
+        check(n.stop() == 0, "SIGTERM exits 0")
+
+
+def systemd():
+    """sd_notify READY/STATUS/WATCHDOG/STOPPING over NOTIFY_SOCKET, and socket activation."""
+    with Cluster(1) as c:
+        n = c.nodes[1]
+        c.initial = []
+        ns_path = os.path.join(c.root, "notify.sock")
+        ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        ns.bind(ns_path)
+        ns.settimeout(20)
+        # The client socket is made by "systemd" (us) and passed as fd 3.
+        cs_path = os.path.join(c.root, "activated.sock")
+        ls = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ls.bind(cs_path)
+        ls.listen(16)
+        fd = ls.fileno()
+        env = dict(os.environ, NOTIFY_SOCKET=ns_path, WATCHDOG_USEC="200000", LISTEN_FDS="1")
+        # Like systemd: the socket at fd 3 and LISTEN_PID naming the process that execs raftd.
+        boot = ("import os, sys; os.dup2(int(sys.argv[1]), 3); "
+                "os.environ['LISTEN_PID'] = str(os.getpid()); os.execv(sys.argv[2], sys.argv[2:])")
+        n.proc = subprocess.Popen(
+            [sys.executable, "-c", boot, str(fd)] + n.args(), env=env, pass_fds=(fd,),
+            stdout=open(n.log_path, "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        seen = []
+        deadline = time.monotonic() + 20
+        while not ({"READY=1", "WATCHDOG=1"} <= set(seen) and
+                   any(x.startswith("STATUS=leader") for x in seen)):
+            check(time.monotonic() < deadline, f"notifications so far: {seen}")
+            seen += ns.recv(4096).decode().split("\n")
+        n.socket = cs_path
+        check(n.try_status() is not None, "clients are served on the activated socket")
+        check(not os.path.exists(n.socket.replace("activated", "raftd")), "no socket was bound")
+        check(n.stop() == 0, "SIGTERM exits 0")
+        while "STOPPING=1" not in seen:
+            seen += ns.recv(4096).decode().split("\n")
+        ns.close()
+        ls.close()
+
+
+SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup_snapshot,
+                                      restart_rejoin, wrong_cluster, five_nodes, join,
+                                      startup_errors, defaults, systemd)}
+
+
+def main(argv):
+    names = argv[1:] or list(SCENARIOS)
+    failed = 0
+    for name in names:
+        t = time.monotonic()
+        try:
+            SCENARIOS[name]()
+            print(f"ok   {name} ({time.monotonic() - t:.1f}s)")
+        except (AssertionError, ProtocolError, OSError) as e:
+            failed += 1
+            print(f"FAIL {name}: {e}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
