@@ -16,7 +16,7 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev
+DEPS_TEST_PKGS := systemd fiu-utils libfiu-dev clang libclang-rt-14-dev
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
@@ -179,6 +179,29 @@ soak-wal:
 	RAFTD_WAL_CRASH_ITERATIONS=$${RAFTD_WAL_CRASH_ITERATIONS:-2000} \
 	  build/release/tests/wal_test -tc='sigkilled_writer*' --duration=true
 
+# wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
+BINS += $(B)/tests/wal_fiu_probe
+all: $(B)/tests/wal_fiu_probe
+$(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
+-include $(B)/obj/wal/fiu_probe_main.d
+
+# WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
+# bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).
+BINS += $(B)/bin/wal_bench
+all: $(B)/bin/wal_bench
+$(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/wal/bench_main.d
+
+.PHONY: bench bench-wal
+bench: bench-wal
+bench-wal:
+	@$(MAKE) VARIANT=release build/release/bin/wal_bench
+	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
+
 # ---- ops: make install / uninstall / deb ------------------------------------------------
 # GNU-style directories; DESTDIR stages into a tree (packages, tests). The units name
 # /usr/bin/raftd and /etc/raftd; `install` rewrites those paths when PREFIX or sysconfdir
@@ -301,3 +324,12 @@ bench-etcd: build/release/bin/raftd build/release/bin/raftbench
 run: deps
 	@$(MAKE) VARIANT=release build/release/bin/raftd $(filter %/raftctl,$(BINS))
 	@daemon/demo/run.sh
+
+# ---- raft: soak -----------------------------------------------------------------------------
+# `make test` runs 300 simulated seeds (40 under ASan) inside raft_test; `make soak-raft`
+# runs many more in release: RAFT_SIM_SEEDS=N (default 20000), RAFT_SIM_TICKS per seed.
+.PHONY: soak soak-raft
+soak: soak-raft
+soak-raft:
+	@$(MAKE) VARIANT=release build/release/tests/raft_test
+	RAFT_SIM_SEEDS=$${RAFT_SIM_SEEDS:-20000} build/release/tests/raft_test -tc='sim_*' --duration=true

@@ -1,9 +1,10 @@
 // wal_crash_child: the victim of the WAL crash test (wal/crash_test.cpp). Executes the
-// seeded CrashPlan against a DurableStorage from batch `from` on and, after each persist
-// returned (the batch is durable), writes the batch number as 8 bytes to `report_fd`. It
-// runs until it is SIGKILLed.
+// seeded CrashPlan against a DurableStorage from step `from` on (appends through persist,
+// snapshots through a SnapshotWriter and save_snapshot_and_compact / install_snapshot) and,
+// after each step returned ok (it is durable), writes the step number as 8 bytes to
+// `report_fd`. It runs until it is SIGKILLed.
 //
-// Owns: nothing beyond its process. Never: reports a batch before persist returned ok.
+// Owns: nothing beyond its process. Never: reports a step before it returned ok.
 //
 // usage: wal_crash_child DIR SEED FROM SEGMENT_BYTES PREALLOCATE(0|1) REPORT_FD
 #include <unistd.h>
@@ -40,11 +41,28 @@ int main(int argc, char** argv) {
         return 3;
     }
     testing::CrashPlan plan(seed);
+    DurableStorage& st = *s.value();
     for (size_t k = from;; k++) {
-        const testing::PlannedBatch& b = plan.batch(k);
-        auto ents = plan.entries(b);
-        if (Status st = (*s)->persist(ents, b.hs); !st) {
-            std::fprintf(stderr, "crash child: persist batch %zu: %s\n", k, st.to_string().c_str());
+        const testing::PlannedStep& b = plan.step(k);
+        Status res;
+        if (b.kind == testing::StepKind::kAppend) {
+            res = st.persist(testing::CrashPlan::entries(b), b.hs);
+        } else if (st.snapshot_meta().index < b.snap_index) {
+            // (A snapshot step that completed before the previous kill but was not reported
+            // is already current: nothing to redo.)
+            const raft::SnapshotMeta meta = testing::crash_snapshot_meta(b);
+            const std::string data = testing::crash_snapshot_data(b.snap_index, b.snap_term);
+            auto w = st.begin_snapshot(meta);
+            res = w.is_ok() ? Status::ok() : w.status();
+            for (size_t off = 0; res && off < data.size(); off += 4096)
+                res = (*w)->write(off, std::string_view(data).substr(off, 4096));
+            if (res) res = (*w)->commit();
+            if (res)
+                res = b.kind == testing::StepKind::kSave ? st.save_snapshot_and_compact(meta)
+                                                         : st.install_snapshot(meta);
+        }
+        if (!res) {
+            std::fprintf(stderr, "crash child: step %zu: %s\n", k, res.to_string().c_str());
             return 4;
         }
         uint64_t v = k;

@@ -1,9 +1,10 @@
-// Crash test: a child process (wal_crash_child, beside this suite's binary) persists a
-// seeded plan of batches through DurableStorage and reports each durable batch over a pipe;
-// we SIGKILL it at a random moment (including during open and recovery), reopen the data
-// dir, and check that every reported batch is there, intact and in order, that of the
-// batch in flight at most a prefix survives, and that the hard state is the last reported
-// one or the in-flight one. The same directory is reused for several kills in a row, so
+// Crash test: a child process (wal_crash_child, beside this suite's binary) executes a
+// seeded plan through DurableStorage (appends with hard states, truncations, application
+// snapshots with compaction, installed snapshots) and reports each durable step over a
+// pipe; we SIGKILL it at a random moment (including during open and recovery), reopen the
+// data dir, and check that every reported step is there, intact and in order, that of the
+// step in flight at most a prefix survives (or, for a snapshot, all or nothing), and that the
+// hard state is the last reported one or the in-flight one. The same directory is reused for several kills in a row, so
 // recovery from a recovery is exercised too.
 //
 // Iterations: fewer under ASan; RAFTD_WAL_CRASH_ITERATIONS overrides (make soak-wal).
@@ -40,11 +41,11 @@ std::string child_path() {
 }
 
 struct RoundResult {
-    std::vector<uint64_t> reported;  // batch numbers in the order they were reported
+    std::vector<uint64_t> reported;  // step numbers in the order they were reported
     int wait_status = 0;
 };
 
-// Runs the child from batch `from`, kills it after `kill_after` reports plus a random spin,
+// Runs the child from step `from`, kills it after `kill_after` reports plus a random spin,
 // and collects every report it managed to write before dying.
 RoundResult run_child(const std::string& dir, uint64_t seed, size_t from, uint64_t seg_bytes,
                       bool prealloc, size_t kill_after, std::chrono::microseconds spin) {
@@ -86,7 +87,7 @@ RoundResult run_child(const std::string& dir, uint64_t seed, size_t from, uint64
     bool alive = true;
     while (alive && r.reported.size() < kill_after)
         alive = read_report();
-    // A random moment inside the next batch (or inside open when kill_after is 0).
+    // A random moment inside the next step (or inside open when kill_after is 0).
     const auto until = std::chrono::steady_clock::now() + spin;
     while (std::chrono::steady_clock::now() < until) {
     }
@@ -99,19 +100,26 @@ RoundResult run_child(const std::string& dir, uint64_t seed, size_t from, uint64
     return r;
 }
 
-// What the log and hard state may look like after the child was killed with `done`
-// batches reported.
-void check_recovered(const std::string& dir, CrashPlan& plan, size_t done, uint64_t seg_bytes) {
-    std::vector<raft::Term> model(1, 0);  // model[i] = term of entry i
-    raft::HardState last_hs;
-    for (size_t k = 0; k < done; k++) {
-        const PlannedBatch& b = plan.batch(k);
-        model.resize(b.first);
-        for (size_t j = 0; j < b.count; j++)
-            model.push_back(b.term);
-        last_hs = b.hs;
+std::string read_snapshot_data(const DurableStorage& s, raft::Index index) {
+    std::string out;
+    for (;;) {
+        auto r = s.read_snapshot(index, out.size(), 64 * 1024);
+        REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+        out += r->data;
+        if (r->done) return out;
     }
-    const PlannedBatch& next = plan.batch(done);
+}
+
+// What the log, snapshot and hard state may look like after the child was killed with
+// `done` steps reported: everything reported, plus possibly (part of) the next step.
+void check_recovered(const std::string& dir, CrashPlan& plan, size_t done, uint64_t seg_bytes) {
+    CrashModel model;
+    for (size_t k = 0; k < done; k++)
+        model.apply(plan.step(k));
+    const PlannedStep& next = plan.step(done);
+    CrashModel after = model;
+    after.apply(next);
+
     StorageOptions o;
     o.cluster_id = "crash";
     o.node_id = 1;
@@ -119,43 +127,82 @@ void check_recovered(const std::string& dir, CrashPlan& plan, size_t done, uint6
     auto so = DurableStorage::open(Env::posix(), dir, o);
     REQUIRE_MESSAGE(so.is_ok(), so.status().to_string());
     auto& s = *so.value();
-    const raft::Index last = s.last_index();
-    REQUIRE(s.first_index() == 1);
-    INFO("done=" << done << " next.first=" << next.first << " next.count=" << next.count
-                 << " model_last=" << model.size() - 1 << " recovered_last=" << last);
-    // Everything before the in-flight batch's first index is exactly the model.
-    REQUIRE(last + 1 >= next.first);
-    auto ents = s.entries(1, last + 1, UINT64_MAX);
+    const raft::Index first = s.first_index(), last = s.last_index();
+    const raft::SnapshotMeta snap = s.snapshot_meta();
+    INFO("done=" << done << " next kind=" << static_cast<int>(next.kind) << " first="
+                 << next.first << " count=" << next.count << " snap=" << next.snap_index
+                 << " | model last=" << model.last() << " snap=" << model.snap_index
+                 << " | recovered [" << first << ", " << last << "] snap=" << snap.index);
+
+    // Snapshot: the reported one, or the one in flight; its bytes intact.
+    const bool next_snap_applied =
+        next.kind != StepKind::kAppend && snap.index == next.snap_index;
+    if (!next_snap_applied) {
+        REQUIRE(snap.index == model.snap_index);
+        REQUIRE(snap.term == model.snap_term);
+    } else {
+        REQUIRE(snap.term == next.snap_term);
+    }
+    if (snap.index > 0) {
+        REQUIRE(snap == crash_snapshot_meta({StepKind::kSave, 0, 0, 0, {}, snap.index, snap.term}));
+        REQUIRE(read_snapshot_data(s, snap.index) == crash_snapshot_data(snap.index, snap.term));
+    }
+    REQUIRE(first <= snap.index + 1);
+
+    // Log.
+    auto ents = s.entries(first, last + 1, UINT64_MAX);
     REQUIRE_MESSAGE(ents.is_ok(), ents.status().to_string());
-    REQUIRE(ents->size() == last);
-    for (raft::Index i = 1; i < next.first; i++)
-        REQUIRE((*ents)[i - 1].term == model[i]);
-    // From there on: a prefix of the reported tail (a truncation in progress) or a prefix of
-    // the in-flight batch.
-    if (last >= next.first) {
-        // A truncating batch always has a newer term than the tail it replaces.
-        const bool old_tail =
-            next.first < model.size() && (*ents)[next.first - 1].term == model[next.first];
-        for (raft::Index i = next.first; i <= last; i++) {
-            if (old_tail) {
-                REQUIRE(i < model.size());
-                REQUIRE((*ents)[i - 1].term == model[i]);
-            } else {
-                REQUIRE(i < next.first + next.count);
-                REQUIRE((*ents)[i - 1].term == next.term);
+    REQUIRE(ents->size() == last + 1 - first);
+    auto term_at = [&](raft::Index i) { return (*ents)[i - first].term; };
+    if (next.kind == StepKind::kInstall && next_snap_applied) {
+        REQUIRE(first == next.snap_index + 1);
+        REQUIRE(last == next.snap_index);
+        REQUIRE(s.term(next.snap_index).value() == next.snap_term);
+    } else if (next.kind != StepKind::kAppend) {
+        REQUIRE(last == model.last());
+        for (raft::Index i = first; i <= last; i++) {
+            REQUIRE(model.terms[i] != 0);
+            REQUIRE(term_at(i) == model.terms[i]);
+        }
+    } else {
+        // Everything before the in-flight batch's first index is exactly the model.
+        REQUIRE(last + 1 >= next.first);
+        for (raft::Index i = first; i < next.first; i++) {
+            REQUIRE(model.terms[i] != 0);
+            REQUIRE(term_at(i) == model.terms[i]);
+        }
+        // From there on: a prefix of the reported tail (a truncation in progress) or a
+        // prefix of the in-flight batch (a truncating batch always has a newer term).
+        const raft::Index from = std::max(first, next.first);
+        if (last >= from) {
+            const bool old_tail = from <= model.last() && term_at(from) == model.terms[from];
+            for (raft::Index i = from; i <= last; i++) {
+                if (old_tail) {
+                    REQUIRE(i <= model.last());
+                    REQUIRE(term_at(i) == model.terms[i]);
+                } else {
+                    REQUIRE(i < next.first + next.count);
+                    REQUIRE(term_at(i) == next.term);
+                }
             }
         }
     }
     // Intact: every surviving entry holds exactly the bytes written for it.
     for (const raft::Entry& e : *ents)
         REQUIRE(e == crash_entry(e.index, e.term));
+
+    // Hard state: the reported one or the in-flight one (commit reads at least the snapshot).
+    auto clamp = [&](raft::HardState h) {
+        h.commit = std::max(h.commit, snap.index);
+        return h;
+    };
     const raft::HardState hs = s.initial_state().hard;
-    CHECK((hs == last_hs || hs == next.hs));
+    CHECK((hs == clamp(model.hs) || hs == clamp(after.hs)));
 }
 
 }  // namespace
 
-TEST_CASE("sigkilled_writer_loses_no_reported_batch_and_leaves_no_partial_entry") {
+TEST_CASE("sigkilled_writer_loses_no_reported_step_and_leaves_no_partial_entry") {
     const std::string bin = child_path();
     REQUIRE_MESSAGE(std::filesystem::exists(bin), bin << " missing: build it with make");
     int iterations = kDefaultIterations;
@@ -163,7 +210,7 @@ TEST_CASE("sigkilled_writer_loses_no_reported_batch_and_leaves_no_partial_entry"
     const uint64_t base_seed = std::random_device{}();
     INFO("base seed " << base_seed);
     std::mt19937_64 rng(base_seed);
-    size_t total_reports = 0, kills_mid_open = 0;
+    size_t total_reports = 0, kills_mid_open = 0, kills_in_snapshot = 0;
     for (int it = 0; it < iterations;) {
         const uint64_t seed = rng();
         const uint64_t seg_bytes = (rng() % 2) ? 16384 : 65536;
@@ -186,13 +233,15 @@ TEST_CASE("sigkilled_writer_loses_no_reported_batch_and_leaves_no_partial_entry"
                 REQUIRE(r.reported[j] == done + j);
             if (r.reported.empty()) kills_mid_open++;
             done += r.reported.size();
+            if (plan.step(done).kind != StepKind::kAppend) kills_in_snapshot++;
             total_reports += r.reported.size();
             check_recovered(dir, plan, done, seg_bytes);
         }
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
     }
-    MESSAGE(iterations << " kills, " << total_reports << " batches reported durable, "
-                       << kills_mid_open << " kills before the first report");
+    MESSAGE(iterations << " kills, " << total_reports << " steps reported durable, "
+                       << kills_mid_open << " kills before the first report, " << kills_in_snapshot
+                       << " during a snapshot step");
     CHECK(total_reports > 0);
 }

@@ -309,7 +309,11 @@ Status DurableStorage::persist(std::span<const raft::Entry> entries,
     if (Status st = failure(); !st) return st;
     if (!entries.empty()) {
         // Entries first: the hard state's commit may point into them (docs/raft.md).
-        if (Status st = log_->append(entries); !st) return fail(std::move(st));
+        if (Status st = log_->append(entries); !st) {
+            // A batch the log refuses (a gap, a term going back) changed nothing; anything
+            // else failed the log and fails us with it.
+            return log_->failure().is_ok() ? st : fail(std::move(st));
+        }
     }
     if (!hs || *hs == hs_) return Status::ok();  // hs_ is written by this thread only
     // Term and vote must be durable before any message depends on them; commit can be

@@ -429,6 +429,19 @@ TEST_CASE("install_interrupted_after_the_metadata_is_finished_on_open") {
     CHECK(s->open_notes().find("interrupted snapshot install") != std::string::npos);
 }
 
+TEST_CASE("a_refused_batch_changes_nothing_and_does_not_fail_the_storage") {
+    TempDir d;
+    auto s = open_ok(d.path());
+    REQUIRE(s->persist(make_batch(1, 5, 2, 10), HardState{2, 1, 3}).is_ok());
+    CHECK(s->persist(make_batch(9, 2, 2, 10), HardState{2, 1, 9}).code() ==
+          Code::kInvalidArgument);                                                  // a gap
+    CHECK(s->persist(make_batch(6, 2, 1, 10), std::nullopt).code() == Code::kInvalidArgument);  // term back
+    CHECK(s->failure().is_ok());
+    CHECK(s->last_index() == 5);
+    CHECK(s->initial_state().hard == HardState{2, 1, 3});
+    CHECK(s->persist(make_batch(6, 2, 2, 10), std::nullopt).is_ok());
+}
+
 TEST_CASE("a_failed_log_write_fails_the_storage_for_good") {
     TempDir d;
     FaultEnv env(Env::posix());
