@@ -179,29 +179,6 @@ soak-wal:
 	RAFTD_WAL_CRASH_ITERATIONS=$${RAFTD_WAL_CRASH_ITERATIONS:-2000} \
 	  build/release/tests/wal_test -tc='sigkilled_writer*' --duration=true
 
-# wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
-BINS += $(B)/tests/wal_fiu_probe
-all: $(B)/tests/wal_fiu_probe
-$(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
-	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
--include $(B)/obj/wal/fiu_probe_main.d
-
-# WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
-# bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).
-BINS += $(B)/bin/wal_bench
-all: $(B)/bin/wal_bench
-$(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
-	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
--include $(B)/obj/wal/bench_main.d
-
-.PHONY: bench bench-wal
-bench: bench-wal
-bench-wal:
-	@$(MAKE) VARIANT=release build/release/bin/wal_bench
-	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
-
 # ---- ops: make install / uninstall / deb ------------------------------------------------
 # GNU-style directories; DESTDIR stages into a tree (packages, tests). The units name
 # /usr/bin/raftd and /etc/raftd; `install` rewrites those paths when PREFIX or sysconfdir
@@ -308,13 +285,50 @@ $(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libipc.a $(
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libipc.a $(B)/lib/libraft.a $(PKG_LIBS)
 -include $(B)/obj/clients/bench/raftbench_main.d
 
-.PHONY: bench bench-etcd
+.PHONY: bench bench-etcd bench-deps
+# Benchmark-only tools, installed on demand rather than by `make deps`: gnuplot draws the
+# chart; etcd-server and wrk are the comparison system and its load generator.
+BENCH_PKGS := gnuplot-nox etcd-server wrk
+bench-deps:
+	@env -u MAKEFLAGS -u MFLAGS $(MAKE) deps DEPS_PKGS="$(BENCH_PKGS)" DEPS_TEST_PKGS=
 # The standard matrix against clusters it starts itself; build/bench/results.json + PNG.
-bench: build/release/bin/raftd build/release/bin/raftbench
+bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/release/bin/wal_bench
 	@tests/bench/run.sh
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
-bench-etcd: build/release/bin/raftd build/release/bin/raftbench
+bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+
+# ---- raft: soak -----------------------------------------------------------------------------
+# `make test` runs 300 simulated seeds (40 under ASan) inside raft_test; `make soak-raft`
+# runs many more in release: RAFT_SIM_SEEDS=N (default 20000), RAFT_SIM_TICKS per seed.
+.PHONY: soak soak-raft
+soak: soak-raft
+soak-raft:
+	@$(MAKE) VARIANT=release build/release/tests/raft_test
+	RAFT_SIM_SEEDS=$${RAFT_SIM_SEEDS:-20000} build/release/tests/raft_test -tc='sim_*' --duration=true
+
+# wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
+BINS += $(B)/tests/wal_fiu_probe
+all: $(B)/tests/wal_fiu_probe
+$(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
+-include $(B)/obj/wal/fiu_probe_main.d
+
+# WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
+# bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).
+BINS += $(B)/bin/wal_bench
+all: $(B)/bin/wal_bench
+$(B)/bin/wal_bench: $(B)/obj/wal/bench_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
+-include $(B)/obj/wal/bench_main.d
+
+.PHONY: bench-wal
+# (make bench runs wal_bench itself, with a shorter matrix, inside tests/bench/run.sh.)
+bench-wal:
+	@$(MAKE) VARIANT=release build/release/bin/wal_bench
+	build/release/bin/wal_bench --recovery-mb 1024 $(BENCH_WAL_ARGS)
 
 # ---- daemon: make run (local three-node demo cluster) -----------------------------------
 # Installs what is missing, builds raftd (and raftctl when the tree has it), then runs

@@ -377,6 +377,8 @@ void Conn::flush() {
         bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
     const uint64_t n = buf->size();
     writing += n;
+    ++srv->st.writes;
+    srv->st.frames_out += buf->frames();
     std::weak_ptr<Conn> weak = weak_from_this();
     Status s = pipe.write(bufs, buf, [weak, n](int status) {
         if (auto c = weak.lock()) c->on_written(n, status);

@@ -53,6 +53,8 @@ struct ServerStats {
     uint64_t queued_bytes = 0;       // output queued over all connections
     uint64_t requests = 0;           // requests parsed since start
     uint64_t bad_frames = 0;         // BAD_FRAME / TOO_LARGE frame errors since start
+    uint64_t writes = 0;             // uv_write calls since start (each gathers many frames)
+    uint64_t frames_out = 0;         // replies and events written since start
 };
 
 class Server {

@@ -102,6 +102,22 @@ TEST_CASE("pipelined_proposals_commit_in_connection_order") {
     for (uint64_t i = 2; i <= 500; ++i) CHECK(index_of[i] > index_of[i - 1]);
 }
 
+TEST_CASE("replies_to_a_pipelined_burst_are_written_in_few_batches") {
+    ServerThread st;
+    RawClient c(st.path());
+    std::string burst;
+    for (uint64_t i = 1; i <= 200; ++i) {
+        OutBuffer out;
+        encode_request(out, i, PingRequest{});
+        burst += out.flatten();
+    }
+    REQUIRE(c.send_raw(burst));  // ~2.6 KB: one or two reads on the server
+    for (int i = 0; i < 200; ++i) REQUIRE(c.recv());
+    auto s = st.with([](auto&, auto& srv) { return srv.stats(); });
+    CHECK(s.frames_out == 200);
+    CHECK(s.writes <= 4);  // one gathered uv_write per loop iteration, not one per reply
+}
+
 TEST_CASE("proposal_errors_are_passed_through_with_the_leader_hint") {
     ServerThread st;
     st.run([](auto& b, auto& s) {
@@ -114,7 +130,17 @@ TEST_CASE("proposal_errors_are_passed_through_with_the_leader_hint") {
     REQUIRE(m);
     CHECK(!m->ok());
     CHECK(m->code() == "UNAVAILABLE");
-    CHECK(m->has("error"));
+    // error.leader = {"node": 2, "addr": "127.0.0.1:7002"}
+    const msgpack::object* e = m->get("error");
+    REQUIRE(e);
+    Msg em;
+    em.h = msgpack::object_handle(*e, std::unique_ptr<msgpack::zone>());
+    const msgpack::object* l = em.get("leader");
+    REQUIRE(l);
+    Msg lm;
+    lm.h = msgpack::object_handle(*l, std::unique_ptr<msgpack::zone>());
+    CHECK(lm.u64("node") == 2);
+    CHECK(lm.str("addr") == "127.0.0.1:7002");
 }
 
 TEST_CASE("subscription_streams_contiguous_entries_then_follows_commits") {

@@ -181,6 +181,8 @@ void Raft::send_timeout_now(NodeId to) {
     m.to = to;
     m.term = term_;
     send(std::move(m));
+    // A leader outside the configuration is done: the target has its whole log.
+    if (!trk_.is_voter(id_)) become_follower(term_, kNoNode);
 }
 
 Status Raft::campaign() {
@@ -231,23 +233,43 @@ void Raft::switch_conf(const ConfState& cs, Index index) {
     conf_history_.push_back({index, cs});
     trk_.set_conf(cs, log_.last_index() + 1);
     if (role_ != Role::kLeader) return;
-    if (!trk_.is_voter(id_)) {
-        // Thesis 4.2.2: the leader of the removing configuration steps down once the change
-        // is committed. Hand over to the most up-to-date voter to avoid waiting for a timeout.
-        NodeId best = kNoNode;
-        for (const auto& [id, pr] : trk_.progress()) {
-            if (!pr.is_learner && id != id_ && pr.match == log_.last_index()) best = id;
-        }
-        if (best != kNoNode) send_timeout_now(best);
-        become_follower(term_, kNoNode);
-        return;
-    }
     if (lead_transferee_ != kNoNode && !trk_.is_voter(lead_transferee_)) lead_transferee_ = kNoNode;
     if (Progress* self = trk_.find(id_)) {
         self->match = std::max(self->match, log_.durable_last());
     }
     maybe_commit();
     bcast_append();
+    if (!trk_.is_voter(id_) && lead_transferee_ == kNoNode) {
+        // Thesis 4.2.2: the change that removes (or demotes) the leader is committed, so the
+        // new configuration decides from now on. The leader keeps leading it (its own entries
+        // no longer count) only until a voter of the new configuration can take over: it
+        // catches the most up-to-date one up with the transfer mechanism (refusing proposals
+        // meanwhile), sends it TimeoutNow and steps down. Stepping down at once would be
+        // wrong: followers that did not learn that the change committed still use the old
+        // configuration, where this node's vote may be needed and a longer log of its own
+        // makes it refuse them, so nobody could be elected.
+        hand_off_leadership();
+    }
+}
+
+void Raft::hand_off_leadership() {
+    NodeId best = kNoNode;
+    Index best_match = 0;
+    for (const auto& [id, pr] : trk_.progress()) {
+        if (id == id_ || !trk_.is_voter(id)) continue;
+        if (best == kNoNode || pr.match > best_match) {
+            best = id;
+            best_match = pr.match;
+        }
+    }
+    if (best == kNoNode) return;
+    lead_transferee_ = best;
+    election_elapsed_ = 0;
+    if (best_match == log_.last_index()) {
+        send_timeout_now(best);
+    } else {
+        send_append(best);
+    }
 }
 
 void Raft::maybe_auto_leave() {

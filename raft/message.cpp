@@ -98,6 +98,9 @@ std::string describe(const Message& m) {
         case MessageType::kPreVoteResponse:
         case MessageType::kVoteResponse:
             add(m.reject ? "reject" : "grant");
+            if (m.reject && m.commit > 0) {
+                add("commit=" + std::to_string(m.log_term) + "/" + std::to_string(m.commit));
+            }
             break;
         case MessageType::kAppend: {
             add("prev=" + std::to_string(m.log_term) + "/" + std::to_string(m.index));

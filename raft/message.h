@@ -18,9 +18,10 @@ namespace raftd::raft {
 // Wire values are fixed: daemon/ sends them as integers.
 enum class MessageType : uint8_t {
     kPreVote = 1,  // term = the term the sender would campaign for; index/log_term = last entry
-    kPreVoteResponse = 2,  // reject; term = the request's term when granted, else ours
+    kPreVoteResponse = 2,  // reject; term = the request's term when granted, else ours;
+                           // when rejecting, commit/log_term = our commit index and its term
     kVote = 3,          // like kPreVote, term already incremented; transfer = forced by TimeoutNow
-    kVoteResponse = 4,  // reject
+    kVoteResponse = 4,  // reject; commit/log_term as for kPreVoteResponse
     kAppend = 5,        // index/log_term = previous entry; entries; commit
     kAppendResponse = 6,  // index = last matching index, or the rejected previous index if reject;
                           // reject_hint/log_term = where the sender's log may match (reject only)

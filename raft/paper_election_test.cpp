@@ -282,3 +282,72 @@ TEST_CASE("s4_2_3_follower_with_a_live_leader_ignores_vote_requests_under_check_
     CHECK(f.drain().empty());
     CHECK(f.node().term() == 2);
 }
+
+TEST_CASE("figure2_candidate_persists_its_term_and_self_vote_before_asking_for_votes") {
+    Fixture f(1, opts().term(1));
+    REQUIRE(f.node().campaign());
+    Ready rd = f.node().ready();
+    REQUIRE(rd.hard_state);
+    CHECK(rd.hard_state->term == 2);
+    CHECK(rd.hard_state->vote == 1);
+    CHECK(filter(rd.messages, MessageType::kVote).empty());
+    CHECK(filter(rd.persisted_messages, MessageType::kVote).size() == 2);
+    f.storage().set_hard_state(*rd.hard_state);
+    f.node().advance();
+}
+
+TEST_CASE("s9_6_a_pre_candidate_changes_neither_term_nor_vote") {
+    Config cfg = config_with(1, true, false);
+    Fixture f(1, opts().term(3).vote(2), cfg);
+    REQUIRE(f.node().campaign());
+    auto out = f.drain();
+    CHECK(f.node().role() == Role::kPreCandidate);
+    CHECK(f.node().term() == 3);
+    CHECK(f.raft().vote() == 2);
+    CHECK(f.storage().hard_state().term == 3);
+    auto pre = filter(out, MessageType::kPreVote);
+    REQUIRE(pre.size() == 2);
+    CHECK(pre[0].term == 4);  // the term it would campaign in
+    // Losing the pre-vote leaves no trace either.
+    for (NodeId v : {2, 3}) {
+        Message r = msg(MessageType::kPreVoteResponse, v, 1, 3);
+        r.reject = true;
+        REQUIRE(f.step(r));
+    }
+    CHECK(f.node().role() == Role::kFollower);
+    CHECK(f.node().term() == 3);
+}
+
+TEST_CASE("s9_6_a_pre_vote_majority_starts_the_real_election") {
+    Config cfg = config_with(1, true, false);
+    Fixture f(1, opts().term(3), cfg);
+    REQUIRE(f.node().campaign());
+    f.drain();
+    REQUIRE(f.step(msg(MessageType::kPreVoteResponse, 2, 1, 4)));
+    auto votes = filter(f.drain(), MessageType::kVote);
+    CHECK(f.node().role() == Role::kCandidate);
+    CHECK(f.node().term() == 4);
+    CHECK(votes.size() == 2);
+}
+
+TEST_CASE("s5_1_candidate_steps_down_when_a_refusal_carries_a_higher_term") {
+    Fixture f(1, opts().term(1));
+    REQUIRE(f.node().campaign());
+    f.drain();
+    Message r = msg(MessageType::kVoteResponse, 2, 1, 9);
+    r.reject = true;
+    REQUIRE(f.step(r));
+    CHECK(f.node().role() == Role::kFollower);
+    CHECK(f.node().term() == 9);
+}
+
+TEST_CASE("s5_2_a_leader_does_not_grant_votes_in_its_own_term") {
+    Fixture f(1);
+    make_leader(f);
+    Term t = f.node().term();
+    REQUIRE(f.step(vote_request(2, 1, t, 100, t)));
+    auto out = filter(f.drain(), MessageType::kVoteResponse);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].reject);
+    CHECK(f.node().role() == Role::kLeader);
+}

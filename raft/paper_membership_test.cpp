@@ -2,6 +2,7 @@
 // consensus 4.3, learners 4.2.1, removing the leader 4.2.2, disruptive servers 4.2.3).
 #include <doctest/doctest.h>
 
+#include "raft/confchange_codec.h"
 #include "raft/testing/cluster.h"
 #include "raft/testing/fixture.h"
 
@@ -282,4 +283,33 @@ TEST_CASE("s6_a_restarted_node_knows_its_committed_configuration_before_reapplyi
     CHECK(c.peer(2).node().conf_state().voters == std::vector<NodeId>{1, 2, 3, 4});
     REQUIRE(c.peer(2).node().campaign());
     CHECK(c.peer(2).node().role() == Role::kCandidate);
+}
+
+TEST_CASE("config_entry_encoding_matches_the_example_in_docs_raft_md") {
+    ConfChange cc{ConfTransition::kAuto, {{ConfChangeType::kAddNode, 4, "h:1"}}};
+    const unsigned char want[] = {0x43, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01,
+                                  0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                  0x03, 0x00, 0x00, 0x00, 0x68, 0x3a, 0x31};
+    std::string enc = encode_conf_change(cc);
+    CHECK(enc == std::string(reinterpret_cast<const char*>(want), sizeof(want)));
+    auto back = decode_conf_change(enc);
+    REQUIRE(back);
+    CHECK(*back == cc);
+    CHECK(decode_conf_change(enc + "x").status().code() == raftd::Code::kCorruption);
+}
+
+TEST_CASE("s4_2_2_a_candidate_learns_the_commit_index_from_a_voter_that_refuses_it") {
+    Fixture f(1, opts().term(1).log({1, 1, 1}).commit(1));
+    REQUIRE(f.node().campaign());
+    f.drain();
+    Message r = msg(MessageType::kVoteResponse, 2, 1, 2);
+    r.reject = true;
+    r.commit = 3;
+    r.log_term = 5;  // not the term we have at 3: tells us nothing
+    REQUIRE(f.step(r));
+    CHECK(f.raft().log().committed() == 1);
+    r.from = 3;
+    r.log_term = 1;  // our entry 3 is that entry: everything up to it is committed
+    REQUIRE(f.step(r));
+    CHECK(f.raft().log().committed() == 3);
 }

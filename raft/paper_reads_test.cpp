@@ -261,3 +261,18 @@ TEST_CASE("s6_4_no_lease_reads_after_a_transfer_was_started") {
     auto out = f.drain();
     CHECK_FALSE(filter(out, MessageType::kHeartbeat).empty());
 }
+
+TEST_CASE("s6_4_with_lease_reads_a_restarted_node_refuses_votes_for_an_election_timeout") {
+    Config cfg = config_with(2, false, true);
+    cfg.lease_read = true;
+    Fixture f(2, opts().term(1), cfg);
+    Message v = msg(MessageType::kVote, 3, 2, 5);  // above any term its own timeout reaches
+    REQUIRE(f.step(v));
+    CHECK(f.drain().empty());  // ignored: the node may have promised a leader before a crash
+    f.tick(10);
+    f.drain();
+    REQUIRE(f.step(v));
+    auto out = filter(f.drain(), MessageType::kVoteResponse);
+    REQUIRE(out.size() == 1);
+    CHECK_FALSE(out[0].reject);
+}

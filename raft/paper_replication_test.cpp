@@ -462,3 +462,31 @@ TEST_CASE("s5_3_stale_append_response_does_not_move_progress_backwards") {
     CHECK(st.progress[2].match == 4);
     CHECK(st.progress[2].state == ProgressState::kReplicate);
 }
+
+TEST_CASE("s10_2_a_full_window_of_lost_appends_recovers_when_the_follower_answers_a_heartbeat") {
+    Config c = test_config(1);
+    c.max_inflight_msgs = 2;
+    Fixture f(1, opts(), c);
+    make_leader(f);
+    ack_all(f, 2);
+    for (int i = 0; i < 4; ++i)
+        REQUIRE(f.node().propose(Payload(std::string("p"))));
+    f.drain();  // two appends to 2 went out and were lost; the window is full
+    REQUIRE(f.node().status().progress[2].inflight == 2);
+    // 2 is alive: it answers a heartbeat. The leader must send again rather than wait forever.
+    REQUIRE(f.step(msg(MessageType::kHeartbeatResponse, 2, 1, 1)));
+    auto apps = filter(f.drain(), MessageType::kAppend);
+    REQUIRE(apps.size() == 1);
+    CHECK(apps[0].to == 2);
+    // 2 does not have what precedes it and rejects; the leader goes back to what 2 has.
+    Message rej = msg(MessageType::kAppendResponse, 2, 1, 1);
+    rej.reject = true;
+    rej.index = apps[0].index;
+    rej.reject_hint = 1;
+    rej.log_term = 1;
+    REQUIRE(f.step(rej));
+    apps = filter(f.drain(), MessageType::kAppend);
+    REQUIRE(apps.size() == 1);
+    CHECK(apps[0].index == 1);
+    CHECK(apps[0].entries.size() == 4);
+}

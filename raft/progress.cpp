@@ -16,6 +16,12 @@ void Inflights::free_le(Index i) {
     }
 }
 
+void Inflights::free_first_one() {
+    if (q_.empty()) return;
+    bytes_ -= q_.front().bytes;
+    q_.pop_front();
+}
+
 void Inflights::reset() {
     q_.clear();
     bytes_ = 0;

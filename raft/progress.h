@@ -22,6 +22,9 @@ class Inflights {
         : max_count_(max_count), max_bytes_(max_bytes) {}
     void add(Index last, uint64_t bytes);
     void free_le(Index i);
+    // Frees the oldest slot: when a full window's appends were all lost, nothing would ever
+    // be acknowledged to free one, and replication would stall for good.
+    void free_first_one();
     void reset();
     bool full() const;
     size_t count() const { return q_.size(); }

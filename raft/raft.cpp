@@ -263,6 +263,9 @@ void Raft::tick_heartbeat() {
             }
         }
         lead_transferee_ = kNoNode;  // a transfer that did not finish in time is abandoned
+        // A leader that is no longer a voter keeps trying to hand over (thesis 4.2.2).
+        if (!trk_.is_voter(id_)) hand_off_leadership();
+        if (role_ != Role::kLeader) return;
     }
     if (heartbeat_elapsed_ >= cfg_.heartbeat_tick) {
         heartbeat_elapsed_ = 0;
@@ -271,6 +274,10 @@ void Raft::tick_heartbeat() {
 }
 
 void Raft::step(const Message& m) {
+    if ((m.type == MessageType::kVoteResponse || m.type == MessageType::kPreVoteResponse) &&
+        m.reject) {
+        learn_commit_from_rejection(m);
+    }
     bool from_leader = m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat ||
                        m.type == MessageType::kSnapshot;
     bool vote_request = m.type == MessageType::kVote || m.type == MessageType::kPreVote;
@@ -278,8 +285,13 @@ void Raft::step(const Message& m) {
         if (vote_request) {
             // Thesis 4.2.3: while we hear from a leader, a vote request is a disruption (a
             // removed or partitioned node), not an election, unless the leader asked for it.
+            // With lease reads, a node just started keeps the promise it may have made before
+            // a crash (no vote within an election timeout of hearing a leader): it has
+            // forgotten when it last heard one, so it waits a whole election timeout.
             bool in_lease =
-                cfg_.check_quorum && lead_ != kNoNode && election_elapsed_ < cfg_.election_tick;
+                cfg_.check_quorum &&
+                ((lead_ != kNoNode && election_elapsed_ < cfg_.election_tick) ||
+                 (cfg_.lease_read && now_ < static_cast<uint64_t>(cfg_.election_tick)));
             if (in_lease && !m.transfer) return;
         }
         if (m.type == MessageType::kPreVote ||
@@ -302,6 +314,8 @@ void Raft::step(const Message& m) {
             r.to = m.from;
             r.term = term_;
             r.reject = true;
+            r.commit = log_.committed();
+            r.log_term = log_.term_or_zero(r.commit);
             send(std::move(r));
         }
         return;
@@ -325,6 +339,18 @@ void Raft::step(const Message& m) {
     }
 }
 
+// A voter that refuses us tells us its commit index (and that entry's term). Committed is
+// committed whoever reports it: if our log has the same entry, everything up to it is
+// committed here too. This matters when a configuration change removed or demoted the
+// leader: a remaining voter that never heard the change committed still campaigns in the old
+// configuration, needing the vote of the node that left, which refuses it when its own log
+// is longer; learning the commit lets it apply the new configuration and win in it.
+void Raft::learn_commit_from_rejection(const Message& m) {
+    if (m.commit > log_.committed() && log_.match_term(m.commit, m.log_term)) {
+        log_.commit_to(m.commit);
+    }
+}
+
 void Raft::handle_vote_request(const Message& m) {
     bool pre = m.type == MessageType::kPreVote;
     // One vote per term (Figure 2); a pre-vote for a future term binds nothing.
@@ -342,6 +368,8 @@ void Raft::handle_vote_request(const Message& m) {
     } else {
         r.term = term_;
         r.reject = true;
+        r.commit = log_.committed();
+        r.log_term = log_.term_or_zero(r.commit);
     }
     send(std::move(r));
 }

@@ -94,6 +94,7 @@ class Raft {
     void reset_randomized_timeout();
     void send(Message m);
     void handle_vote_request(const Message& m);
+    void learn_commit_from_rejection(const Message& m);
     void handle_vote_response(const Message& m);
     void step_follower(const Message& m);
     void step_candidate(const Message& m);
@@ -124,6 +125,7 @@ class Raft {
     bool lease_valid() const;
     uint64_t tick_of_round(uint64_t round) const;
     void send_timeout_now(NodeId to);
+    void hand_off_leadership();
     void apply_conf_entry(const Entry& e);
     void switch_conf(const ConfState& cs, Index index);
     void maybe_auto_leave();

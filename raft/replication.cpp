@@ -276,6 +276,12 @@ void Raft::handle_heartbeat_response(const Message& m, Progress& pr) {
         pr.chunk_in_flight = false;  // the chunk or its answer may be lost: send it again
         send_snapshot_chunk(m.from, pr);
     } else if (pr.match < log_.last_index()) {
+        // The follower is alive but the window may be full of appends that were lost: free a
+        // slot so an append goes out; if the follower misses entries it rejects it and the
+        // leader probes back from its match index.
+        if (pr.state == ProgressState::kReplicate && pr.inflights.full()) {
+            pr.inflights.free_first_one();
+        }
         send_append(m.from);
     }
     if (m.round > pr.read_round && m.round <= round_) {

@@ -11,6 +11,8 @@
 // Never: retries a failed proposal (that could commit twice) or reads raftd's internals.
 #include <CLI/CLI.hpp>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -25,6 +27,7 @@
 #include <memory>
 #include <random>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "clients/bench/histogram.h"
@@ -54,6 +57,9 @@ struct Options {
     bool json = false;
     std::string label;
     std::string serve_raw;
+    double wait_leader = 0;
+    std::string raw_fsync;
+    bool tcp_rtt = false;
 };
 
 // CPU seconds (user + system) a process has used, from /proc/<pid>/stat.
@@ -382,6 +388,123 @@ int serve_raw(const std::string& path) {
     }
 }
 
+// Polls `status` on every socket until all name the same leader; prints that leader's
+// socket. For scripts that start a cluster and must wait for it.
+int wait_leader(const Options& o) {
+    const int64_t deadline = now_ns() + int64_t(o.wait_leader * 1e9);
+    std::string last = "no reply yet";
+    while (now_ns() < deadline) {
+        uint64_t leader = 0;
+        std::string leader_socket;
+        bool agree = true;
+        for (const auto& s : o.sockets) {
+            auto f = query_status(s);
+            if (!f) {
+                last = f.status().message();
+                agree = false;
+                break;
+            }
+            if (f->leader == 0 || (leader != 0 && f->leader != leader)) {
+                last = s + ": leader " + std::to_string(f->leader);
+                agree = false;
+                break;
+            }
+            leader = f->leader;
+            if (f->node_id == f->leader) leader_socket = s;
+        }
+        if (agree && !leader_socket.empty()) {
+            std::printf("%s\n", leader_socket.c_str());
+            return 0;
+        }
+        timespec ts{0, 50'000'000};
+        nanosleep(&ts, nullptr);
+    }
+    std::fprintf(stderr, "raftbench: no agreed leader within %.0f s (%s)\n", o.wait_leader, last.c_str());
+    return 1;
+}
+
+// The baseline for WAL appends: `count` times write `size` bytes and fdatasync, in a file
+// under `dir`, twice: appending (the file grows, so each sync also commits the size change
+// to the filesystem journal) and then overwriting the same, already written, blocks (a sync
+// flushes data only, as in a preallocated WAL segment). Prints both as JSON.
+int raw_fsync(const Options& o) {
+    std::string path = o.raw_fsync + "/raftbench-fsync.tmp";
+    int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        std::fprintf(stderr, "raftbench: open %s: %s\n", path.c_str(), std::strerror(errno));
+        return 1;
+    }
+    std::string buf(std::max<size_t>(o.size, 1), 'x');
+    uint64_t n = o.count ? o.count : 2000;
+    LogLinearHistogram h[2];
+    double rate[2];
+    for (int pass = 0; pass < 2; pass++) {
+        if (::lseek(fd, 0, SEEK_SET) != 0) return 1;
+        const int64_t t0 = now_ns();
+        for (uint64_t i = 0; i < n; i++) {
+            int64_t a = now_ns();
+            if (::write(fd, buf.data(), buf.size()) != ssize_t(buf.size()) || ::fdatasync(fd) != 0) {
+                std::fprintf(stderr, "raftbench: write/fdatasync: %s\n", std::strerror(errno));
+                ::close(fd);
+                ::unlink(path.c_str());
+                return 1;
+            }
+            h[pass].record(uint64_t(now_ns() - a));
+        }
+        rate[pass] = double(n) / (double(now_ns() - t0) / 1e9);
+    }
+    ::close(fd);
+    ::unlink(path.c_str());
+    std::printf("{\"op\":\"raw_fsync\",\"size\":%zu,\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,"
+                "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"overwrite_ops_per_sec\":%.1f,"
+                "\"overwrite_p50_us\":%.1f,\"overwrite_p99_us\":%.1f}\n",
+                buf.size(), n, rate[0], double(h[0].quantile(0.5)) / 1e3, double(h[0].quantile(0.99)) / 1e3,
+                double(h[0].max()) / 1e3, rate[1], double(h[1].quantile(0.5)) / 1e3,
+                double(h[1].quantile(0.99)) / 1e3);
+    return 0;
+}
+
+// Loopback TCP round trip: one byte back and forth between two threads' sockets with
+// TCP_NODELAY, the floor under any peer message exchange on this machine.
+int tcp_rtt(const Options& o) {
+    int ls = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof(a);
+    if (::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 || ::listen(ls, 1) != 0 ||
+        ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &alen) != 0) {
+        std::fprintf(stderr, "raftbench: loopback listen: %s\n", std::strerror(errno));
+        return 1;
+    }
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) return 1;
+    int s = ::accept4(ls, nullptr, nullptr, SOCK_CLOEXEC);
+    int one = 1;
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    uint64_t n = o.count ? o.count : 20000;
+    std::thread echo([s, n] {
+        char b;
+        for (uint64_t i = 0; i < n; i++)
+            if (::read(s, &b, 1) != 1 || ::write(s, &b, 1) != 1) return;
+    });
+    LogLinearHistogram h;
+    char b = 'x';
+    for (uint64_t i = 0; i < n; i++) {
+        int64_t t = now_ns();
+        if (::write(c, &b, 1) != 1 || ::read(c, &b, 1) != 1) break;
+        h.record(uint64_t(now_ns() - t));
+    }
+    echo.join();
+    ::close(c);
+    ::close(s);
+    ::close(ls);
+    std::printf("{\"op\":\"tcp_rtt\",\"ops\":%" PRIu64 ",\"p50_us\":%.1f,\"p99_us\":%.1f}\n", h.count(),
+                double(h.quantile(0.5)) / 1e3, double(h.quantile(0.99)) / 1e3);
+    return 0;
+}
+
 std::string fmt_us(uint64_t ns) {
     char b[32];
     std::snprintf(b, sizeof(b), "%.1f", double(ns) / 1000.0);
@@ -413,8 +536,15 @@ int main(int argc, char** argv) {
     app.add_flag("--json", o.json, "print one JSON object instead of the table");
     app.add_option("--label", o.label, "free text copied into the JSON");
     app.add_option("--serve-raw", o.serve_raw, "run the raw Unix-socket ping-pong server on PATH");
+    app.add_option("--wait-leader", o.wait_leader,
+                   "poll status until all --sockets agree on a leader (seconds); print its socket");
+    app.add_option("--raw-fsync", o.raw_fsync, "baseline: write --size bytes + fdatasync --count times in DIR");
+    app.add_flag("--tcp-rtt", o.tcp_rtt, "baseline: loopback TCP one-byte round trips (--count)");
     CLI11_PARSE(app, argc, argv);
     if (!o.serve_raw.empty()) return serve_raw(o.serve_raw);
+    if (!o.raw_fsync.empty()) return raw_fsync(o);
+    if (o.tcp_rtt) return tcp_rtt(o);
+    if (o.wait_leader > 0) return wait_leader(o);
     if (o.sockets.empty()) {
         std::fprintf(stderr, "raftbench: --sockets is required\n");
         return 2;

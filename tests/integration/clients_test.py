@@ -88,8 +88,7 @@ def python_ops():
             st = cl.status()
             check(st["role"] == "follower" and st["leader"] == leader.id, st)
             check(len(cl.members()["members"]) == 3, "three members")
-        # Membership changes on the leader (the daemon does not forward them from followers).
-        with Client(leader.socket) as cl:
+        with Client(f.socket) as cl:
             extra_port = 1  # node 4 never runs: the change only needs to commit
             m = cl.add_member(4, f"127.0.0.1:{extra_port}", learner=True)
             check([x["voter"] for x in m["members"] if x["node"] == 4] == [False], m)
@@ -112,8 +111,7 @@ def python_ops():
             check(cl.snapshot(idx, b"app-state" * 5000, chunk=10000) == idx, "snapshot index")
             check(cl.status()["snapshot_index"] == idx, "status shows the snapshot")
             # Leadership: transfer to this follower, then campaign elsewhere.
-            with Client(leader.socket) as lc:
-                check(lc.transfer_leader(f.id) == f.id, "transfer")
+            check(cl.transfer_leader(f.id) == f.id, "transfer")
             check(c.leader() is f, "the follower leads now")
             other = followers(c, f)[0]
             with Client(other.socket) as o:
@@ -145,11 +143,10 @@ def raftctl_ops():
         lst = json.loads(raftctl(leader, "status", "--json"))
         check(all("progress" in m for m in lst["members"]), "leader shows progress")
         check(len(json.loads(raftctl(f, "members", "--json"))["members"]) == 3, "members")
-        # Membership changes on the leader (the daemon does not forward them from followers).
-        check("learner" in raftctl(leader, "member", "add", "4", "127.0.0.1:1", "--learner"), "add")
-        raftctl(leader, "member", "promote", "4")
-        raftctl(leader, "member", "demote", "4")
-        check("\n4 " not in raftctl(leader, "member", "remove", "4"), "remove")
+        check("learner" in raftctl(f, "member", "add", "4", "127.0.0.1:1", "--learner"), "add")
+        raftctl(f, "member", "promote", "4")
+        raftctl(f, "member", "demote", "4")
+        check("\n4 " not in raftctl(f, "member", "remove", "4"), "remove")
         out = raftctl(f, "tail", "--from", str(idx), "--count", "2")
         check(out.splitlines() == [f"{idx} {term} data hello",
                                    f"{idx2} {term} data from\\x0astdin"], out)
@@ -159,7 +156,7 @@ def raftctl_ops():
         with open(path, "wb") as fh:
             fh.write(os.urandom(300_000))
         check(f"snapshot {ri} saved" in raftctl(f, "snapshot", "--index", str(ri), path), "snap")
-        check(raftctl(leader, "transfer-leader", str(f.id)).strip() == f"leader {f.id}", "transfer")
+        check(raftctl(f, "transfer-leader", str(f.id)).strip() == f"leader {f.id}", "transfer")
         check(c.leader() is f, "transferred")
         p = subprocess.run([RAFTCTL, "--socket", f.socket, "member", "remove", "99"],
                            capture_output=True)

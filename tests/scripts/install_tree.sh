@@ -31,6 +31,23 @@ cmp -s "$d/etc/raftd/raftd.toml" systemd/raftd.toml || bad "installed config dif
     bad "installed raftd rejects the installed config"
 find "$d" -type f | sed "s#^$d##" | sort > "$work/installed"
 
+# The installed C++ client is usable on its own: a program including <raftd/client.h> from
+# the installed include directory links against the installed archive alone.
+if [ -f "$d/usr/include/raftd/client.h" ]; then
+    cat > "$work/app.cpp" <<'CPP'
+#include <raftd/client.h>
+#include <cstdio>
+int main(int argc, char** argv) {
+    auto c = raftd::client::Client::connect(argc > 1 ? argv[1] : "/nonexistent/raftd.sock");
+    std::puts(c ? "connected" : "no raftd");
+    return 0;
+}
+CPP
+    g++ -std=c++20 -I"$d/usr/include" "$work/app.cpp" "$d/usr/lib/libraftd-client.a" -o "$work/app" \
+        >"$work/cc.log" 2>&1 || { cat "$work/cc.log"; bad "a program cannot build against the installed client"; }
+    [ ! -x "$work/app" ] || [ "$("$work/app")" = "no raftd" ] || bad "the client program misbehaved"
+fi
+
 # ---- an existing configuration survives install, and an edited one survives uninstall ----
 echo "# edited by the operator" >> "$d/etc/raftd/raftd.toml"
 cp "$d/etc/raftd/raftd.toml" "$work/edited.toml"

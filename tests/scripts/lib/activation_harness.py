@@ -54,7 +54,10 @@ early = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 early.connect(path)
 early.sendall(ping_frame(1))
 
-lfd = listener.fileno()
+# Handed over from a high descriptor: the shell then moves it to 3 (the listener's own
+# number could already be 3, and `3<&3 3<&-` would close it).
+lfd = 9  # dash accepts single-digit descriptors only
+os.dup2(listener.fileno(), lfd)
 cmd = ('LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" --data-dir "$1" --socket "$2" --listen "$3" '
        '--log-format plain 3<&%d %d<&-' % (lfd, lfd))
 log = open(os.path.join(work, "raftd.log"), "w")
@@ -64,6 +67,7 @@ proc = subprocess.Popen(["/bin/sh", "-c", cmd, raftd, os.path.join(work, "data")
                          "127.0.0.1:%d" % port], pass_fds=(lfd,), env=env,
                         stdout=log, stderr=subprocess.STDOUT)
 listener.close()  # raftd holds the only copy now, as after systemd hands it over
+os.close(lfd)
 try:
     try:
         got = read_reply(early, 30)
@@ -95,7 +99,55 @@ finally:
     if proc.poll() is None:
         proc.kill()
         proc.wait()
+# ---- LISTEN_PID naming another process: the descriptors are not for raftd ----------------
+# (sd_listen_fds(3): a child that inherited the variables must ignore them.) raftd must
+# then create and serve its configured socket.
+other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+other.bind(os.path.join(work, "not-for-raftd.sock"))
+other.listen(4)
+os.dup2(other.fileno(), lfd)
+cmd2 = ('LISTEN_PID=1 LISTEN_FDS=1 exec "$0" --data-dir "$1" --socket "$2" --listen "$3" '
+        '--log-format plain 3<&%d %d<&-' % (lfd, lfd))
+log2 = open(os.path.join(work, "raftd2.log"), "w")
+proc = subprocess.Popen(["/bin/sh", "-c", cmd2, raftd, os.path.join(work, "data2"), configured,
+                         "127.0.0.1:%d" % port], pass_fds=(lfd,), env=env,
+                        stdout=log2, stderr=subprocess.STDOUT)
+os.close(lfd)
+try:
+    deadline = time.monotonic() + 30
+    conn = None
+    while conn is None and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            c.connect(configured)
+            conn = c
+        except OSError:
+            time.sleep(0.05)
+    if conn is None:
+        fail("with LISTEN_PID of another process raftd did not serve its configured socket")
+    else:
+        conn.sendall(ping_frame(3))
+        try:
+            if read_reply(conn, 10) != ok_reply(3):
+                fail("ping on the configured socket got a wrong reply")
+            else:
+                print("LISTEN_PID of another process: raftd served its configured socket")
+        except (socket.timeout, EOFError, OSError) as e:
+            fail("no reply on the configured socket: %s" % e)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        fail("raftd did not exit within 20 s of SIGTERM")
+finally:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    other.close()
+
 if failures:
+    print("---- raftd2.log")
+    print(open(os.path.join(work, "raftd2.log")).read()[-3000:])
     print("---- raftd.log")
     print(open(os.path.join(work, "raftd.log")).read()[-3000:])
 sys.exit(1 if failures else 0)
