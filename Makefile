@@ -199,7 +199,7 @@ INSTALL ?= install
 # Installed programs: raftd always, raftctl once a block adds it to BINS. Expanded at use
 # (.SECONDEXPANSION below), so blocks further down the Makefile can still append to BINS.
 INSTALL_BINS = build/release/bin/raftd $(filter build/release/bin/raftctl,$(subst $(B)/,build/release/,$(BINS)))
-INSTALL_UNITS := systemd/raftd.service systemd/raftd@.service systemd/raftd.socket
+INSTALL_UNITS := systemd/raftd.service systemd/raftd@.service systemd/raftd.socket systemd/raftd@.socket
 INSTALL_DOCS = README.md $(filter-out docs/README.md,$(wildcard docs/*.md))
 # The C++ client: public headers under clients/cpp/raftd/ and one self-contained archive
 # (the client's objects plus the frame codec and Status it uses), when the client exists.

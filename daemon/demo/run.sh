@@ -14,22 +14,28 @@ stop() {
     trap - INT TERM
     echo "run.sh: stopping the cluster"
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    wait
+    wait "${pids[@]}"
+    wait "${prefixers[@]}" 2>/dev/null
     echo "run.sh: all nodes stopped; data stays in run/ (delete it to start afresh)"
     exit 0
 }
 trap stop INT TERM
 
+prefixers=()
 for i in 1 2 3; do
-    # $! is raftd itself; its output goes through a prefixer that ignores SIGINT, so it keeps
-    # copying until raftd has logged its last line.
-    "$raftd" --config "daemon/demo/node$i.toml" \
-        > >(trap '' INT; exec sed -u "s/^/node$i | /") 2>&1 &
+    # raftd's output goes through a prefixer that ignores SIGINT, so it keeps copying until
+    # raftd has logged its last line; the parent closes its copy of the pipe at once.
+    exec {out}> >(trap '' INT; exec sed -u "s/^/node$i | /")
+    prefixers+=($!)
+    "$raftd" --config "daemon/demo/node$i.toml" >&"$out" 2>&1 &
     pids+=($!)
+    exec {out}>&-
 done
 
 cat <<MSG
 run.sh: three raftd nodes are starting (Ctrl-C stops them).
 run.sh: client sockets: run/node1.sock run/node2.sock run/node3.sock
 MSG
-wait
+wait "${pids[@]}"
+wait "${prefixers[@]}" 2>/dev/null
+echo "run.sh: all nodes exited"

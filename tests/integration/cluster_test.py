@@ -349,9 +349,43 @@ def systemd():
         ls.close()
 
 
+def signals():
+    """SIGHUP reopens the log file; SIGTERM under load exits 0 and loses no acknowledged entry."""
+    with Cluster(1) as c:
+        n = c.nodes[1]
+        c.initial = []
+        logfile = os.path.join(n.dir, "file.log")
+        n.extra = ["--log-file", logfile]
+        n.start()
+        c.await_(lambda: os.path.exists(logfile) and "ready" in open(logfile).read(),
+                 "lines in the log file")
+        os.rename(logfile, logfile + ".1")
+        n.proc.send_signal(signal.SIGHUP)
+        c.await_(lambda: os.path.exists(logfile) and "reopened" in open(logfile).read(),
+                 "a new log file after SIGHUP")
+        # Proposals in flight while SIGTERM arrives: every one acknowledged is durable.
+        cl = n.client()
+        ids = {cl.send("propose", data=f"p{i}".encode()): i for i in range(300)}
+        first = cl.wait_reply(next(iter(ids)))
+        n.proc.send_signal(signal.SIGTERM)
+        acked = {first["index"]: (first["term"], b"p0")}
+        for rid, i in list(ids.items())[1:]:
+            try:
+                r = cl.wait_reply(rid)
+                acked[r["index"]] = (r["term"], f"p{i}".encode())
+            except ProtocolError as e:
+                check(e.code in ("SHUTTING_DOWN", "INDETERMINATE", "UNAVAILABLE"), f"error {e}")
+            except ConnectionError:
+                break
+        cl.close()
+        check(n.proc.wait(timeout=30) == 0, "SIGTERM under load exits 0")
+        n.start()
+        assert_has(c, n, acked)
+
+
 SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup_snapshot,
                                       restart_rejoin, wrong_cluster, five_nodes, join,
-                                      startup_errors, defaults, systemd)}
+                                      startup_errors, defaults, systemd, signals)}
 
 
 def main(argv):

@@ -176,6 +176,17 @@ class Cluster:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            # Under an ASan/UBSan build a report in any node's log fails the scenario.
+            for n in self.nodes.values():
+                if n.proc is not None and n.running():
+                    n.proc.kill()
+                    n.proc.wait()
+                if os.path.exists(n.log_path):
+                    text = n.log()
+                    if "Sanitizer" in text or "runtime error:" in text:
+                        self.close(keep_logs=True)
+                        raise AssertionError(f"node {n.id}: sanitizer report in its log")
         self.close(keep_logs=exc_type is not None)
         return False
 
