@@ -199,7 +199,7 @@ INSTALL ?= install
 # Installed programs: raftd always, raftctl once a block adds it to BINS. Expanded at use
 # (.SECONDEXPANSION below), so blocks further down the Makefile can still append to BINS.
 INSTALL_BINS = build/release/bin/raftd $(filter build/release/bin/raftctl,$(subst $(B)/,build/release/,$(BINS)))
-INSTALL_UNITS := systemd/raftd.service systemd/raftd@.service systemd/raftd.socket
+INSTALL_UNITS := systemd/raftd.service systemd/raftd@.service systemd/raftd.socket systemd/raftd@.socket
 INSTALL_DOCS = README.md $(filter-out docs/README.md,$(wildcard docs/*.md))
 # The C++ client: public headers under clients/cpp/raftd/ and one self-contained archive
 # (the client's objects plus the frame codec and Status it uses), when the client exists.
@@ -299,7 +299,7 @@ bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
 
 # ---- raft: soak -----------------------------------------------------------------------------
-# `make test` runs 300 simulated seeds (40 under ASan) inside raft_test; `make soak-raft`
+# `make test` runs 300 simulated seeds (100 under ASan) inside raft_test; `make soak-raft`
 # runs many more in release: RAFT_SIM_SEEDS=N (default 20000), RAFT_SIM_TICKS per seed.
 .PHONY: soak soak-raft
 soak: soak-raft

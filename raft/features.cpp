@@ -78,14 +78,16 @@ Status Raft::read_index(std::string context) {
 }
 
 void Raft::handle_read_request(NodeId from, std::string context) {
-    if (trk_.is_singleton() && trk_.is_voter(id_)) {
-        deliver_read(from, log_.committed(), std::move(context));
-        return;
-    }
     // Thesis 6.4 step 1: until an entry of this term commits, our commit index may lag
-    // entries a previous leader committed.
+    // entries a previous leader committed. This holds for a single voter too: it may have
+    // become the only voter by a change a previous leader committed (with its acknowledgement)
+    // together with later entries it was never told are committed.
     if (!committed_in_term()) {
         reads_waiting_commit_.push_back({from, std::move(context)});
+        return;
+    }
+    if (trk_.is_singleton() && trk_.is_voter(id_)) {
+        deliver_read(from, log_.committed(), std::move(context));
         return;
     }
     if (lease_valid()) {

@@ -276,3 +276,17 @@ TEST_CASE("s6_4_with_lease_reads_a_restarted_node_refuses_votes_for_an_election_
     REQUIRE(out.size() == 1);
     CHECK_FALSE(out[0].reject);
 }
+
+TEST_CASE("s8_a_single_voter_leader_also_waits_for_its_term_to_commit_before_serving_reads") {
+    // 1 became the only voter through a change a previous leader committed, together with
+    // entries 2 and 3 that 1 stored (its acknowledgement committed them) but was never told
+    // are committed. Its commit index (1) lags: serving a read at it would be stale.
+    Fixture f(1, opts().voters({1}).term(1).log({1, 1, 1}).commit(1));
+    REQUIRE(f.node().campaign());
+    REQUIRE(f.node().role() == Role::kLeader);
+    REQUIRE(f.node().read_index("r"));
+    CHECK(f.raft().log().committed() == 1);
+    f.drain();  // the noop is persisted and commits, and everything before it
+    REQUIRE(f.read_states().size() == 1);
+    CHECK(f.read_states()[0].index == 4);
+}

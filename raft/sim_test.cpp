@@ -1,7 +1,7 @@
 // Randomized simulation of whole clusters under faults (raft/testing/sim.h). Every seed is a
 // different cluster size, configuration and fault schedule; the checks run after every step.
 //
-//   RAFT_SIM_SEEDS=N     run seeds 1..N (default: 300 in release builds, 40 under sanitizers)
+//   RAFT_SIM_SEEDS=N     run seeds 1..N (default: 300 in release builds, 100 under sanitizers)
 //   RAFT_SIM_SEED=N      replay one seed (add RAFT_SIM_TRACE=1 to print its whole trace)
 //   RAFT_SIM_TICKS=N     fault-phase ticks per seed (default 600)
 //
@@ -24,7 +24,7 @@ uint64_t env_u64(const char* name, uint64_t dflt) {
 }
 
 #if defined(__SANITIZE_ADDRESS__)
-constexpr uint64_t kDefaultSeeds = 40;
+constexpr uint64_t kDefaultSeeds = 100;
 #else
 constexpr uint64_t kDefaultSeeds = 300;
 #endif

@@ -11,7 +11,10 @@
 // belong to benchmarks).
 //
 // usage: wal_bench [--dir D] [--sizes 64,256,4096] [--batches 1,16,256] [--seconds 1]
-//                  [--reps 3] [--recovery-mb 0] [--json]
+//                  [--reps 3] [--recovery-mb 0] [--persist] [--drop-caches] [--json]
+// --persist measures DurableStorage::persist (entries plus a hard state whose commit moved)
+// instead of Log::append. --drop-caches empties the page cache before the recovery run
+// (writes /proc/sys/vm/drop_caches; needs root) so recovery reads from the disk.
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -28,6 +31,7 @@
 #include "wal/crc32c.h"
 #include "wal/log.h"
 #include "wal/record.h"
+#include "wal/storage.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -43,6 +47,8 @@ struct Args {
     int reps = 3;
     size_t recovery_mb = 0;
     bool json = false;
+    bool persist = false;      // measure DurableStorage::persist (entries + hard state)
+    bool drop_caches = false;  // recovery from a cold page cache (root only)
 };
 
 std::vector<size_t> parse_list(const char* s) {
@@ -76,11 +82,23 @@ struct Run {
 
 // Appends batches of `n` entries of `size` bytes for about `secs` (or exactly `count`
 // batches when count > 0).
-Run run_wal(const std::string& dir, size_t size, size_t n, double secs, uint64_t count) {
+Run run_wal(const std::string& dir, size_t size, size_t n, double secs, uint64_t count,
+            bool persist) {
     std::filesystem::remove_all(dir);
-    auto lr = Log::open(Env::posix(), dir, LogOptions{});
-    if (!lr) die(lr.status().to_string());
-    auto& log = *lr.value();
+    std::unique_ptr<Log> log;
+    std::unique_ptr<DurableStorage> storage;
+    if (persist) {
+        StorageOptions so;
+        so.cluster_id = "bench";
+        so.node_id = 1;
+        auto sr = DurableStorage::open(Env::posix(), dir, so);
+        if (!sr) die(sr.status().to_string());
+        storage = std::move(sr.value());
+    } else {
+        auto lr = Log::open(Env::posix(), dir, LogOptions{});
+        if (!lr) die(lr.status().to_string());
+        log = std::move(lr.value());
+    }
     raft::Payload payload(std::string(size, 'x'));
     std::vector<raft::Entry> batch(n);
     for (auto& e : batch) {
@@ -88,20 +106,24 @@ Run run_wal(const std::string& dir, size_t size, size_t n, double secs, uint64_t
         e.data = payload;
     }
     raft::Index next = 1;
+    // With --persist every batch also records a hard state whose commit moved (a leader's
+    // steady state: unsynced LevelDB write); the first one, with a new term, is synced.
+    auto append = [&]() {
+        for (size_t j = 0; j < n; j++)
+            batch[j].index = next + j;
+        Status st = persist ? storage->persist(batch, raft::HardState{1, 1, next - 1})
+                            : log->append(batch);
+        if (!st) die(st.to_string());
+        next += n;
+    };
     // One untimed batch first: the first segment is created (and preallocated) lazily.
-    for (size_t j = 0; j < n; j++)
-        batch[j].index = next + j;
-    if (Status st = log.append(batch); !st) die(st.to_string());
-    next += n;
+    append();
     Run r;
     const double cpu0 = cpu_seconds();
     const auto t0 = Clock::now();
     const auto deadline = t0 + std::chrono::duration<double>(secs);
     while (count ? r.batches < count : Clock::now() < deadline) {
-        for (size_t j = 0; j < n; j++)
-            batch[j].index = next + j;
-        if (Status st = log.append(batch); !st) die(st.to_string());
-        next += n;
+        append();
         r.batches++;
     }
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -167,9 +189,12 @@ int main(int argc, char** argv) {
         else if (k == "--reps") a.reps = std::max(1, std::atoi(val()));
         else if (k == "--recovery-mb") a.recovery_mb = std::strtoull(val(), nullptr, 10);
         else if (k == "--json") a.json = true;
+        else if (k == "--persist") a.persist = true;
+        else if (k == "--drop-caches") a.drop_caches = true;
         else if (k == "--help" || k == "-h") {
             std::printf("usage: wal_bench [--dir D] [--sizes 64,256,4096] [--batches 1,16,256] "
-                        "[--seconds 1] [--reps 3] [--recovery-mb 0] [--json]\n");
+                        "[--seconds 1] [--reps 3] [--recovery-mb 0] [--persist] [--drop-caches] "
+                        "[--json]\n");
             return 0;
         } else die("unknown argument " + k);
     }
@@ -189,7 +214,7 @@ int main(int argc, char** argv) {
             std::vector<double> wal_eps, raw_eps, wal_cpu, raw_cpu;
             uint64_t count = 0;
             for (int rep = 0; rep < a.reps; rep++) {
-                Run w = run_wal(wal_dir, size, n, a.seconds, count);
+                Run w = run_wal(wal_dir, size, n, a.seconds, count, a.persist);
                 if (count == 0) count = std::max<uint64_t>(w.batches, 1);  // fix the work
                 Run r = run_raw(raw_dir, batch_bytes, count);
                 wal_eps.push_back(static_cast<double>(w.batches * n) / w.seconds);
@@ -219,6 +244,7 @@ int main(int argc, char** argv) {
     }
 
     double rec_seconds = 0;
+    bool cold = false;
     uint64_t rec_bytes = 0;
     if (a.recovery_mb > 0) {
         std::filesystem::remove_all(wal_dir);
@@ -236,16 +262,25 @@ int main(int argc, char** argv) {
                 rec_bytes += batch.size() * (4096 + kRecordHeaderSize + kEntryFixedSize);
             }
         }
+        if (a.drop_caches) {
+            ::sync();
+            if (FILE* f = std::fopen("/proc/sys/vm/drop_caches", "w")) {
+                cold = std::fputs("3\n", f) >= 0;
+                cold = (std::fclose(f) == 0) && cold;
+            }
+            if (!cold) std::fprintf(stderr, "wal_bench: could not drop the page cache\n");
+        }
         const auto t0 = Clock::now();
         auto lr = Log::open(Env::posix(), wal_dir, LogOptions{});
         if (!lr) die(lr.status().to_string());
         rec_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         if (!a.json)
             std::printf("recovery: %.0f MiB, %zu segments, %llu entries in %.3f s (%.0f MiB/s, "
-                        "page cache warm)\n",
+                        "page cache %s)\n",
                         static_cast<double>(rec_bytes) / (1 << 20), lr.value()->segment_count(),
                         static_cast<unsigned long long>(lr.value()->last_index()), rec_seconds,
-                        static_cast<double>(rec_bytes) / (1 << 20) / rec_seconds);
+                        static_cast<double>(rec_bytes) / (1 << 20) / rec_seconds,
+                        cold ? "dropped first" : "warm");
     }
 
     if (a.json) {
@@ -262,8 +297,9 @@ int main(int argc, char** argv) {
         }
         std::printf("]");
         if (a.recovery_mb > 0)
-            std::printf(", \"recovery\": {\"bytes\": %llu, \"seconds\": %.3f}",
-                        static_cast<unsigned long long>(rec_bytes), rec_seconds);
+            std::printf(", \"recovery\": {\"bytes\": %llu, \"seconds\": %.3f, \"cold\": %s}",
+                        static_cast<unsigned long long>(rec_bytes), rec_seconds,
+                        cold ? "true" : "false");
         std::printf("}\n");
     }
     std::error_code ec;

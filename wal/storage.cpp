@@ -368,8 +368,15 @@ Status DurableStorage::take_pending(const raft::SnapshotMeta& meta, SnapFile& ou
                                         std::to_string(meta.index) + " term " +
                                         std::to_string(meta.term));
     }
-    if (meta.index <= snapshot_meta().index)
-        return Status::invalid_argument("snapshot is not newer than the current one");
+    if (meta.index <= snapshot_meta().index) {
+        // Overtaken (e.g. a leader's snapshot was installed while the application wrote
+        // this one): the file can never become current, so it goes now.
+        (void)remove_snapshot_file(pending_->path);
+        pending_.reset();
+        return Status::invalid_argument("snapshot at " + std::to_string(meta.index) +
+                                        " is not newer than the current one at " +
+                                        std::to_string(snapshot_meta().index));
+    }
     out = std::move(*pending_);
     pending_.reset();
     out.meta = meta;  // the caller's conf is authoritative
@@ -416,21 +423,25 @@ Status DurableStorage::install_snapshot(const raft::SnapshotMeta& meta) {
 
 Status DurableStorage::save_snapshot_and_compact(const raft::SnapshotMeta& meta) {
     if (Status st = failure(); !st) return st;
+    SnapFile sf;
+    if (Status st = take_pending(meta, sf); !st) return st;
+    // A snapshot that does not match the log can never become current: its file goes.
+    auto refuse = [&](std::string why) {
+        (void)remove_snapshot_file(sf.path);
+        return Status::invalid_argument(std::move(why));
+    };
     if (meta.index > log_->last_index() || meta.index < log_->first_index() - 1) {
-        return Status::invalid_argument("snapshot at " + std::to_string(meta.index) +
-                                        " is outside the log [" +
-                                        std::to_string(log_->first_index()) + ", " +
-                                        std::to_string(log_->last_index()) + "]");
+        return refuse("snapshot at " + std::to_string(meta.index) + " is outside the log [" +
+                      std::to_string(log_->first_index()) + ", " +
+                      std::to_string(log_->last_index()) + "]");
     }
     auto t = log_->term(meta.index);
     if (!t) return t.status();
     if (*t != meta.term) {
-        return Status::invalid_argument("snapshot term " + std::to_string(meta.term) +
-                                        " differs from the log's term " + std::to_string(*t) +
-                                        " at index " + std::to_string(meta.index));
+        return refuse("snapshot term " + std::to_string(meta.term) +
+                      " differs from the log's term " + std::to_string(*t) + " at index " +
+                      std::to_string(meta.index));
     }
-    SnapFile sf;
-    if (Status st = take_pending(meta, sf); !st) return st;
     leveldb::WriteBatch b;
     b.Put(kKeySnapshot, encode_snapshot_record(meta, sf.data_size, sf.data_crc));
     if (Status st = write_meta(b, true); !st) return fail(std::move(st));

@@ -323,6 +323,24 @@ TEST_CASE("follower_install_replaces_the_log_and_keeps_the_old_snapshot_until_th
     CHECK(read_whole_snapshot(*s, 500) == new_data);
 }
 
+TEST_CASE("an_application_snapshot_overtaken_by_an_install_is_refused_and_removed") {
+    TempDir d;
+    auto s = open_ok(d.path());
+    REQUIRE(s->persist(make_batch(1, 10, 1, 10), HardState{1, 0, 8}).is_ok());
+    // The application starts a snapshot at 8 while a leader's snapshot at 50 arrives.
+    auto app = s->begin_snapshot({8, 1, voters({1})});
+    REQUIRE(app.is_ok());
+    REQUIRE((*app)->write(0, "app").is_ok());
+    write_snapshot(*s, {50, 2, voters({1})}, "leader");
+    REQUIRE(s->install_snapshot({50, 2, voters({1})}).is_ok());
+    REQUIRE((*app)->commit().is_ok());
+    CHECK(s->save_snapshot_and_compact({8, 1, voters({1})}).code() == Code::kInvalidArgument);
+    CHECK(s->failure().is_ok());
+    CHECK(s->snapshot_meta().index == 50);
+    CHECK(count_files(d.sub("snap"), ".snap") == 1);
+    CHECK(read_whole_snapshot(*s, 50) == "leader");
+}
+
 TEST_CASE("leftover_temporary_and_uncommitted_snapshot_files_are_removed_on_open") {
     TempDir d;
     {

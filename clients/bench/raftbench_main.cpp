@@ -527,7 +527,7 @@ int main(int argc, char** argv) {
     app.add_option("--clients,-c", o.clients, "connections")->check(CLI::Range(1, 100000));
     app.add_option("--pipeline,-p", o.pipeline, "requests in flight per connection (closed loop)")
         ->check(CLI::Range(1, 999));
-    app.add_option("--size,-b", o.size, "payload bytes per proposal")->check(CLI::Range(0, 1 << 20));
+    app.add_option("--size,-b", o.size, "payload bytes per proposal")->check(CLI::Range(0, 64 << 20));
     app.add_option("--count,-n", o.count, "requests to send after warm-up");
     app.add_option("--duration,-d", o.duration, "seconds to send after warm-up");
     app.add_option("--warmup,-w", o.warmup, "seconds of load before measuring");

@@ -342,7 +342,7 @@ void Sim::conf_change() {
         return ConfChangeSingle{t, n, "n" + std::to_string(n) + ":7000"};
     };
     ConfChange cc;
-    int kind = static_cast<int>(rng_.uniform(0, 6));
+    int kind = static_cast<int>(rng_.uniform(0, 7));
     if (kind == 0 && !others.empty()) {
         cc.changes.push_back(single(ConfChangeType::kAddNode, pick(others)));
     } else if (kind == 1 && !others.empty()) {
@@ -357,7 +357,12 @@ void Sim::conf_change() {
         // Replace a voter: two voters change, so through a joint configuration.
         cc.changes.push_back(single(ConfChangeType::kAddNode, pick(others)));
         cc.changes.push_back(single(ConfChangeType::kRemoveNode, pick(voters)));
-        if (chance(0.5)) cc.transition = ConfTransition::kJointImplicit;
+        int t = static_cast<int>(rng_.uniform(0, 3));
+        cc.transition = t == 0   ? ConfTransition::kAuto
+                        : t == 1 ? ConfTransition::kJointImplicit
+                                 : ConfTransition::kJointExplicit;
+    } else if (kind == 6 && cs.joint()) {
+        // Leave an explicit joint configuration (cc.changes stays empty).
     } else {
         return;
     }

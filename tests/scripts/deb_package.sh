@@ -22,6 +22,7 @@ deb=$work/raftd_${version}_${arch}.deb
 contents=$(dpkg-deb --contents "$deb" | awk '{print $6}' | sed 's#^\./#/#')
 for f in /usr/bin/raftd /etc/raftd/raftd.toml /usr/lib/systemd/system/raftd.service \
          /usr/lib/systemd/system/raftd@.service /usr/lib/systemd/system/raftd.socket \
+         /usr/lib/systemd/system/raftd@.socket \
          /usr/lib/sysusers.d/raftd.conf /usr/lib/tmpfiles.d/raftd.conf \
          /usr/share/doc/raftd/README.md /usr/share/doc/raftd/raftd.toml; do
     grep -qxF "$f" <<<"$contents" || bad "the package lacks $f"

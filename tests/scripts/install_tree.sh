@@ -16,7 +16,7 @@ mk() { env -u MAKEFLAGS -u MFLAGS make -s --no-print-directory "$@" >"$work/make
 d=$work/dest
 mk install DESTDIR="$d"
 expect="etc/raftd/raftd.toml usr/bin/raftd usr/lib/systemd/system/raftd.service
-usr/lib/systemd/system/raftd@.service usr/lib/systemd/system/raftd.socket
+usr/lib/systemd/system/raftd@.service usr/lib/systemd/system/raftd.socket usr/lib/systemd/system/raftd@.socket
 usr/lib/sysusers.d/raftd.conf usr/lib/tmpfiles.d/raftd.conf usr/share/doc/raftd/README.md
 usr/share/doc/raftd/raftd.toml usr/share/doc/raftd/protocol.md usr/share/doc/raftd/configuration.md"
 [ -x build/release/bin/raftctl ] && expect+=" usr/bin/raftctl"

@@ -21,7 +21,7 @@ fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
 # ---- verify ------------------------------------------------------------------------------
-units="raftd.service raftd@.service raftd.socket"
+units="raftd.service raftd@.service raftd.socket raftd@.socket"
 mkdir "$work/units"
 for u in $units; do
     sed "s#/usr/bin/raftd#$raftd#g" "systemd/$u" > "$work/units/$u"
@@ -66,6 +66,7 @@ has raftd@.service 'ExecStart=/usr/bin/raftd --config /etc/raftd/%i.toml --socke
 has raftd@.service StateDirectory=raftd/%i
 has raftd.socket ListenStream=/run/raftd/raftd.sock
 has raftd.socket Service=raftd.service
+has raftd@.socket 'ListenStream=/run/raftd/%i.sock'
 # The example config points raftd.service's daemon at the directories systemd creates.
 grep -qx 'socket = "/run/raftd/raftd.sock"' systemd/raftd.toml || bad "raftd.toml socket is not /run/raftd/raftd.sock"
 grep -qx 'data_dir = "/var/lib/raftd"' systemd/raftd.toml || bad "raftd.toml data_dir is not /var/lib/raftd"
