@@ -312,9 +312,9 @@ void Transport::peer_failed(Peer& p, const std::string& why, bool refused) {
     p.inflight = 0;
     p.writing = false;
     p.state = Peer::State::kIdle;
-    schedule_redial(p);
     // A refusal is a configuration error that will not fix itself soon: back off fully.
     if (refused) p.backoff_ms = opts_.reconnect_max_ms;
+    schedule_redial(p);
     if (was_up && on_peer_down_) on_peer_down_(p.id);
 }
 
