@@ -124,6 +124,25 @@ Event parse_event(const Obj& m) {
 
 }  // namespace
 
+// The public header keeps its own copy of the protocol's codes so that it does not expose
+// ipc/; the two lists are bridged by casting, so they must stay in the same order.
+#define RAFTD_SAME_CODE(name) \
+    static_assert(static_cast<int>(ErrorCode::name) == static_cast<int>(ipc::ErrorCode::name))
+RAFTD_SAME_CODE(kBadFrame);
+RAFTD_SAME_CODE(kBadRequest);
+RAFTD_SAME_CODE(kUnknownOp);
+RAFTD_SAME_CODE(kTooLarge);
+RAFTD_SAME_CODE(kUnavailable);
+RAFTD_SAME_CODE(kIndeterminate);
+RAFTD_SAME_CODE(kBusy);
+RAFTD_SAME_CODE(kTimeout);
+RAFTD_SAME_CODE(kNotFound);
+RAFTD_SAME_CODE(kShuttingDown);
+RAFTD_SAME_CODE(kInternal);
+#undef RAFTD_SAME_CODE
+static_assert(static_cast<int>(ErrorCode::kConnection) ==
+              static_cast<int>(ipc::ErrorCode::kInternal) + 1);
+
 std::string_view error_code_name(ErrorCode c) {
     if (c == ErrorCode::kConnection) return "CONNECTION";
     return ipc::error_code_name(static_cast<ipc::ErrorCode>(static_cast<int>(c)));
