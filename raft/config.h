@@ -40,6 +40,11 @@ struct Config {
     // Proposals are refused with kBusy while the leader's uncommitted entry bytes exceed
     // this; 0 = unlimited.
     uint64_t max_uncommitted_bytes = 0;
+    // New entries and commit advances are broadcast once per Ready instead of at once: a
+    // burst of proposals (or both followers' acks) then costs one AppendEntries per follower
+    // instead of one per proposal. Off, every proposal goes out by itself (the tests that
+    // step through single messages turn it off).
+    bool batch_appends = true;
     // Bytes of committed entries handed out per Ready (at least one entry); 0 = unlimited.
     uint64_t max_committed_bytes_per_ready = 0;
     // Bytes of snapshot data per InstallSnapshot chunk.

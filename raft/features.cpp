@@ -23,7 +23,7 @@ EntryId Raft::append_entry(EntryType type, Payload data) {
     uncommitted_bytes_ += e.data.size();
     EntryId id{e.index, e.term};
     log_.append({std::move(e)});
-    bcast_append();
+    request_bcast();
     return id;
 }
 

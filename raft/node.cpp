@@ -78,12 +78,13 @@ bool Node::has_ready() const {
     return SoftState{r.leader(), r.role()} != prev_soft_ ||
            r.hard_state() != r.durable_hard_state() || log.has_next_unstable() ||
            log.next_snapshot() || log.has_next_committed() || !r.outbox().empty() ||
-           !r.read_states().empty() || !r.snapshot_chunks().empty();
+           !r.read_states().empty() || !r.snapshot_chunks().empty() || r.bcast_pending();
 }
 
 Ready Node::ready() {
     Ready rd;
     Raft& r = *raft_;
+    r.flush_bcast();
     Log& log = r.log();
     Outstanding out;
 

@@ -105,6 +105,7 @@ void Raft::reset(Term term) {
         vote_ = kNoNode;
     }
     lead_ = kNoNode;
+    bcast_pending_ = false;
     election_elapsed_ = 0;
     heartbeat_elapsed_ = 0;
     reset_randomized_timeout();
@@ -288,10 +289,9 @@ void Raft::step(const Message& m) {
             // With lease reads, a node just started keeps the promise it may have made before
             // a crash (no vote within an election timeout of hearing a leader): it has
             // forgotten when it last heard one, so it waits a whole election timeout.
-            bool in_lease =
-                cfg_.check_quorum &&
-                ((lead_ != kNoNode && election_elapsed_ < cfg_.election_tick) ||
-                 (cfg_.lease_read && now_ < static_cast<uint64_t>(cfg_.election_tick)));
+            bool in_lease = cfg_.check_quorum &&
+                            ((lead_ != kNoNode && election_elapsed_ < cfg_.election_tick) ||
+                             (cfg_.lease_read && now_ < static_cast<uint64_t>(cfg_.election_tick)));
             if (in_lease && !m.transfer) return;
         }
         if (m.type == MessageType::kPreVote ||

@@ -68,6 +68,10 @@ class Raft {
     const std::vector<Outgoing>& outbox() const { return outbox_; }
     const std::vector<ReadState>& read_states() const { return read_states_; }
     const std::vector<SnapshotChunk>& snapshot_chunks() const { return chunks_; }
+    // With Config::batch_appends, new entries and commit advances ask for one broadcast that
+    // Node sends when it builds the next Ready.
+    bool bcast_pending() const { return bcast_pending_ && role_ == Role::kLeader; }
+    void flush_bcast();
 
     // ---- the caller's reports, from Node::advance ----
     void on_persisted(const std::optional<HardState>& hs, const std::optional<SnapshotMeta>& snap,
@@ -103,6 +107,12 @@ class Raft {
     // replication (replication.cpp)
     bool send_append(NodeId to, bool send_if_empty = true);
     void bcast_append();
+    void request_bcast() {
+        if (cfg_.batch_appends)
+            bcast_pending_ = true;
+        else
+            bcast_append();
+    }
     uint64_t bcast_heartbeat();
     bool start_snapshot(NodeId to, Progress& pr);
     bool send_snapshot_chunk(NodeId to, Progress& pr);
@@ -177,6 +187,7 @@ class Raft {
     };
     std::optional<Incoming> incoming_;
 
+    bool bcast_pending_ = false;
     std::vector<Outgoing> outbox_;
     std::vector<ReadState> read_states_;
     std::vector<SnapshotChunk> chunks_;

@@ -41,9 +41,15 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
 }
 
 void Raft::bcast_append() {
+    bcast_pending_ = false;
     for (auto& [id, pr] : trk_.progress()) {
         if (id != id_) send_append(id);
     }
+}
+
+void Raft::flush_bcast() {
+    if (bcast_pending()) bcast_append();
+    bcast_pending_ = false;
 }
 
 uint64_t Raft::bcast_heartbeat() {
@@ -132,7 +138,7 @@ void Raft::update_self_progress() {
     Progress* self = trk_.find(id_);
     if (self == nullptr) return;
     // The leader's own entries count toward a quorum only once durable (thesis 10.2.1).
-    if (self->maybe_update(log_.durable_last()) && maybe_commit()) bcast_append();
+    if (self->maybe_update(log_.durable_last()) && maybe_commit()) request_bcast();
 }
 
 void Raft::handle_append(const Message& m) {
@@ -259,7 +265,7 @@ void Raft::handle_append_response(const Message& m, Progress& pr) {
             break;
     }
     if (maybe_commit()) {
-        bcast_append();
+        request_bcast();
     } else if (was_paused) {
         send_append(m.from);
     }

@@ -11,6 +11,7 @@ Config test_config(NodeId id) {
     c.heartbeat_tick = 1;
     c.pre_vote = false;
     c.check_quorum = false;
+    c.batch_appends = false;
     c.seed = 42;
     return c;
 }

@@ -103,8 +103,8 @@ std::string diff_lines(const std::string& expected, const std::string& actual) {
     std::vector<std::vector<int>> lcs(a.size() + 1, std::vector<int>(b.size() + 1, 0));
     for (size_t i = a.size(); i-- > 0;) {
         for (size_t j = b.size(); j-- > 0;) {
-            lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1
-                                     : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+            lcs[i][j] =
+                a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : std::max(lcs[i + 1][j], lcs[i][j + 1]);
         }
     }
     std::string out;
@@ -132,6 +132,7 @@ ScenarioRunner::ScenarioRunner() {
     base_.heartbeat_tick = 1;
     base_.pre_vote = false;
     base_.check_quorum = false;
+    base_.batch_appends = false;
     base_.seed = 1;
 }
 
@@ -212,6 +213,9 @@ Status ScenarioRunner::add_nodes(const std::vector<std::string>& args) {
         } else if (k == "check-quorum") {
             ok = parse_bool(v, b);
             cfg.check_quorum = b;
+        } else if (k == "batch-appends") {
+            ok = parse_bool(v, b);
+            cfg.batch_appends = b;
         } else if (k == "lease-read") {
             ok = parse_bool(v, b);
             cfg.lease_read = b;
@@ -276,8 +280,8 @@ std::string ScenarioRunner::describe_log(NodeId id) {
     if (!p.up()) {
         const MemoryStorage& st = p.storage();
         HardState hs = st.hard_state();
-        s += " down; durable: term=" + std::to_string(hs.term) + " vote=" +
-             std::to_string(hs.vote) + " commit=" + std::to_string(hs.commit);
+        s += " down; durable: term=" + std::to_string(hs.term) +
+             " vote=" + std::to_string(hs.vote) + " commit=" + std::to_string(hs.commit);
         SnapshotMeta snap = st.snapshot_meta();
         if (snap.index > 0) {
             s += "\n  snapshot " + std::to_string(snap.term) + "/" + std::to_string(snap.index) +

@@ -121,8 +121,8 @@ void Sim::fail(const std::string& why) {
     if (failed_) return;
     failed_ = true;
     res_.ok = false;
-    res_.failure = "seed " + std::to_string(opt_.seed) + " at tick " + std::to_string(now_) +
-                   ": " + why;
+    res_.failure =
+        "seed " + std::to_string(opt_.seed) + " at tick " + std::to_string(now_) + ": " + why;
     trace("FAILED: " + why);
     for (const auto& [id, p] : peers_) {
         trace(p->up() ? "  " + describe_status(p->node()) : "  " + std::to_string(id) + ": down");
@@ -143,6 +143,7 @@ void Sim::choose_parameters() {
     base_.max_uncommitted_bytes = chance(0.2) ? rng_.uniform(32, 256) : 0;
     base_.max_committed_bytes_per_ready = chance(0.3) ? rng_.uniform(1, 100) : 0;
     base_.max_snapshot_chunk_bytes = chance(0.5) ? rng_.uniform(256, 2048) : 1 << 20;
+    base_.batch_appends = chance(0.5);
     base_.seed = opt_.seed;
     loss_ = chance(0.8) ? rng_.uniform(0, 21) / 100.0 : 0;
     dup_ = chance(0.5) ? rng_.uniform(0, 11) / 100.0 : 0;
@@ -162,6 +163,7 @@ void Sim::choose_parameters() {
           std::to_string(base_.heartbeat_tick) + " pre_vote=" + std::to_string(base_.pre_vote) +
           " check_quorum=" + std::to_string(base_.check_quorum) +
           " lease_read=" + std::to_string(base_.lease_read) +
+          " batch_appends=" + std::to_string(base_.batch_appends) +
           " inflight=" + std::to_string(base_.max_inflight_msgs) + "/" +
           std::to_string(base_.max_inflight_bytes) + " loss=" + std::to_string(loss_) +
           " dup=" + std::to_string(dup_) + " delay<=" + std::to_string(max_delay_));
@@ -395,9 +397,8 @@ void Sim::restart(NodeId id) {
         fail("restart " + std::to_string(id) + ": " + st.to_string());
         return;
     }
-    trace(at() + "restart " + std::to_string(id) + " at term " +
-          std::to_string(p.node().term()) + " snapshot " +
-          std::to_string(p.storage().snapshot_meta().index));
+    trace(at() + "restart " + std::to_string(id) + " at term " + std::to_string(p.node().term()) +
+          " snapshot " + std::to_string(p.storage().snapshot_meta().index));
     // The application restarts from the snapshot: what it holds must be the agreed prefix.
     applied_[id] = p.storage().snapshot_meta().index;
     for (const Entry& e : p.applied())
@@ -602,7 +603,8 @@ bool Sim::liveness(const char* phase) {
     for (const auto& [id, p] : peers_) {
         if (p->up()) {
             Index last = p->node().raft().log().last_index();
-            if (last > committed_.size()) backlog = std::max<uint64_t>(backlog, last - committed_.size());
+            if (last > committed_.size())
+                backlog = std::max<uint64_t>(backlog, last - committed_.size());
         }
     }
     uint64_t round_trip = 2 * (max_delay_ + 1) + 2;
@@ -683,8 +685,8 @@ bool Sim::liveness(const char* phase) {
             if (is_member(agreed_conf_, id) && p->applied_index() < probe.index) all = false;
         }
         if (all) {
-            trace(at() + phase + ": applied by every member after " +
-                  std::to_string(now_ - start) + " ticks");
+            trace(at() + phase + ": applied by every member after " + std::to_string(now_ - start) +
+                  " ticks");
             return true;
         }
     }
