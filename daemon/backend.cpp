@@ -42,7 +42,8 @@ Result<ipc::Membership> parse_membership_reply(std::string_view body) {
     if (!f) return f.status();
     const msgpack::object* ms = f->find("members");
     const msgpack::object* joint = f->find("joint");
-    if (!ms || ms->type != msgpack::type::ARRAY) return Status::invalid_argument("reply without members");
+    if (!ms || ms->type != msgpack::type::ARRAY)
+        return Status::invalid_argument("reply without members");
     ipc::Membership m;
     if (joint && joint->type == msgpack::type::BOOLEAN) m.joint = joint->via.boolean;
     for (uint32_t i = 0; i < ms->via.array.size; ++i) {
@@ -53,10 +54,12 @@ Result<ipc::Membership> parse_membership_reply(std::string_view body) {
             const auto& kv = o.via.map.ptr[j];
             if (kv.key.type != msgpack::type::STR) continue;
             std::string_view k(kv.key.via.str.ptr, kv.key.via.str.size);
-            if (k == "node" && kv.val.type == msgpack::type::POSITIVE_INTEGER) mi.node = kv.val.via.u64;
+            if (k == "node" && kv.val.type == msgpack::type::POSITIVE_INTEGER)
+                mi.node = kv.val.via.u64;
             else if (k == "addr" && kv.val.type == msgpack::type::STR)
                 mi.addr.assign(kv.val.via.str.ptr, kv.val.via.str.size);
-            else if (k == "voter" && kv.val.type == msgpack::type::BOOLEAN) mi.voter = kv.val.via.boolean;
+            else if (k == "voter" && kv.val.type == msgpack::type::BOOLEAN)
+                mi.voter = kv.val.via.boolean;
             else if (k == "outgoing" && kv.val.type == msgpack::type::BOOLEAN)
                 mi.outgoing = kv.val.via.boolean;
         }
@@ -123,8 +126,9 @@ ipc::Membership NodeBackend::membership(const raft::ConfState& cs, bool with_pro
         if (with_progress) {
             auto it = st.progress.find(id);
             if (it != st.progress.end())
-                mi.progress = ipc::Progress{it->second.match, it->second.next,
-                                            std::string(raft::progress_state_name(it->second.state))};
+                mi.progress =
+                    ipc::Progress{it->second.match, it->second.next,
+                                  std::string(raft::progress_state_name(it->second.state))};
         }
         m.members.push_back(std::move(mi));
     }
@@ -144,6 +148,7 @@ ipc::StatusReply NodeBackend::status() const {
     r.first_index = s.first_index();
     r.last_index = std::max(s.last_index(), n.status().last_index);
     r.snapshot_index = s.snapshot_meta().index;
+    r.wal_syncs = host_.store().syncs();
     r.membership = membership(n.conf_state(), n.role() == raft::Role::kLeader);
     r.version = kRaftdVersion;
     return r;
@@ -248,8 +253,8 @@ void NodeBackend::on_forward(raft::NodeId from, Forward&& f) {
         };
         ipc::Done<ipc::ProposeReply> done{std::move(reply)};
         if (host_.stopping()) {
-            done(Error{ErrorCode::kShuttingDown, "the leader is stopping; the entry was not appended",
-                       std::nullopt});
+            done(Error{ErrorCode::kShuttingDown,
+                       "the leader is stopping; the entry was not appended", std::nullopt});
             return;
         }
         // Never forwarded again: a leader that just lost its role answers UNAVAILABLE.
@@ -297,8 +302,8 @@ void NodeBackend::forward_op(const ipc::Request& req,
         done(not_leader_error("cannot reach the leader (node " + std::to_string(leader) + ")"));
         return;
     }
-    PendingForward pf{leader, uv_now(host_.loop()) + wait_ms(host_.config()), {}, std::move(done),
-                      transfer_to};
+    PendingForward pf{
+        leader, uv_now(host_.loop()) + wait_ms(host_.config()), {}, std::move(done), transfer_to};
     forwards_.emplace(f.seq, std::move(pf));
 }
 
@@ -323,12 +328,14 @@ void NodeBackend::serve_forwarded_op(raft::NodeId from, uint64_t seq, std::strin
     ipc::Parsed parsed;
     if (frame) parsed = ipc::parse_request(*frame);
     if (!frame || !parsed.ok()) {
-        send_result(false, {}, Error{ErrorCode::kBadRequest, "bad forwarded request", std::nullopt});
+        send_result(false, {},
+                    Error{ErrorCode::kBadRequest, "bad forwarded request", std::nullopt});
         return;
     }
     if (host_.node().role() != raft::Role::kLeader) {
-        send_result(false, {}, not_leader_error("node " + std::to_string(host_.config().node_id) +
-                                                " is no longer the leader"));
+        send_result(false, {},
+                    not_leader_error("node " + std::to_string(host_.config().node_id) +
+                                     " is no longer the leader"));
         return;
     }
     auto encode = [](const auto& reply) {
@@ -340,8 +347,10 @@ void NodeBackend::serve_forwarded_op(raft::NodeId from, uint64_t seq, std::strin
     if (auto* t = std::get_if<ipc::TransferLeaderRequest>(&req)) {
         transfer_leader(t->to, ipc::Done<ipc::TransferLeaderReply>{
                                    [send_result, encode](ipc::Outcome<ipc::TransferLeaderReply> r) {
-                                       if (r.ok()) send_result(true, encode(r.value()), {});
-                                       else send_result(false, {}, r.error());
+                                       if (r.ok())
+                                           send_result(true, encode(r.value()), {});
+                                       else
+                                           send_result(false, {}, r.error());
                                    }});
         return;
     }
@@ -353,25 +362,28 @@ void NodeBackend::serve_forwarded_op(raft::NodeId from, uint64_t seq, std::strin
         },
         req);
     if (!change) {
-        send_result(false, {}, Error{ErrorCode::kBadRequest, "operation cannot be forwarded", std::nullopt});
+        send_result(false, {},
+                    Error{ErrorCode::kBadRequest, "operation cannot be forwarded", std::nullopt});
         return;
     }
-    change_members(std::move(*change),
-                   ipc::Done<ipc::Membership>{[send_result, encode](ipc::Outcome<ipc::Membership> r) {
-                       if (r.ok()) send_result(true, encode(r.value()), {});
-                       else send_result(false, {}, r.error());
-                   }});
+    change_members(std::move(*change), ipc::Done<ipc::Membership>{
+                                           [send_result, encode](ipc::Outcome<ipc::Membership> r) {
+                                               if (r.ok())
+                                                   send_result(true, encode(r.value()), {});
+                                               else
+                                                   send_result(false, {}, r.error());
+                                           }});
 }
 
 void NodeBackend::fail_forwards(raft::NodeId leader, const std::string& why) {
     for (auto it = forwards_.begin(); it != forwards_.end();) {
         if (leader == raft::kNoNode || it->second.leader == leader) {
             if (it->second.op_done)
-                it->second.op_done(Error{ErrorCode::kTimeout, why + "; it may still take effect",
-                                         std::nullopt});
+                it->second.op_done(
+                    Error{ErrorCode::kTimeout, why + "; it may still take effect", std::nullopt});
             else
-                it->second.done(Error{ErrorCode::kIndeterminate, why + "; the entry may still commit",
-                                      std::nullopt});
+                it->second.done(Error{ErrorCode::kIndeterminate,
+                                      why + "; the entry may still commit", std::nullopt});
             it = forwards_.erase(it);
         } else {
             ++it;
@@ -393,7 +405,8 @@ void NodeBackend::read_index(ipc::Done<ipc::ReadIndexReply> done) {
         done(not_leader_error("read_index: " + st.message()));
         return;
     }
-    reads_.emplace(ctx, PendingRead{uv_now(host_.loop()) + wait_ms(host_.config()), std::move(done)});
+    reads_.emplace(ctx,
+                   PendingRead{uv_now(host_.loop()) + wait_ms(host_.config()), std::move(done)});
     host_.kick();
 }
 
@@ -431,7 +444,9 @@ void NodeBackend::change_members(ipc::MemberChange change, ipc::Done<ipc::Member
     }
     const raft::ConfState& cs = n.conf_state();
     raft::ConfChange cc;
-    auto bad = [&](std::string m) { done(Error{ErrorCode::kBadRequest, std::move(m), std::nullopt}); };
+    auto bad = [&](std::string m) {
+        done(Error{ErrorCode::kBadRequest, std::move(m), std::nullopt});
+    };
     auto need_member = [&](raft::NodeId id) {
         if (raft::is_member(cs, id)) return true;
         bad("node " + std::to_string(id) + " is not a member");
@@ -439,28 +454,32 @@ void NodeBackend::change_members(ipc::MemberChange change, ipc::Done<ipc::Member
     };
     bool leave_joint = false;
     if (auto* a = std::get_if<ipc::AddMemberRequest>(&change)) {
-        if (raft::is_member(cs, a->node)) return bad("node " + std::to_string(a->node) + " is already a member");
-        cc.changes.push_back({a->learner ? raft::ConfChangeType::kAddLearner
-                                         : raft::ConfChangeType::kAddNode,
-                              a->node, a->addr});
+        if (raft::is_member(cs, a->node))
+            return bad("node " + std::to_string(a->node) + " is already a member");
+        cc.changes.push_back(
+            {a->learner ? raft::ConfChangeType::kAddLearner : raft::ConfChangeType::kAddNode,
+             a->node, a->addr});
     } else if (auto* r = std::get_if<ipc::RemoveMemberRequest>(&change)) {
         if (!need_member(r->node)) return;
         cc.changes.push_back({raft::ConfChangeType::kRemoveNode, r->node, ""});
     } else if (auto* p = std::get_if<ipc::PromoteRequest>(&change)) {
         if (!need_member(p->node)) return;
-        if (raft::is_voter(cs, p->node)) return bad("node " + std::to_string(p->node) + " is already a voter");
+        if (raft::is_voter(cs, p->node))
+            return bad("node " + std::to_string(p->node) + " is already a voter");
         cc.changes.push_back({raft::ConfChangeType::kAddNode, p->node, ""});
     } else if (auto* d = std::get_if<ipc::DemoteRequest>(&change)) {
         if (!need_member(d->node)) return;
-        if (!raft::is_voter(cs, d->node)) return bad("node " + std::to_string(d->node) + " is not a voter");
+        if (!raft::is_voter(cs, d->node))
+            return bad("node " + std::to_string(d->node) + " is not a voter");
         cc.changes.push_back({raft::ConfChangeType::kAddLearner, d->node, ""});
         leave_joint = true;  // demoting a voter goes through a joint configuration
     } else if (auto* c = std::get_if<ipc::ChangeMembersRequest>(&change)) {
         for (const auto& m : c->add) {
-            if (raft::is_member(cs, m.node)) return bad("node " + std::to_string(m.node) + " is already a member");
-            cc.changes.push_back({m.learner ? raft::ConfChangeType::kAddLearner
-                                            : raft::ConfChangeType::kAddNode,
-                                  m.node, m.addr});
+            if (raft::is_member(cs, m.node))
+                return bad("node " + std::to_string(m.node) + " is already a member");
+            cc.changes.push_back(
+                {m.learner ? raft::ConfChangeType::kAddLearner : raft::ConfChangeType::kAddNode,
+                 m.node, m.addr});
         }
         for (raft::NodeId id : c->remove) {
             if (!need_member(id)) return;
@@ -473,9 +492,12 @@ void NodeBackend::change_members(ipc::MemberChange change, ipc::Done<ipc::Member
     auto id = n.propose_conf_change(cc);
     if (!id) {
         const Status& st = id.status();
-        if (st.code() == Code::kBusy) done(Error{ErrorCode::kBusy, st.message(), std::nullopt});
-        else if (st.code() == Code::kNotLeader) done(not_leader_error(st.message()));
-        else done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
+        if (st.code() == Code::kBusy)
+            done(Error{ErrorCode::kBusy, st.message(), std::nullopt});
+        else if (st.code() == Code::kNotLeader)
+            done(not_leader_error(st.message()));
+        else
+            done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
         return;
     }
     spdlog::info("membership change proposed: {}", raft::describe(cc));
@@ -506,19 +528,25 @@ void NodeBackend::transfer_leader(raft::NodeId to, ipc::Done<ipc::TransferLeader
     }
     if (n.role() != raft::Role::kLeader && n.leader() != raft::kNoNode) {
         auto d = std::make_shared<ipc::Done<ipc::TransferLeaderReply>>(std::move(done));
-        forward_op(ipc::TransferLeaderRequest{to}, [d](ipc::Outcome<std::string> r) {
-            if (!r.ok()) return (*d)(r.error());
-            auto f = ipc::decode_frame_body(r.value());
-            const msgpack::object* l = f ? f->find("leader") : nullptr;
-            if (!l || l->type != msgpack::type::POSITIVE_INTEGER)
-                return (*d)(Error{ErrorCode::kInternal, "bad transfer reply from the leader", std::nullopt});
-            (*d)(ipc::TransferLeaderReply{l->via.u64});
-        }, to);
+        forward_op(
+            ipc::TransferLeaderRequest{to},
+            [d](ipc::Outcome<std::string> r) {
+                if (!r.ok()) return (*d)(r.error());
+                auto f = ipc::decode_frame_body(r.value());
+                const msgpack::object* l = f ? f->find("leader") : nullptr;
+                if (!l || l->type != msgpack::type::POSITIVE_INTEGER)
+                    return (*d)(Error{ErrorCode::kInternal, "bad transfer reply from the leader",
+                                      std::nullopt});
+                (*d)(ipc::TransferLeaderReply{l->via.u64});
+            },
+            to);
         return;
     }
     if (Status st = n.transfer_leader(to); !st) {
-        if (st.code() == Code::kNotLeader) done(not_leader_error(st.message()));
-        else done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
+        if (st.code() == Code::kNotLeader)
+            done(not_leader_error(st.message()));
+        else
+            done(Error{ErrorCode::kBadRequest, st.message(), std::nullopt});
         return;
     }
     transfers_.push_back({to, uv_now(host_.loop()) + wait_ms(host_.config()), std::move(done)});
@@ -574,7 +602,8 @@ void NodeBackend::on_role_changed() {
             }
             const std::string why = "the leader changed while the request was forwarded";
             if (pf.op_done)
-                pf.op_done(Error{ErrorCode::kTimeout, why + "; it may still take effect", std::nullopt});
+                pf.op_done(
+                    Error{ErrorCode::kTimeout, why + "; it may still take effect", std::nullopt});
             else
                 pf.done(Error{ErrorCode::kIndeterminate, why + "; the entry may still commit",
                               std::nullopt});
@@ -590,15 +619,16 @@ void NodeBackend::expire() {
     if (orphan_deadline_ && orphan_deadline_ <= now) {
         orphan_deadline_ = 0;
         for (auto& p : proposals_)
-            p.done(Error{ErrorCode::kIndeterminate,
-                         "this node lost leadership before the entry committed; it may still commit",
-                         std::nullopt});
+            p.done(
+                Error{ErrorCode::kIndeterminate,
+                      "this node lost leadership before the entry committed; it may still commit",
+                      std::nullopt});
         proposals_.clear();
     }
     for (auto it = reads_.begin(); it != reads_.end();) {
         if (it->second.deadline <= now) {
-            it->second.done(Error{ErrorCode::kTimeout, "leadership was not confirmed in time",
-                                  std::nullopt});
+            it->second.done(
+                Error{ErrorCode::kTimeout, "leadership was not confirmed in time", std::nullopt});
             it = reads_.erase(it);
         } else {
             ++it;
@@ -615,20 +645,20 @@ void NodeBackend::expire() {
         }
     }
     if (conf_ && conf_->deadline <= now) {
-        conf_->done(Error{ErrorCode::kTimeout, "the change was not applied in time; it may still be",
-                          std::nullopt});
+        conf_->done(Error{ErrorCode::kTimeout,
+                          "the change was not applied in time; it may still be", std::nullopt});
         conf_.reset();
     }
     for (auto it = forwards_.begin(); it != forwards_.end();) {
         if (it->second.deadline <= now) {
             if (it->second.op_done)
-                it->second.op_done(Error{ErrorCode::kTimeout,
-                                         "no answer from the leader in time; it may still take effect",
-                                         std::nullopt});
+                it->second.op_done(Error{
+                    ErrorCode::kTimeout,
+                    "no answer from the leader in time; it may still take effect", std::nullopt});
             else
-                it->second.done(Error{ErrorCode::kIndeterminate,
-                                      "no answer from the leader in time; the entry may still commit",
-                                      std::nullopt});
+                it->second.done(Error{
+                    ErrorCode::kIndeterminate,
+                    "no answer from the leader in time; the entry may still commit", std::nullopt});
             it = forwards_.erase(it);
         } else {
             ++it;
@@ -638,17 +668,22 @@ void NodeBackend::expire() {
 
 void NodeBackend::on_stopping() {
     Error e{ErrorCode::kShuttingDown, "raftd is stopping", std::nullopt};
-    for (auto& p : proposals_) p.done(e);
+    for (auto& p : proposals_)
+        p.done(e);
     proposals_.clear();
-    for (auto& [k, r] : reads_) r.done(e);
+    for (auto& [k, r] : reads_)
+        r.done(e);
     reads_.clear();
     if (conf_) conf_->done(e);
     conf_.reset();
-    for (auto& t : transfers_) t.done(e);
+    for (auto& t : transfers_)
+        t.done(e);
     transfers_.clear();
     for (auto& [k, f] : forwards_) {
-        if (f.op_done) f.op_done(e);
-        else f.done(e);
+        if (f.op_done)
+            f.op_done(e);
+        else
+            f.done(e);
     }
     forwards_.clear();
     timer_.close();
@@ -702,7 +737,8 @@ Result<ipc::Membership> NodeBackend::config_at(const raft::Entry& e) {
 Result<std::vector<ipc::StreamEntry>> NodeBackend::read_entries(raft::Index from,
                                                                 uint64_t max_bytes) {
     const raft::Index commit = commit_index();
-    if (from > commit) return Status::not_found("index " + std::to_string(from) + " is not committed");
+    if (from > commit)
+        return Status::not_found("index " + std::to_string(from) + " is not committed");
     auto ents = host_.store().storage().entries(from, commit + 1, max_bytes);
     if (!ents) return ents.status();
     std::vector<ipc::StreamEntry> out;
@@ -764,8 +800,11 @@ class AppUpload final : public ipc::SnapshotWriter {
         host_.run_on_storage_thread(
             [store, off, chunk] { return store->app_snapshot_write(off, chunk.view()); },
             [d](Status st) {
-                if (st) (*d)(ipc::Unit{});
-                else (*d)(Error{ErrorCode::kInternal, "saving the snapshot: " + st.message(), std::nullopt});
+                if (st)
+                    (*d)(ipc::Unit{});
+                else
+                    (*d)(Error{ErrorCode::kInternal, "saving the snapshot: " + st.message(),
+                               std::nullopt});
             });
     }
 
@@ -791,7 +830,8 @@ class AppUpload final : public ipc::SnapshotWriter {
             [d, busy, index, host](Status st) {
                 *busy = false;
                 if (!st) {
-                    (*d)(Error{ErrorCode::kInternal, "saving the snapshot: " + st.message(), std::nullopt});
+                    (*d)(Error{ErrorCode::kInternal, "saving the snapshot: " + st.message(),
+                               std::nullopt});
                     return;
                 }
                 spdlog::info("snapshot at index {} saved; log compacted below it", index);

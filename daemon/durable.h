@@ -38,6 +38,8 @@ class DurableStore {
     virtual const raft::SnapshotSource* snapshots() const = 0;
     // Nothing was ever persisted (no hard state, entry or snapshot): a brand-new node.
     virtual bool empty() const = 0;
+    // fsync-family calls made for durability since open. Any thread.
+    virtual uint64_t syncs() const = 0;
     // Makes everything in `job` durable, in the order of the persistence contract: chunks,
     // snapshot install, entries (truncating a conflicting suffix), hard state.
     virtual Status persist(PersistJob& job) = 0;

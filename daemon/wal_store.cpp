@@ -25,6 +25,8 @@ class WalStore final : public DurableStore {
                s_->initial_state().hard.empty();
     }
 
+    uint64_t syncs() const override { return s_->syncs(); }
+
     Status persist(PersistJob& job) override {
         for (const raft::SnapshotChunk& c : job.chunks) {
             if (c.offset == 0) {

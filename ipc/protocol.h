@@ -183,8 +183,9 @@ struct StatusReply {
     raft::Index first_index = 0;
     raft::Index last_index = 0;
     raft::Index snapshot_index = 0;
-    Membership membership;  // encoded as "members" and "joint"
-    std::string version;    // raftd's version string
+    uint64_t wal_syncs = 0;  // fsync-family calls of the WAL and metadata since start
+    Membership membership;   // encoded as "members" and "joint"
+    std::string version;     // raftd's version string
 };
 using MembersReply = Membership;
 struct TransferLeaderReply {

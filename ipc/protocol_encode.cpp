@@ -111,7 +111,7 @@ void encode_reply(OutBuffer& out, uint64_t id, const SnapshotReply& r) {
 
 void encode_reply(OutBuffer& out, uint64_t id, const StatusReply& r) {
     FrameWriter w(out);
-    MapWriter m = begin_ok(w, id, 12);
+    MapWriter m = begin_ok(w, id, 13);
     m.u64("node_id", r.node_id);
     m.str("cluster", r.cluster);
     m.str("role", r.role);
@@ -121,6 +121,7 @@ void encode_reply(OutBuffer& out, uint64_t id, const StatusReply& r) {
     m.u64("first_index", r.first_index);
     m.u64("last_index", r.last_index);
     m.u64("snapshot_index", r.snapshot_index);
+    m.u64("wal_syncs", r.wal_syncs);
     m.key("members");
     pack_membership_list(w, r.membership);
     m.boolean("joint", r.membership.joint);

@@ -300,10 +300,12 @@ TEST_CASE("status_reply_lists_members_with_progress_on_the_leader") {
     s.last_index = 11;
     s.membership.members = {{1, "a:1", true, false, Progress{11, 12, "replicate"}}};
     s.version = "0.1";
+    s.wal_syncs = 77;
     OutBuffer out;
     encode_reply(out, 3, s);
     auto d = decode_one(out);
-    CHECK(d.frame.root().via.map.size == 14);
+    CHECK(d.frame.root().via.map.size == 15);
+    CHECK(field(d.frame, "wal_syncs").as<uint64_t>() == 77);
     const msgpack::object& m = field(d.frame, "members").via.array.ptr[0];
     CHECK(m.via.map.size == 4);
     CHECK(sv(m.via.map.ptr[3].key) == "progress");

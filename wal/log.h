@@ -88,6 +88,8 @@ class Log {
     const RecoveryReport& recovery() const { return recovery_; }
     // Reads that had to go to a segment file rather than the cache (tests, metrics).
     uint64_t disk_reads() const { return disk_reads_.load(std::memory_order_relaxed); }
+    // fdatasync calls of the write path since open (benchmarks report syncs per entry).
+    uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
     size_t segment_count() const;
     const std::string& dir() const { return dir_; }
 
@@ -127,6 +129,7 @@ class Log {
     std::unique_ptr<char[]> encode_buf_;  // writer only: reused across appends
     size_t encode_cap_ = 0;
     mutable std::atomic<uint64_t> disk_reads_{0};
+    std::atomic<uint64_t> syncs_{0};
 };
 
 }  // namespace raftd::wal

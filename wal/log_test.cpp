@@ -83,6 +83,19 @@ TEST_CASE("appended_entries_read_back_after_reopen") {
     CHECK(log->term(13).value() == 3);
 }
 
+TEST_CASE("each_appended_batch_costs_one_sync_whatever_its_size") {
+    TempDir d;
+    auto log = open_log(d.path());
+    // The first append creates the segment (its own syncs); count from after it.
+    REQUIRE(log->append(make_batch(1, 1, 1, 10)).is_ok());
+    const uint64_t base = log->syncs();
+    CHECK(base >= 1);
+    REQUIRE(log->append(make_batch(2, 1, 1, 10)).is_ok());
+    REQUIRE(log->append(make_batch(3, 64, 1, 10)).is_ok());
+    REQUIRE(log->append(make_batch(67, 256, 1, 10)).is_ok());
+    CHECK(log->syncs() == base + 3);
+}
+
 TEST_CASE("segments_roll_over_and_are_named_by_first_index") {
     TempDir d;
     auto log = open_log(d.path(), small_segments());

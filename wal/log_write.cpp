@@ -93,7 +93,8 @@ Status Log::append(std::span<const Entry> batch) {
     // Writing past `end` touches bytes no reader looks at, so no lock is held here.
     if (Status s = write_all(*act->file, act->end, encode_buf_.get(), total); !s)
         return fail(std::move(s));
-    if (Status s = act->file->datasync(); !s) return fail(std::move(s));
+    if (Status s = (syncs_.fetch_add(1, std::memory_order_relaxed), act->file->datasync()); !s)
+        return fail(std::move(s));
 
     // Durable: publish to readers.
     std::unique_lock lk(mu_);
@@ -113,6 +114,7 @@ Status Log::seal_active() {
     // damage in a non-last segment as corruption of durable data.
     Segment& s = *segments_.back();
     if (Status st = s.file->truncate(s.end); !st) return st;
+    syncs_.fetch_add(1, std::memory_order_relaxed);
     return s.file->datasync();
 }
 
@@ -129,7 +131,8 @@ Result<std::unique_ptr<Segment>> Log::create_segment(Index first, raft::Term pre
         if (Status s = write_all(*f.value(), 0, hdr, sizeof hdr); !s) return s;
         if (opts_.preallocate)
             if (Status s = f.value()->allocate(0, opts_.segment_bytes); !s) return s;
-        if (Status s = f.value()->datasync(); !s) return s;
+        if (Status s = (syncs_.fetch_add(1, std::memory_order_relaxed), f.value()->datasync()); !s)
+            return s;
     }
     if (Status s = env_->rename(tmp, path); !s) return s;
     if (Status s = env_->sync_dir(dir_); !s) return s;
@@ -168,6 +171,7 @@ Status Log::truncate_locked(Index from) {
         if (Status st = s.file->allocate(0, opts_.segment_bytes); !st) return st;
     // The cut must be durable before new entries are written at `cut`: otherwise a crash
     // could resurrect the old tail behind them.
+    syncs_.fetch_add(1, std::memory_order_relaxed);
     return s.file->datasync();
 }
 

@@ -140,8 +140,7 @@ Status DurableStorage::check_identity() {
         return Status::invalid_argument("belongs to cluster '" + cluster + "', not '" +
                                         opts_.cluster_id + "'");
     }
-    if (Status st = ldb_status(db_->Get(ro, kKeyNode, &node), "meta/ read node_id"); !st)
-        return st;
+    if (Status st = ldb_status(db_->Get(ro, kKeyNode, &node), "meta/ read node_id"); !st) return st;
     if (node.size() != 8) return Status::corruption("meta/ node_id has a bad length");
     if (uint64_t id = get_u64(node.data()); id != opts_.node_id) {
         return Status::invalid_argument("belongs to node " + std::to_string(id) + ", not node " +
@@ -198,8 +197,8 @@ Status DurableStorage::reconcile_log() {
     }
     if (!matches) {
         if (Status st = log_->reset(m.index, m.term); !st) return st;
-        open_notes_ += "finished an interrupted snapshot install at index " +
-                       std::to_string(m.index) + "; ";
+        open_notes_ +=
+            "finished an interrupted snapshot install at index " + std::to_string(m.index) + "; ";
     }
     return Status::ok();
 }
@@ -223,6 +222,7 @@ Status DurableStorage::failure() const {
 Status DurableStorage::write_meta(leveldb::WriteBatch& b, bool sync) {
     leveldb::WriteOptions wo;
     wo.sync = sync;
+    if (sync) meta_syncs_.fetch_add(1, std::memory_order_relaxed);
     return ldb_status(db_->Write(wo, &b), "meta/ write");
 }
 

@@ -25,6 +25,7 @@
 // write, commit, save_snapshot_and_compact(meta).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -114,8 +115,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     // raft does). Reads the log between the snapshot and the commit index: call it at
     // start-up, not on a hot path.
     raft::InitialState initial_state() const override;
-    Result<std::vector<raft::Entry>> entries(Index lo, Index hi,
-                                             uint64_t max_bytes) const override;
+    Result<std::vector<raft::Entry>> entries(Index lo, Index hi, uint64_t max_bytes) const override;
     Result<raft::Term> term(Index i) const override;
     Index first_index() const override;
     Index last_index() const override;
@@ -151,6 +151,9 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     // What open() cleaned up or repaired, for the daemon's start-up log line.
     const std::string& open_notes() const { return open_notes_; }
     const Log& log() const { return *log_; }
+    // fdatasync/fsync calls made for durability since open: the log's and synced metadata
+    // writes. Any thread.
+    uint64_t syncs() const { return log_->syncs() + meta_syncs_.load(std::memory_order_relaxed); }
     const std::string& data_dir() const { return dir_; }
 
     struct Token {};
@@ -186,14 +189,15 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     StorageOptions opts_;
     std::unique_ptr<leveldb::DB> db_;
     std::unique_ptr<Log> log_;
+    std::atomic<uint64_t> meta_syncs_{0};
     std::string open_notes_;
     uint64_t writer_seq_ = 0;  // writer thread only: unique temporary snapshot names
 
     // Guards the state below. Readers take it shared; install/compact hold it exclusively
     // across the log change and the metadata swap.
     mutable std::shared_mutex mu_;
-    raft::HardState hs_;  // as persisted
-    SnapFile snap_;       // current snapshot; meta.index 0 = none
+    raft::HardState hs_;               // as persisted
+    SnapFile snap_;                    // current snapshot; meta.index 0 = none
     std::optional<SnapFile> pending_;  // committed by a writer, not yet current
     Status failed_;
 };
