@@ -61,8 +61,10 @@ Status resolve(const std::string& addr, struct sockaddr_storage& out) {
     if (r != 0 || !res) return Status::unavailable(addr + ": " + ::gai_strerror(r));
     std::memcpy(&out, res->ai_addr, res->ai_addrlen);
     ::freeaddrinfo(res);
-    if (out.ss_family == AF_INET) v4->sin_port = htons(hp->port);
-    else v6->sin6_port = htons(hp->port);
+    if (out.ss_family == AF_INET)
+        v4->sin_port = htons(hp->port);
+    else
+        v6->sin6_port = htons(hp->port);
     return Status::ok();
 }
 
@@ -124,7 +126,8 @@ bool Transport::knows(raft::NodeId id) const {
 
 size_t Transport::connected_peers() const {
     size_t n = 0;
-    for (const auto& [id, p] : peers_) n += p->state == Peer::State::kReady;
+    for (const auto& [id, p] : peers_)
+        n += p->state == Peer::State::kReady;
     return n;
 }
 
@@ -145,7 +148,8 @@ void Transport::send(const raft::Message& m) {
     }
     // Estimate before encoding: the entries dominate; the fixed fields are a few dozen bytes.
     size_t estimate = 64 + m.data.size() + m.context.size();
-    for (const auto& e : m.entries) estimate += e.data.size() + 21;
+    for (const auto& e : m.entries)
+        estimate += e.data.size() + 21;
     const size_t queued = p.queue.size() + p.inflight;
     bool drop = queued + estimate > opts_.send_queue_bytes;
     // Snapshot chunks have their own flow control: one is queued only when the queue holds
@@ -175,7 +179,8 @@ bool Transport::send_forward(raft::NodeId to, const Forward& f) {
 }
 
 void Transport::flush() {
-    for (auto& [id, p] : peers_) flush_peer(*p);
+    for (auto& [id, p] : peers_)
+        flush_peer(*p);
 }
 
 void Transport::flush_peer(Peer& p) {
@@ -191,7 +196,7 @@ void Transport::flush_peer(Peer& p) {
     p.dropped_since_log = 0;
     ++stats_.writes;
     Peer* pp = &p;
-    Status st = p.tcp.write(bufs, out, [this, pp](int status) {
+    auto sent = p.tcp.write_now_or_queue(bufs, out, [this, pp](int status) {
         pp->writing = false;
         pp->inflight = 0;
         if (status < 0) {
@@ -200,10 +205,14 @@ void Transport::flush_peer(Peer& p) {
         }
         flush_peer(*pp);
     });
-    if (!st) {
+    if (!sent) {
         p.writing = false;
         p.inflight = 0;
-        peer_failed(p, st.message());
+        peer_failed(p, sent.status().message());
+    } else if (*sent) {
+        // Written at once: nothing can have been queued meanwhile.
+        p.writing = false;
+        p.inflight = 0;
     }
 }
 
@@ -233,8 +242,8 @@ void Transport::on_dial_done(Peer& p, int status) {
     p.dec = std::make_unique<ipc::FrameDecoder>(ipc::FrameLimits{kHandshakeMaxFrame});
     // The hello goes ahead of anything queued while connecting.
     ipc::OutBuffer hello;
-    encode_hello(hello, PeerHello{kPeerProtocolVersion, opts_.cluster, opts_.self, p.id,
-                                  opts_.advertise});
+    encode_hello(hello,
+                 PeerHello{kPeerProtocolVersion, opts_.cluster, opts_.self, p.id, opts_.advertise});
     auto out = std::make_shared<ipc::OutBuffer>(std::move(hello));
     std::vector<uv_buf_t> bufs;
     for (std::string_view v : out->pieces())
@@ -279,8 +288,8 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
     if (w->cluster != opts_.cluster || w->node != p.id) {
         peer_failed(p,
                     "refusing " + p.addr + ": it is node " + std::to_string(w->node) +
-                        " of cluster '" + w->cluster + "', expected node " +
-                        std::to_string(p.id) + " of cluster '" + opts_.cluster + "'",
+                        " of cluster '" + w->cluster + "', expected node " + std::to_string(p.id) +
+                        " of cluster '" + opts_.cluster + "'",
                     true);
         return;
     }

@@ -84,15 +84,15 @@ struct Conn : std::enable_shared_from_this<Conn> {
     uv::Timer timer;
     FrameDecoder dec;
     OutBuffer out;
-    uint64_t writing = 0;  // bytes handed to libuv, not yet completed
+    uint64_t writing = 0;                  // bytes handed to libuv, not yet completed
     std::unordered_set<uint64_t> pending;  // request ids awaiting a reply
     std::map<uint64_t, Sub> subs;
     std::unique_ptr<SnapshotWriter> upload;
     raft::Index upload_index = 0;
     uint64_t upload_offset = 0;
-    bool paused = false;      // reading stopped for output back-pressure
-    bool eof = false;         // the client half-closed
-    bool fatal = false;       // close once the output is flushed (TOO_LARGE)
+    bool paused = false;  // reading stopped for output back-pressure
+    bool eof = false;     // the client half-closed
+    bool fatal = false;   // close once the output is flushed (TOO_LARGE)
     bool closed = false;
     bool is_dirty = false;
     bool pumping = false;
@@ -273,9 +273,9 @@ void Conn::handle_request(uint64_t id, Request&& req) {
             using R = std::decay_t<decltype(r)>;
             if constexpr (std::is_same_v<R, HelloRequest>) {
                 if (r.version != kProtocolVersion)
-                    return fail(err(ErrorCode::kBadRequest,
-                                    "unsupported protocol version " + std::to_string(r.version) +
-                                        " (this server speaks 1)"));
+                    return fail(err(ErrorCode::kBadRequest, "unsupported protocol version " +
+                                                                std::to_string(r.version) +
+                                                                " (this server speaks 1)"));
                 if (r.name) spdlog::info("client {}: hello from '{}'", cid, *r.name);
                 NodeInfo ni = b.info();
                 HelloReply h;
@@ -336,8 +336,7 @@ void Conn::snapshot_chunk(uint64_t id, SnapshotRequest&& r) {
     }
     upload_offset += r.data.size();
     if (!r.done) {
-        upload->write(std::move(r.data),
-                      done_for<Unit>(id, [](Conn& c, uint64_t rid, Unit&) {
+        upload->write(std::move(r.data), done_for<Unit>(id, [](Conn& c, uint64_t rid, Unit&) {
                           encode_reply(c.out, rid, SnapshotReply{});
                       }));
         return;
@@ -368,22 +367,39 @@ void Conn::snapshot_chunk(uint64_t id, SnapshotRequest&& r) {
 // ---- output -------------------------------------------------------------------------------
 
 void Conn::flush() {
-    is_dirty = false;
-    if (closed || out.empty()) return;
-    auto buf = std::make_shared<OutBuffer>(std::move(out));
-    out = OutBuffer();
-    std::vector<uv_buf_t> bufs;
-    for (std::string_view v : buf->pieces())
-        bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
-    const uint64_t n = buf->size();
-    writing += n;
-    ++srv->st.writes;
-    srv->st.frames_out += buf->frames();
-    std::weak_ptr<Conn> weak = weak_from_this();
-    Status s = pipe.write(bufs, buf, [weak, n](int status) {
-        if (auto c = weak.lock()) c->on_written(n, status);
-    });
-    if (!s) close("write failed");
+    // A write that completes at once runs the follow-ups of a completed write here, and they
+    // may queue more output (a subscription reading on); nothing would wake the loop for that
+    // output, so it is written in the same call. After a few rounds the write is queued in
+    // libuv, whose completion continues the stream without starving other connections.
+    for (int round = 0;; ++round) {
+        is_dirty = false;
+        if (closed || out.empty()) return;
+        auto buf = std::make_shared<OutBuffer>(std::move(out));
+        out = OutBuffer();
+        std::vector<uv_buf_t> bufs;
+        for (std::string_view v : buf->pieces())
+            bufs.push_back(
+                uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
+        const uint64_t n = buf->size();
+        writing += n;
+        ++srv->st.writes;
+        srv->st.frames_out += buf->frames();
+        std::weak_ptr<Conn> weak = weak_from_this();
+        auto on_done = [weak, n](int status) {
+            if (auto c = weak.lock()) c->on_written(n, status);
+        };
+        if (round >= 8) {
+            if (!pipe.write(bufs, buf, on_done)) close("write failed");
+            return;
+        }
+        auto sent = pipe.write_now_or_queue(bufs, buf, on_done);
+        if (!sent) {
+            close("write failed");
+            return;
+        }
+        if (!*sent) return;
+        on_written(n, 0);
+    }
 }
 
 void Conn::on_written(uint64_t n, int status) {
@@ -471,9 +487,9 @@ void Conn::subscribe(uint64_t id, const SubscribeRequest& r) {
     if (r.from) {
         raft::Index last = b.status().last_index;
         if (*r.from > last + 1) {
-            send_error(id, err(ErrorCode::kBadRequest,
-                               "field 'from' is beyond the last index + 1 (" +
-                                   std::to_string(last + 1) + ")"));
+            send_error(id,
+                       err(ErrorCode::kBadRequest, "field 'from' is beyond the last index + 1 (" +
+                                                       std::to_string(last + 1) + ")"));
             return;
         }
         s.next = *r.from;
@@ -501,7 +517,8 @@ void Conn::pump() {
     while (progress && !closed && queued() < srv->opts.sub_output_bytes) {
         progress = false;
         std::vector<uint64_t> ids;
-        for (auto& [id, s] : subs) ids.push_back(id);
+        for (auto& [id, s] : subs)
+            ids.push_back(id);
         for (uint64_t id : ids) {
             if (queued() >= srv->opts.sub_output_bytes) break;
             auto it = subs.find(id);
@@ -515,7 +532,8 @@ void Conn::pump() {
 // One read for subscription `s`; true when it produced output.
 bool Conn::pump_one(Sub& s) {
     Backend& b = srv->backend;
-    const uint64_t room = srv->opts.sub_output_bytes - std::min(queued(), srv->opts.sub_output_bytes);
+    const uint64_t room =
+        srv->opts.sub_output_bytes - std::min(queued(), srv->opts.sub_output_bytes);
     if (!s.in_snapshot) {
         if (s.next > b.commit_index()) return false;
         auto r = b.read_entries(s.next, std::max<uint64_t>(room, 1));
@@ -554,7 +572,8 @@ bool Conn::pump_one(Sub& s) {
         return true;
     }
     // Streaming a snapshot.
-    uint64_t chunk = std::max<uint64_t>(1, std::min<uint64_t>(room, srv->opts.snapshot_chunk_bytes));
+    uint64_t chunk =
+        std::max<uint64_t>(1, std::min<uint64_t>(room, srv->opts.snapshot_chunk_bytes));
     auto r = b.read_snapshot(s.snap.index, s.snap_offset, chunk);
     if (!r) {
         if (r.status().code() == Code::kNotFound) {
@@ -721,7 +740,8 @@ bool socket_is_live(const std::string& path) {
 }
 
 Result<gid_t> resolve_group(const std::string& g) {
-    if (!g.empty() && std::all_of(g.begin(), g.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+    if (!g.empty() &&
+        std::all_of(g.begin(), g.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
         return static_cast<gid_t>(std::stoul(g));
     struct group grp {};
     struct group* res = nullptr;
@@ -792,7 +812,8 @@ void Server::on_commit(raft::Index) {
     std::vector<std::shared_ptr<Conn>> cs;
     for (auto& [id, c] : impl_->conns)
         if (!c->subs.empty()) cs.push_back(c);
-    for (auto& c : cs) c->pump();
+    for (auto& c : cs)
+        c->pump();
 }
 
 void Server::on_leader_change(LeaderHint leader) {
@@ -803,15 +824,19 @@ void Server::close() {
     Impl& s = *impl_;
     if (s.closed) return;
     s.closed = true;
-    for (auto& l : s.listeners) l->close();
+    for (auto& l : s.listeners)
+        l->close();
     s.listeners.clear();
     if (!s.unlink_path.empty()) ::unlink(s.unlink_path.c_str());
     std::vector<std::shared_ptr<Conn>> cs;
-    for (auto& [id, c] : s.conns) cs.push_back(c);
+    for (auto& [id, c] : s.conns)
+        cs.push_back(c);
     for (auto& c : cs) {
         std::vector<uint64_t> ids;
-        for (auto& [id, sub] : c->subs) ids.push_back(id);
-        for (uint64_t id : ids) c->end_sub(id, err(ErrorCode::kShuttingDown, "raftd is stopping"));
+        for (auto& [id, sub] : c->subs)
+            ids.push_back(id);
+        for (uint64_t id : ids)
+            c->end_sub(id, err(ErrorCode::kShuttingDown, "raftd is stopping"));
         c->flush();
         // Close once the final output is written (shutdown completes after queued writes),
         // or when the destructor runs first.
@@ -827,8 +852,10 @@ void Server::close() {
             auto self = weak.lock();
             if (!self) return;
             std::vector<std::shared_ptr<Conn>> rest;
-            for (auto& [id, c] : self->conns) rest.push_back(c);
-            for (auto& c : rest) c->close("did not drain after shutdown");
+            for (auto& [id, c] : self->conns)
+                rest.push_back(c);
+            for (auto& c : rest)
+                c->close("did not drain after shutdown");
             self->close_timer.close();
         });
     }

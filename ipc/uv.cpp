@@ -285,6 +285,27 @@ Status Stream::write(std::span<const uv_buf_t> bufs, std::shared_ptr<void> keep,
     return Status::ok();
 }
 
+Result<bool> Stream::write_now_or_queue(std::span<const uv_buf_t> bufs, std::shared_ptr<void> keep,
+                                        StatusFn done) {
+    if (!s_) return not_open("write");
+    // uv_try_write refuses (UV_EAGAIN) while earlier writes are queued, so order is kept.
+    int r = uv_try_write(stream(), bufs.data(), static_cast<unsigned>(bufs.size()));
+    if (r < 0 && r != UV_EAGAIN) return to_status(r, "write");
+    size_t done_bytes = r < 0 ? 0 : static_cast<size_t>(r);
+    std::vector<uv_buf_t> rest;
+    for (const uv_buf_t& b : bufs) {
+        if (done_bytes >= b.len) {
+            done_bytes -= b.len;
+            continue;
+        }
+        rest.push_back(uv_buf_init(b.base + done_bytes, static_cast<unsigned>(b.len - done_bytes)));
+        done_bytes = 0;
+    }
+    if (rest.empty()) return true;
+    if (Status st = write(rest, std::move(keep), std::move(done)); !st) return st;
+    return false;
+}
+
 size_t Stream::write_queue_size() const {
     return s_ ? uv_stream_get_write_queue_size(stream()) : 0;
 }

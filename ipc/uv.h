@@ -109,6 +109,11 @@ class Stream : public Handle {
     // the bytes (also when the write is cancelled by close()); `done` runs on completion
     // unless the stream was closed first.
     Status write(std::span<const uv_buf_t> bufs, std::shared_ptr<void> keep, StatusFn done);
+    // Like write(), but first tries to write at once: true when everything went out (then
+    // `done` is not called and `keep` is released), false when the rest was queued as write()
+    // does. Saves libuv's write request and the epoll_ctl it costs on every write.
+    Result<bool> write_now_or_queue(std::span<const uv_buf_t> bufs, std::shared_ptr<void> keep,
+                                    StatusFn done);
     // Bytes queued in libuv that were not written yet.
     size_t write_queue_size() const;
     Status shutdown(StatusFn done);
