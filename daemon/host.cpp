@@ -20,7 +20,8 @@ constexpr uint64_t kCommittedBytesPerReady = 4u << 20;
 
 std::string describe_members(const std::vector<raft::Member>& ms) {
     std::string s;
-    for (const auto& m : ms) s += (s.empty() ? "" : ",") + std::to_string(m.id) + "=" + m.addr;
+    for (const auto& m : ms)
+        s += (s.empty() ? "" : ",") + std::to_string(m.id) + "=" + m.addr;
     return s;
 }
 }  // namespace
@@ -31,6 +32,7 @@ NodeHost::~NodeHost() {
     if (worker_) worker_->stop();
     transport_.reset();
     tick_.close();
+    kick_check_.close();
     watchdog_.close();
     sigterm_.close();
     sigint_.close();
@@ -57,7 +59,7 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
             if (Status st = hp->node_->step(m); !st)
                 spdlog::debug("raft refused {}: {}", raft::describe(m), st.message());
         },
-        [hp = h.get()] { hp->process(); });
+        [hp = h.get()] { hp->kick(); });
     if (Status st = h->transport_->start(); !st) return st;
     auto dir = DataDir::open(cfg.data_dir, cfg.cluster, cfg.node_id);
     if (!dir) return dir.status();
@@ -109,10 +111,12 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     rc.applied = h->store_->storage().initial_state().hard.commit;
     rc.seed = std::random_device{}() ^ (static_cast<uint64_t>(cfg.node_id) << 32);
     auto node = raft::Node::create(rc, h->store_->storage(), h->store_->snapshots());
-    if (!node) return Status(node.status().code(), "recovering raft state from " + cfg.data_dir +
-                                                       ": " + node.status().message());
+    if (!node)
+        return Status(node.status().code(), "recovering raft state from " + cfg.data_dir + ": " +
+                                                node.status().message());
     h->node_ = std::move(node).value();
     h->delivered_ = rc.applied;
+    h->written_hs_ = h->store_->storage().initial_state().hard;
     auto st = h->node_->status();
     spdlog::info("recovered: term {} vote {} commit {} log [{}, {}] members {}", st.hard.term,
                  st.hard.vote, st.hard.commit, st.first_index, st.last_index,
@@ -127,27 +131,43 @@ Status NodeHost::start() {
     if (Status st = worker_->start(loop_.get()); !st) return st;
 
     Status st = tick_.init(loop_.get());
-    if (st) st = tick_.start(cfg_.tick_ms, cfg_.tick_ms, [this] {
-        node_->tick();
-        process();
-    });
+    if (st)
+        st = tick_.start(cfg_.tick_ms, cfg_.tick_ms, [this] {
+            node_->tick();
+            process();
+            commit_due_ = true;
+            // Idle: write the commit index the last Readies left behind.
+            if (lazy_hs_ && !persisting_ && !stopping_) flush_commit_index();
+        });
+    if (st) st = kick_check_.init(loop_.get());
+    if (st)
+        st = kick_check_.start([this] {
+            while (kicked_) {
+                kicked_ = false;
+                process();
+            }
+        });
     if (st) st = sigterm_.init(loop_.get());
     if (st) st = sigterm_.start(SIGTERM, [this](int) { shutdown("SIGTERM"); });
     if (st) st = sigint_.init(loop_.get());
     if (st) st = sigint_.start(SIGINT, [this](int) { shutdown("SIGINT"); });
     if (st) st = sighup_.init(loop_.get());
-    if (st) st = sighup_.start(SIGHUP, [](int) {
-        if (Status r = reopen_logs(); !r) spdlog::error("SIGHUP: {}", r.message());
-        else spdlog::info("SIGHUP: log file reopened");
-    });
+    if (st)
+        st = sighup_.start(SIGHUP, [](int) {
+            if (Status r = reopen_logs(); !r)
+                spdlog::error("SIGHUP: {}", r.message());
+            else
+                spdlog::info("SIGHUP: log file reopened");
+        });
     if (!st) return st;
     if (auto period = notifier_.watchdog_period()) {
         if (st = watchdog_.init(loop_.get()); !st) return st;
         uint64_t ms = std::max<int64_t>(1, period->count());
-        if (st = watchdog_.start(0, ms, [this] {
-                if (Status r = notifier_.watchdog(); !r)
-                    spdlog::warn("sd_notify WATCHDOG: {}", r.message());
-            });
+        if (st = watchdog_.start(0, ms,
+                                 [this] {
+                                     if (Status r = notifier_.watchdog(); !r)
+                                         spdlog::warn("sd_notify WATCHDOG: {}", r.message());
+                                 });
             !st)
             return st;
     }
@@ -181,6 +201,50 @@ std::string NodeHost::status_line() const {
 
 // ---- the Ready pipeline -----------------------------------------------------------------
 
+void NodeHost::kick() {
+    // Before start() (no check handle yet) or after stop there is no later iteration to wait for.
+    if (kick_check_.is_open())
+        kicked_ = true;
+    else
+        process();
+}
+
+namespace {
+// The hard state differs from the one last written only in its commit index: nothing a
+// message or a restart depends on. The commit can be learned again from the leader
+// (docs/wal-format.md), and the entries it covers are durable already.
+bool commit_only(const raft::Ready& rd, const raft::HardState& written) {
+    return rd.hard_state && !rd.snapshot && rd.snapshot_chunks.empty() &&
+           rd.hard_state->term == written.term && rd.hard_state->vote == written.vote;
+}
+}  // namespace
+
+void NodeHost::submit_persist(PersistJob job) {
+    if (job.hard_state) {
+        lazy_hs_.reset();  // the newer hard state carries the newer commit
+    } else if (lazy_hs_ && commit_due_) {
+        // At most once per tick: a LevelDB write per batch would cost every batch a syscall.
+        job.hard_state = lazy_hs_;
+        lazy_hs_.reset();
+    }
+    if (job.hard_state) {
+        written_hs_ = *job.hard_state;
+        commit_due_ = false;
+    }
+    ++stats_.persist_jobs;
+    stats_.persisted_entries += job.entries.size();
+    persisting_ = true;
+    auto shared = std::make_shared<PersistJob>(std::move(job));
+    worker_->submit([this, shared] { return store_->persist(*shared); },
+                    [this](Status st) { on_persisted(std::move(st)); });
+}
+
+void NodeHost::flush_commit_index() {
+    // Through the pipeline like any batch, so no Ready is handed out while it runs and the
+    // storage thread stays the only writer.
+    submit_persist(PersistJob{});
+}
+
 void NodeHost::process() {
     // One Ready at a time: while a batch is on the storage thread, new steps and proposals
     // accumulate inside raft and leave as the next Ready (group commit).
@@ -199,22 +263,24 @@ void NodeHost::process() {
         // the leader's AppendEntries go out now and replicate while its own batch syncs
         // (thesis 10.2.1).
         if (!rd.messages.empty()) {
-            for (const auto& m : rd.messages) transport_->send(m);
+            for (const auto& m : rd.messages)
+                transport_->send(m);
             transport_->flush();
         }
-        if (rd.must_persist()) {
+        const bool lazy = commit_only(rd, written_hs_);
+        if (lazy) {
+            lazy_hs_ = rd.hard_state;
+            ++stats_.lazy_commit_writes;
+        }
+        if (!rd.entries.empty() || rd.snapshot || !rd.snapshot_chunks.empty() ||
+            (rd.hard_state && !lazy)) {
             PersistJob job;
             job.chunks = std::move(rd.snapshot_chunks);
             job.snapshot = rd.snapshot;
             job.entries = std::move(rd.entries);
-            job.hard_state = rd.hard_state;
-            ++stats_.persist_jobs;
-            stats_.persisted_entries += job.entries.size();
+            if (!lazy) job.hard_state = rd.hard_state;
             pending_ = std::move(rd);
-            persisting_ = true;
-            auto shared = std::make_shared<PersistJob>(std::move(job));
-            worker_->submit([this, shared] { return store_->persist(*shared); },
-                            [this](Status st) { on_persisted(std::move(st)); });
+            submit_persist(std::move(job));
             break;
         }
         pending_ = std::move(rd);
@@ -231,7 +297,7 @@ void NodeHost::on_persisted(Status st) {
         fatal("write-ahead log: " + st.to_string());
         return;
     }
-    finish_ready();
+    if (pending_) finish_ready();  // none after a commit-index-only flush
     if (stopping_) {
         finish_shutdown();
         return;
@@ -245,7 +311,8 @@ void NodeHost::finish_ready() {
     // the entries, a voter grant its vote and a candidate ask for votes: each of these
     // promises something about our disk.
     if (!rd.persisted_messages.empty()) {
-        for (const auto& m : rd.persisted_messages) transport_->send(m);
+        for (const auto& m : rd.persisted_messages)
+            transport_->send(m);
         transport_->flush();
     }
     // Step 4: raft hands out only committed entries that are durable locally.
@@ -272,7 +339,8 @@ void NodeHost::sync_peers() {
     if (conf == known_conf_) return;
     if (!known_conf_.voters.empty() || !known_conf_.learners.empty())
         spdlog::info("membership: {}", raft::describe(conf));
-    for (const auto& m : conf.addrs) transport_->set_peer(m.id, m.addr);
+    for (const auto& m : conf.addrs)
+        transport_->set_peer(m.id, m.addr);
     for (raft::NodeId id : raft::all_members(known_conf_))
         if (!raft::is_member(conf, id)) transport_->remove_peer(id);
     known_conf_ = conf;
@@ -283,8 +351,10 @@ void NodeHost::on_role_change(const raft::SoftState& ss) {
     if (ss.role == raft::Role::kLeader && soft_.role != raft::Role::kLeader) {
         spdlog::info("became leader at term {}", term);
     } else if (ss.role == raft::Role::kFollower && ss.leader != soft_.leader) {
-        if (ss.leader) spdlog::info("following leader {} at term {}", ss.leader, term);
-        else spdlog::info("no leader at term {}", term);
+        if (ss.leader)
+            spdlog::info("following leader {} at term {}", ss.leader, term);
+        else
+            spdlog::info("no leader at term {}", term);
     } else if (ss.role != soft_.role) {
         spdlog::debug("{} at term {}", raft::role_name(ss.role), term);
     }
@@ -308,7 +378,8 @@ void NodeHost::shutdown(const std::string& why) {
     if (!persisting_) finish_shutdown();
 }
 
-void NodeHost::run_on_storage_thread(std::function<Status()> work, std::function<void(Status)> done) {
+void NodeHost::run_on_storage_thread(std::function<Status()> work,
+                                     std::function<void(Status)> done) {
     worker_->submit(std::move(work), std::move(done));
 }
 
@@ -325,20 +396,30 @@ void NodeHost::finish_shutdown() {
     stopped_ = true;
     if (transport_) transport_->stop();
     if (worker_) worker_->stop();
+    if (lazy_hs_ && exit_code_ == 0) {
+        // The storage thread is gone: this thread is the only writer now.
+        PersistJob job;
+        job.hard_state = lazy_hs_;
+        lazy_hs_.reset();
+        if (Status st = store_->persist(job); !st)
+            spdlog::error("writing the commit index: {}", st.message());
+    }
     if (Status st = store_->close(); !st) {
         spdlog::error("closing the store: {}", st.message());
         exit_code_ = 1;
     }
     tick_.close();
+    kick_check_.close();
     watchdog_.close();
     sigterm_.close();
     sigint_.close();
     sighup_.close();
-    spdlog::info("stopped ({} Readies, {} storage batches for {} entries, {} peer writes for {} "
-                 "messages, {} dropped)",
-                 stats_.readies, stats_.persist_jobs, stats_.persisted_entries,
-                 transport_ ? transport_->stats().writes : 0, transport_ ? transport_->stats().sent : 0,
-                 transport_ ? transport_->stats().dropped : 0);
+    spdlog::info(
+        "stopped ({} Readies, {} storage batches for {} entries, {} peer writes for {} "
+        "messages, {} dropped)",
+        stats_.readies, stats_.persist_jobs, stats_.persisted_entries,
+        transport_ ? transport_->stats().writes : 0, transport_ ? transport_->stats().sent : 0,
+        transport_ ? transport_->stats().dropped : 0);
     // Handles owned by the client side are closed by their owners; stop the loop now so
     // run() returns even if one of them lingers.
     loop_.stop();

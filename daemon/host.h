@@ -44,9 +44,10 @@ struct HostEvents {
 
 struct PipelineStats {
     uint64_t readies = 0;
-    uint64_t persist_jobs = 0;     // batches handed to the storage thread
+    uint64_t persist_jobs = 0;  // batches handed to the storage thread
     uint64_t persisted_entries = 0;
     uint64_t committed_entries = 0;
+    uint64_t lazy_commit_writes = 0;  // commit-only hard states not waited for
 };
 
 class NodeHost {
@@ -72,8 +73,10 @@ class NodeHost {
     const Config& config() const { return cfg_; }
     const DurableStore& store() const { return *store_; }
     HostEvents& events() { return events_; }
-    // Called after the client side fed raft (proposals, reads): collects the next Ready.
-    void kick() { process(); }
+    // Called after the client side or a peer fed raft (proposals, reads, messages): the next
+    // Ready is collected once per loop iteration, after every callback of that iteration ran,
+    // so a burst of proposals or peer messages becomes one batch.
+    void kick();
     bool stopping() const { return stopping_; }
     // The highest committed index handed to `events().committed`.
     raft::Index delivered() const { return delivered_; }
@@ -92,6 +95,8 @@ class NodeHost {
   private:
     NodeHost(Config cfg);
     void process();
+    void submit_persist(PersistJob job);
+    void flush_commit_index();
     void on_persisted(Status st);
     void finish_ready();
     void sync_peers();
@@ -108,10 +113,19 @@ class NodeHost {
     std::unique_ptr<StorageWorker> worker_;
     Notifier notifier_;
     ipc::uv::Timer tick_;
+    ipc::uv::Check kick_check_;
+    bool kicked_ = false;
     ipc::uv::Timer watchdog_;
     ipc::uv::Signal sigterm_, sigint_, sighup_;
     HostEvents events_;
 
+    // The hard state last handed to the storage thread, and a newer one that differs from it
+    // only in its commit index: that one is written with the first batch after a tick (or
+    // on an idle tick) instead of costing a storage round trip before committed entries may
+    // be delivered and a LevelDB write in every batch.
+    raft::HardState written_hs_;
+    std::optional<raft::HardState> lazy_hs_;
+    bool commit_due_ = true;  // a tick passed since the hard state was last written
     // The Ready whose persist half is on the storage thread; the rest waits here.
     std::optional<raft::Ready> pending_;
     bool persisting_ = false;

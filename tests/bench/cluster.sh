@@ -16,7 +16,7 @@ start_cluster() {  # $1 = nodes, $2 = name
     SOCKETS="" PIDS=""
     for i in $(seq 1 "$n"); do
         "$RAFTD" --node-id "$i" --cluster "$name" --data-dir "$dir/n$i" --socket "$dir/n$i.sock" \
-            --listen "127.0.0.1:${ports[$i]}" --initial-cluster "$peers" --log-level warn \
+            --listen "127.0.0.1:${ports[$i]}" --initial-cluster "$peers" --log-level ${BENCH_LOG_LEVEL:-warn} \
             >"$dir/n$i.log" 2>&1 &
         PIDS+="${PIDS:+ }$!"
         SOCKETS+="${SOCKETS:+,}$dir/n$i.sock"

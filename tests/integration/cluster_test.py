@@ -6,6 +6,7 @@ Each scenario starts its own cluster on free loopback ports in a temporary direc
 kills and reaps every process when it ends, also on failure (the node logs are printed
 then). Conditions are awaited with deadlines; nothing sleeps for a fixed time.
 """
+import re
 import os
 import signal
 import socket
@@ -166,6 +167,11 @@ def restart_rejoin():
             check(st["last_index"] >= before[n.id]["last_index"], f"node {n.id} keeps its log")
             check(f"recovered: term {before[n.id]['term']}" in n.log(),
                   f"node {n.id} recovered its old term")
+            # The commit index is written lazily (with a later batch, an idle tick or at
+            # stop), but a clean stop leaves it on disk.
+            commits = re.findall(r"recovered: term \d+ vote \d+ commit (\d+)", n.log())
+            check(commits and int(commits[-1]) >= max(acked),
+                  f"node {n.id} recovered commit {commits[-1:]}, expected >= {max(acked)}")
         leader = c.leader()
         acked.update(propose_many(c, leader, 5, "again"))
         for n in c.nodes.values():
