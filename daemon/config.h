@@ -59,6 +59,7 @@ struct Config {
     uint64_t wal_cache_bytes = 0;
     uint64_t snapshot_keep = 0;
     uint64_t log_keep_entries = 0;
+    bool persist_on_loop = false;
     // Logging
     std::string log_level;
     std::string log_file;

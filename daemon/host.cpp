@@ -239,6 +239,27 @@ void NodeHost::submit_persist(PersistJob job) {
                     [this](Status st) { on_persisted(std::move(st)); });
 }
 
+bool NodeHost::persist_inline(PersistJob& job) {
+    if (!cfg_.persist_on_loop || worker_->outstanding() != 0) return false;
+    if (!job.hard_state && lazy_hs_ && commit_due_) {
+        job.hard_state = lazy_hs_;
+        lazy_hs_.reset();
+    } else if (job.hard_state) {
+        lazy_hs_.reset();
+    }
+    if (job.hard_state) {
+        written_hs_ = *job.hard_state;
+        commit_due_ = false;
+    }
+    ++stats_.persist_jobs;
+    ++stats_.inline_jobs;
+    stats_.persisted_entries += job.entries.size();
+    if (Status st = store_->persist(job); !st) {
+        fatal("write-ahead log: " + st.to_string());
+    }
+    return true;
+}
+
 void NodeHost::flush_commit_index() {
     // Through the pipeline like any batch, so no Ready is handed out while it runs and the
     // storage thread stays the only writer.
@@ -261,12 +282,17 @@ void NodeHost::process() {
         }
         // Step 1 of the contract: these never depend on this Ready's writes. In particular
         // the leader's AppendEntries go out now and replicate while its own batch syncs
-        // (thesis 10.2.1).
-        if (!rd.messages.empty()) {
-            for (const auto& m : rd.messages)
-                transport_->send(m);
-            transport_->flush();
-        }
+        // (thesis 10.2.1). Step 4 moves up: raft hands out only committed entries that are
+        // durable already, so their replies need not wait for this Ready's own write. New
+        // entries go to the followers first (their fsync is the longer path); a Ready
+        // without any (a commit notice) lets the clients' replies go first instead.
+        // A snapshot being installed comes first, though: subscribers read the entries
+        // after it from the store, so those wait for the install (finish_ready).
+        const bool replicate_first = !rd.entries.empty();
+        if (replicate_first) send_messages(rd);
+        delivered_early_ = !rd.snapshot;
+        if (delivered_early_) deliver(rd);
+        if (!replicate_first) send_messages(rd);
         const bool lazy = commit_only(rd, written_hs_);
         if (lazy) {
             lazy_hs_ = rd.hard_state;
@@ -280,6 +306,11 @@ void NodeHost::process() {
             job.entries = std::move(rd.entries);
             if (!lazy) job.hard_state = rd.hard_state;
             pending_ = std::move(rd);
+            if (persist_inline(job)) {
+                if (stopped_) break;
+                finish_ready();
+                continue;
+            }
             submit_persist(std::move(job));
             break;
         }
@@ -305,6 +336,27 @@ void NodeHost::on_persisted(Status st) {
     process();
 }
 
+void NodeHost::send_messages(raft::Ready& rd) {
+    if (rd.messages.empty()) return;
+    for (const auto& m : rd.messages)
+        transport_->send(m);
+    transport_->flush();
+}
+
+void NodeHost::deliver(raft::Ready& rd) {
+    conf_may_change_ = rd.snapshot.has_value();
+    if (!rd.committed_entries.empty()) {
+        delivered_ = rd.committed_entries.back().index;
+        stats_.committed_entries += rd.committed_entries.size();
+        for (const auto& e : rd.committed_entries)
+            conf_may_change_ |= e.type == raft::EntryType::kConfig;
+        if (events_.committed) events_.committed(rd.committed_entries);
+    }
+    if (!rd.read_states.empty() && events_.read_states) events_.read_states(rd.read_states);
+    if ((!rd.committed_entries.empty() || !rd.read_states.empty()) && events_.flush_clients)
+        events_.flush_clients();
+}
+
 void NodeHost::finish_ready() {
     raft::Ready& rd = *pending_;
     // Step 3: everything in this Ready is durable now. Only now may a follower acknowledge
@@ -315,16 +367,10 @@ void NodeHost::finish_ready() {
             transport_->send(m);
         transport_->flush();
     }
-    // Step 4: raft hands out only committed entries that are durable locally.
-    if (!rd.committed_entries.empty()) {
-        delivered_ = rd.committed_entries.back().index;
-        stats_.committed_entries += rd.committed_entries.size();
-        if (events_.committed) events_.committed(rd.committed_entries);
-    }
-    if (!rd.read_states.empty() && events_.read_states) events_.read_states(rd.read_states);
-    bool conf_may_change = rd.snapshot.has_value();
-    for (const auto& e : rd.committed_entries)
-        conf_may_change |= e.type == raft::EntryType::kConfig;
+    // Step 4, unless process() ran it already.
+    if (!delivered_early_) deliver(rd);
+    const bool conf_may_change = conf_may_change_;
+    conf_may_change_ = false;
     pending_.reset();  // `rd` is gone from here on
     // Step 5.
     node_->advance();

@@ -40,6 +40,8 @@ struct HostEvents {
     std::function<void()> applied;
     // The node is stopping: fail what waits on raft.
     std::function<void()> stopping;
+    // Replies to the delivered entries are queued: write them now.
+    std::function<void()> flush_clients;
 };
 
 struct PipelineStats {
@@ -47,7 +49,9 @@ struct PipelineStats {
     uint64_t persist_jobs = 0;  // batches handed to the storage thread
     uint64_t persisted_entries = 0;
     uint64_t committed_entries = 0;
-    uint64_t lazy_commit_writes = 0;  // commit-only hard states not waited for
+    uint64_t lazy_commit_writes = 0;
+    uint64_t inline_jobs =
+        0;  // batches persisted on the loop thread  // commit-only hard states not waited for
 };
 
 class NodeHost {
@@ -96,8 +100,13 @@ class NodeHost {
     NodeHost(Config cfg);
     void process();
     void submit_persist(PersistJob job);
+    // Persists `job` on the loop thread when configured and the storage thread is idle
+    // (nothing of the store can run concurrently then); false: submit it instead.
+    bool persist_inline(PersistJob& job);
     void flush_commit_index();
     void on_persisted(Status st);
+    void send_messages(raft::Ready& rd);
+    void deliver(raft::Ready& rd);
     void finish_ready();
     void sync_peers();
     void on_role_change(const raft::SoftState& ss);
@@ -134,6 +143,8 @@ class NodeHost {
     bool stopped_ = false;
     int exit_code_ = 0;
     raft::Index delivered_ = 0;
+    bool conf_may_change_ = false;  // the Ready being finished delivered a config entry
+    bool delivered_early_ = false;  // process() delivered the pending Ready's commits
     raft::ConfState known_conf_;
     raft::SoftState soft_;
     raft::Term logged_term_ = 0;

@@ -91,6 +91,9 @@ def election():
 
 def leader_kill():
     with Cluster(3) as c:
+        # Node 2 persists on its storage thread, the others on the loop (the default): a
+        # mixed cluster runs both pipelines through a leader crash and a restart.
+        c.nodes[2].extra = ["--no-persist-on-loop"]
         c.start()
         old = c.leader()
         acked = propose_many(c, old, 50, "before")
@@ -152,6 +155,7 @@ def catchup_snapshot():
 
 def restart_rejoin():
     with Cluster(3) as c:
+        c.nodes[3].extra = ["--no-persist-on-loop"]
         c.start()
         leader = c.leader()
         acked = propose_many(c, leader, 30, "durable")
