@@ -629,6 +629,10 @@ Status Server::Impl::start_hooks() {
     return Status::ok();
 }
 
+void Server::flush_now() {
+    impl_->flush_all();
+}
+
 void Server::Impl::flush_all() {
     std::vector<std::weak_ptr<Conn>> d;
     d.swap(dirty);

@@ -30,13 +30,13 @@
 namespace raftd::ipc {
 
 struct ServerOptions {
-    uint32_t max_frame = kDefaultMaxFrame;  // advertised by hello
-    uint32_t max_entry = kDefaultMaxEntry;  // propose data / snapshot chunk limit
-    uint32_t max_inflight = 1024;           // requests awaiting a reply, per connection
-    uint64_t max_output_bytes = 8u << 20;   // queued output above which reading pauses
-    uint64_t sub_output_bytes = 1u << 20;   // queued output below which subscriptions read
-    uint64_t stall_timeout_ms = 30000;      // paused with no output progress: close
-    uint64_t partial_frame_timeout_ms = 30000;  // part of a frame, no new bytes: close
+    uint32_t max_frame = kDefaultMaxFrame;       // advertised by hello
+    uint32_t max_entry = kDefaultMaxEntry;       // propose data / snapshot chunk limit
+    uint32_t max_inflight = 1024;                // requests awaiting a reply, per connection
+    uint64_t max_output_bytes = 8u << 20;        // queued output above which reading pauses
+    uint64_t sub_output_bytes = 1u << 20;        // queued output below which subscriptions read
+    uint64_t stall_timeout_ms = 30000;           // paused with no output progress: close
+    uint64_t partial_frame_timeout_ms = 30000;   // part of a frame, no new bytes: close
     uint64_t snapshot_chunk_bytes = 256u << 10;  // chunk size of snapshot events
     // Access (docs/protocol.md 1): when either list is non-empty, a peer whose uid is not in
     // allowed_uids and whose gid is not in allowed_gids is disconnected at accept.
@@ -46,15 +46,15 @@ struct ServerOptions {
 };
 
 struct ServerStats {
-    uint64_t connections = 0;        // open now
-    uint64_t accepted = 0;           // since start
-    uint64_t rejected = 0;           // refused by the allow-list
-    uint64_t subscriptions = 0;      // active now
-    uint64_t queued_bytes = 0;       // output queued over all connections
-    uint64_t requests = 0;           // requests parsed since start
-    uint64_t bad_frames = 0;         // BAD_FRAME / TOO_LARGE frame errors since start
-    uint64_t writes = 0;             // uv_write calls since start (each gathers many frames)
-    uint64_t frames_out = 0;         // replies and events written since start
+    uint64_t connections = 0;    // open now
+    uint64_t accepted = 0;       // since start
+    uint64_t rejected = 0;       // refused by the allow-list
+    uint64_t subscriptions = 0;  // active now
+    uint64_t queued_bytes = 0;   // output queued over all connections
+    uint64_t requests = 0;       // requests parsed since start
+    uint64_t bad_frames = 0;     // BAD_FRAME / TOO_LARGE frame errors since start
+    uint64_t writes = 0;         // uv_write calls since start (each gathers many frames)
+    uint64_t frames_out = 0;     // replies and events written since start
 };
 
 class Server {
@@ -75,6 +75,9 @@ class Server {
     // The backend's commit index (committed and locally durable) advanced to `index`, or a
     // snapshot was installed: subscriptions waiting for new entries read on.
     void on_commit(raft::Index index);
+    // Writes the output queued on every connection now instead of at the next flush point
+    // (the daemon calls it once a batch's replies are queued, before it writes to peers).
+    void flush_now();
     // The leader changed (kNoNode: none known); used for error hints.
     void on_leader_change(LeaderHint leader);
 
