@@ -275,7 +275,7 @@ deb: $$(INSTALL_BINS)
 	@dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE) >/dev/null
 	@echo "built $(DEB_FILE)"
 
-# ---- ops: raftbench and the benchmarks (docs/benchmarks.md) -----------------------------
+# ---- ops: raftbench and the benchmarks (docs/performance.md) -----------------------------
 # raftbench is clients/bench/raftbench_main.cpp plus header-only helpers, so nothing of it
 # lands in the clients library. It speaks the public protocol through ipc/frame.h.
 BINS += $(B)/bin/raftbench

@@ -4,7 +4,7 @@
 // cannot hide its stall by slowing the generator: no coordinated omission). Reports
 // throughput, latency percentiles, CPU per entry of every raftd (from /proc) and WAL syncs
 // per entry (from `status`). `--serve-raw PATH` runs the raw Unix-socket ping-pong server
-// the IPC ping is compared against. See docs/benchmarks.md.
+// the IPC ping is compared against. See docs/performance.md.
 //
 // Owns: its connections and one epoll loop on one thread (the generator shares the
 // machine with the servers it measures, so it stays single-threaded and batches writes).
@@ -519,7 +519,7 @@ int main(int argc, char** argv) {
     using raftd::Result;
     using raftd::Status;
     Options o;
-    CLI::App app{"raftbench: load generator for raftd's client protocol (docs/benchmarks.md)"};
+    CLI::App app{"raftbench: load generator for raftd's client protocol (docs/performance.md)"};
     app.add_option("--sockets,-s", o.sockets, "raftd client sockets; clients are spread over them")
         ->delimiter(',');
     app.add_flag("--leader-only", o.leader_only, "send only to the socket(s) of the current leader");

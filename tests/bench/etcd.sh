@@ -99,6 +99,14 @@ print(t/os.sysconf("SC_CLK_TCK"))' "$@"
 
 cells=$BENCH_TMP/cells.jsonl
 : > "$cells"
+# The machine's own floor, measured in this run: what one loopback round trip and one small
+# durable write cost here bounds any replicated write's latency from below.
+echo "[baseline] loopback TCP round trip, 256 B write + fdatasync" >&2
+mkdir -p "$BENCH_TMP/fsync"
+{ "$RAFTBENCH" --tcp-rtt --count 20000; "$RAFTBENCH" --raw-fsync "$BENCH_TMP/fsync" --count 1000 --size 256; } |
+    /usr/bin/python3 -c 'import json,sys
+for l in sys.stdin:
+    r = json.loads(l); r["system"] = "baseline"; print(json.dumps(r))' >> "$cells"
 for c in 1 16 64 256; do
     threads=$((c < 2 ? 1 : 2))
     if want etcd; then
@@ -138,10 +146,15 @@ PY
 done
 
 /usr/bin/python3 - "$cells" "$out/etcd.json" <<'PY'
-import json, sys
+import json, os, sys
 cells = [json.loads(l) for l in open(sys.argv[1])]
 json.dump(cells, open(sys.argv[2], "w"), indent=1)
-by = {(c["system"], c["clients"]): c for c in cells}
+by = {(c["system"], c.get("clients")): c for c in cells}
+base = {c["op"]: c for c in cells if c["system"] == "baseline"}
+if base:
+    rtt, fs = base.get("tcp_rtt", {}), base.get("raw_fsync", {})
+    print("machine: %d cpus; loopback TCP RTT p50 %.1f us; 256 B write+fdatasync p50 %.0f us (appending), %.0f us (overwriting)"
+          % (os.cpu_count(), rtt.get("p50_us", 0), fs.get("p50_us", 0), fs.get("overwrite_p50_us", 0)))
 print("3 nodes, 256 B writes, one request in flight per client, all clients on the leader")
 print("%7s | %10s %9s %9s | %10s %9s %9s | %8s %9s %9s" % ("clients", "etcd op/s", "p50 us", "p99 us",
       "raftd op/s", "p50 us", "p99 us", "thr x", "p50 x", "p99 x"))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: the standard raftd benchmark on this machine, in one run (docs/benchmarks.md).
+# make bench: the standard raftd benchmark on this machine, in one run (docs/performance.md).
 #  - baselines measured now: loopback TCP round trip, raw write+fdatasync loop, raw
 #    Unix-socket ping-pong;
 #  - IPC-only ping round trips through raftd against that raw ping-pong;
