@@ -31,6 +31,7 @@ class ServedClients final : public ClientSide {
                             [this](ipc::LeaderHint h) { server_->on_leader_change(std::move(h)); });
         // Stop accepting as soon as the node begins to stop; replies still owed are failed
         // by the backend with SHUTTING_DOWN before the connections close.
+        host.events().clients_have_output = [this] { return server_->has_output(); };
         host.events().flush_clients = [this] { server_->flush_now(); };
         auto prev = host.events().stopping;
         host.events().stopping = [this, prev] {

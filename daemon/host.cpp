@@ -291,29 +291,39 @@ void NodeHost::process() {
         const bool replicate_first = !rd.entries.empty();
         if (replicate_first) send_messages(rd);
         delivered_early_ = !rd.snapshot;
-        if (delivered_early_) deliver(rd);
-        if (!replicate_first) send_messages(rd);
+        if (delivered_early_) deliver(rd);  // queues the replies; written below
         const bool lazy = commit_only(rd, written_hs_);
         if (lazy) {
             lazy_hs_ = rd.hard_state;
             ++stats_.lazy_commit_writes;
         }
-        if (!rd.entries.empty() || rd.snapshot || !rd.snapshot_chunks.empty() ||
-            (rd.hard_state && !lazy)) {
+        const bool needs_disk = !rd.entries.empty() || rd.snapshot || !rd.snapshot_chunks.empty() ||
+                                (rd.hard_state && !lazy);
+        if (needs_disk) {
             PersistJob job;
             job.chunks = std::move(rd.snapshot_chunks);
             job.snapshot = rd.snapshot;
             job.entries = std::move(rd.entries);
             if (!lazy) job.hard_state = rd.hard_state;
-            pending_ = std::move(rd);
-            if (persist_inline(job)) {
+            // Replies to write (a busy leader): the storage thread syncs while the loop
+            // writes them. Nothing else to do meanwhile (a follower, a quiet leader): the
+            // loop syncs itself and saves the hand-off.
+            const bool output = events_.clients_have_output && events_.clients_have_output();
+            if (!output && persist_inline(job)) {
                 if (stopped_) break;
+                if (!replicate_first) send_messages(rd);
+                pending_ = std::move(rd);
                 finish_ready();
                 continue;
             }
             submit_persist(std::move(job));
+            flush_clients();
+            if (!replicate_first) send_messages(rd);
+            pending_ = std::move(rd);
             break;
         }
+        flush_clients();
+        if (!replicate_first) send_messages(rd);
         pending_ = std::move(rd);
         finish_ready();
     }
@@ -353,7 +363,10 @@ void NodeHost::deliver(raft::Ready& rd) {
         if (events_.committed) events_.committed(rd.committed_entries);
     }
     if (!rd.read_states.empty() && events_.read_states) events_.read_states(rd.read_states);
-    if ((!rd.committed_entries.empty() || !rd.read_states.empty()) && events_.flush_clients)
+}
+
+void NodeHost::flush_clients() {
+    if (events_.clients_have_output && events_.clients_have_output() && events_.flush_clients)
         events_.flush_clients();
 }
 
@@ -368,7 +381,10 @@ void NodeHost::finish_ready() {
         transport_->flush();
     }
     // Step 4, unless process() ran it already.
-    if (!delivered_early_) deliver(rd);
+    if (!delivered_early_) {
+        deliver(rd);
+        flush_clients();
+    }
     const bool conf_may_change = conf_may_change_;
     conf_may_change_ = false;
     pending_.reset();  // `rd` is gone from here on
@@ -461,9 +477,9 @@ void NodeHost::finish_shutdown() {
     sigint_.close();
     sighup_.close();
     spdlog::info(
-        "stopped ({} Readies, {} storage batches for {} entries, {} peer writes for {} "
-        "messages, {} dropped)",
-        stats_.readies, stats_.persist_jobs, stats_.persisted_entries,
+        "stopped ({} Readies, {} storage batches ({} on the loop) for {} entries, {} peer "
+        "writes for {} messages, {} dropped)",
+        stats_.readies, stats_.persist_jobs, stats_.inline_jobs, stats_.persisted_entries,
         transport_ ? transport_->stats().writes : 0, transport_ ? transport_->stats().sent : 0,
         transport_ ? transport_->stats().dropped : 0);
     // Handles owned by the client side are closed by their owners; stop the loop now so

@@ -40,7 +40,8 @@ struct HostEvents {
     std::function<void()> applied;
     // The node is stopping: fail what waits on raft.
     std::function<void()> stopping;
-    // Replies to the delivered entries are queued: write them now.
+    // Whether replies or events wait to be written, and writing them now.
+    std::function<bool()> clients_have_output;
     std::function<void()> flush_clients;
 };
 
@@ -107,6 +108,7 @@ class NodeHost {
     void on_persisted(Status st);
     void send_messages(raft::Ready& rd);
     void deliver(raft::Ready& rd);
+    void flush_clients();
     void finish_ready();
     void sync_peers();
     void on_role_change(const raft::SoftState& ss);

@@ -633,6 +633,10 @@ void Server::flush_now() {
     impl_->flush_all();
 }
 
+bool Server::has_output() const {
+    return !impl_->dirty.empty();
+}
+
 void Server::Impl::flush_all() {
     std::vector<std::weak_ptr<Conn>> d;
     d.swap(dirty);

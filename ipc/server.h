@@ -78,6 +78,8 @@ class Server {
     // Writes the output queued on every connection now instead of at the next flush point
     // (the daemon calls it once a batch's replies are queued, before it writes to peers).
     void flush_now();
+    // Some connection has output queued that flush_now() would write.
+    bool has_output() const;
     // The leader changed (kNoNode: none known); used for error hints.
     void on_leader_change(LeaderHint leader);
 
