@@ -280,6 +280,112 @@ TEST_CASE("s10_2_1_leader_counts_its_own_entries_toward_commit_only_after_they_a
     f.node().advance();
 }
 
+TEST_CASE("s10_2_1_leader_hands_out_new_batches_while_its_own_writes_are_in_flight") {
+    Fixture f(1);
+    make_leader(f);
+    ack_all(f, 2);
+    ack_all(f, 3);
+    const Index base = f.raft().log().committed();
+    auto a = f.node().propose(Payload(std::string("a")));
+    REQUIRE(a);
+    Ready rd1 = f.node().ready();
+    REQUIRE(rd1.entries.size() == 1);
+    EntryId last1 = f.node().advance_except_entries();
+    CHECK(last1 == *a);
+    // The next proposal leaves at once, alone: `a` is not handed out again.
+    auto b = f.node().propose(Payload(std::string("b")));
+    REQUIRE(b);
+    REQUIRE(f.node().has_ready());
+    Ready rd2 = f.node().ready();
+    REQUIRE(rd2.entries.size() == 1);
+    CHECK(rd2.entries[0].index == b->index);
+    CHECK(!filter(rd2.messages, MessageType::kAppend).empty());
+    EntryId last2 = f.node().advance_except_entries();
+
+    // One follower and our own unwritten copy are not a quorum.
+    REQUIRE(f.step(ack(2, 1, 1, b->index)));
+    CHECK(f.raft().log().committed() == base);
+    // Two followers are: both entries commit, but neither is handed out before it is
+    // durable here.
+    REQUIRE(f.step(ack(3, 1, 1, b->index)));
+    CHECK(f.raft().log().committed() == b->index);
+    while (f.node().has_ready()) {
+        Ready rd = f.node().ready();
+        CHECK(rd.committed_entries.empty());
+        f.node().advance();
+    }
+    (void)f.storage().append(rd1.entries);
+    f.node().entries_persisted(last1);
+    REQUIRE(f.node().has_ready());
+    Ready rd3 = f.node().ready();
+    REQUIRE(rd3.committed_entries.size() == 1);
+    CHECK(rd3.committed_entries[0].index == a->index);
+    f.node().advance();
+    (void)f.storage().append(rd2.entries);
+    f.node().entries_persisted(last2);
+    Ready rd4 = f.node().ready();
+    REQUIRE(rd4.committed_entries.size() == 1);
+    CHECK(rd4.committed_entries[0].index == b->index);
+    f.node().advance();
+}
+
+TEST_CASE("s10_2_1_a_late_report_of_entries_a_new_leader_replaced_changes_nothing") {
+    Fixture f(1);
+    make_leader(f);
+    ack_all(f, 2);
+    ack_all(f, 3);
+    const Index base = f.raft().log().last_index();
+    REQUIRE(f.node().propose(Payload(std::string("lost"))));
+    Ready rd1 = f.node().ready();
+    EntryId last1 = f.node().advance_except_entries();
+    // A newer leader (2) overwrites our unwritten entry before our write returns.
+    const Term t2 = f.raft().term() + 1;
+    REQUIRE(f.step(append(2, 1, t2, base, f.raft().log().term_or_zero(base), base,
+                          {entry(base + 1, t2, "new")})));
+    CHECK(f.raft().role() == Role::kFollower);
+    Ready rd2 = f.node().ready();
+    REQUIRE(rd2.entries.size() == 1);
+    CHECK(rd2.entries[0].term == t2);
+    // The old write lands first (the storage thread keeps order), then the new one.
+    (void)f.storage().append(rd1.entries);
+    f.node().entries_persisted(last1);
+    CHECK(f.raft().log().term_or_zero(base + 1) == t2);
+    CHECK(f.raft().log().durable_last() == base);  // the report did not cover the new entry
+    (void)f.storage().append(rd2.entries);
+    if (rd2.hard_state) f.storage().set_hard_state(*rd2.hard_state);
+    f.node().advance();
+    CHECK(f.raft().log().durable_last() == base + 1);
+    CHECK(f.raft().log().term_or_zero(base + 1) == t2);
+}
+
+TEST_CASE("s5_3_a_newer_snapshot_is_not_staged_before_the_received_one_is_installed") {
+    Fixture f(2, opts().term(1).log({1}));
+    auto chunk = [&](Index index, uint64_t offset, std::string data, bool done) {
+        Message m;
+        m.type = MessageType::kSnapshot;
+        m.from = 1;
+        m.to = 2;
+        m.term = 1;
+        m.snapshot = SnapshotMeta{index, 1, f.node().conf_state()};
+        m.offset = offset;
+        m.data = std::move(data);
+        m.done = done;
+        return m;
+    };
+    REQUIRE(f.step(chunk(10, 0, "aaaa", false)));
+    REQUIRE(f.step(chunk(10, 4, "bb", true)));  // complete: to be installed with the Ready
+    // The leader moved on to a newer snapshot before this node took its Ready (found by the
+    // simulation: the new transfer's first chunk replaced the staged bytes of the first).
+    REQUIRE(f.step(chunk(12, 0, "cccc", false)));
+    Ready rd = f.node().ready();
+    REQUIRE(rd.snapshot);
+    CHECK(rd.snapshot->index == 10);
+    REQUIRE(rd.snapshot_chunks.size() == 2);
+    for (const SnapshotChunk& c : rd.snapshot_chunks)
+        CHECK(c.meta.index == 10);
+    CHECK(rd.snapshot_chunks.back().done);
+}
+
 TEST_CASE("figure2_follower_acknowledges_entries_only_after_persisting_them") {
     Fixture f(2, opts().term(1).log({1}));
     REQUIRE(f.step(append(1, 2, 1, 1, 1, 1, {entry(2, 1, "a")})));

@@ -202,6 +202,12 @@ void Raft::handle_snapshot(const Message& m) {
         ack(log_.committed());  // stale: we already have all of it
         return;
     }
+    if (log_.has_pending_snapshot()) {
+        // A received snapshot waits to be installed: chunks of a newer one would land in the
+        // same Ready and replace the staged bytes before the install reads them. Dropped;
+        // the leader sends again after the next heartbeat answer.
+        return;
+    }
     if (m.offset == 0) {
         if (log_.match_term(meta.index, meta.term)) {
             // Our log already contains the snapshot's last entry, so everything before it
