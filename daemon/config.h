@@ -60,6 +60,7 @@ struct Config {
     uint64_t snapshot_keep = 0;
     uint64_t log_keep_entries = 0;
     bool persist_on_loop = false;
+    bool leader_async_append = false;
     // Logging
     std::string log_level;
     std::string log_file;

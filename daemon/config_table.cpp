@@ -219,6 +219,15 @@ OptionSpec{"persist_on_loop", "Storage", Kind::kBool, &Config::persist_on_loop, 
   "storage thread, which keeps the loop answering clients and peers while a slow disk "
   "syncs. The storage thread is used either way for application snapshot uploads.",
   ""},
+OptionSpec{"leader_async_append", "Storage", Kind::kBool, &Config::leader_async_append, "true", 0,
+  0, "", "",
+  "The leader writes its own entries while it keeps replicating",
+  "true: the leader hands its new entries to the storage thread and goes on sending the next "
+  "ones and committing what a quorum of followers has made durable, counting its own copy "
+  "only once its write returned; replies still wait until the entry is durable on the "
+  "leader too. false: the leader's write is part of each batch, as on followers, and no new "
+  "batch leaves before it is durable.",
+  ""},
 
 // ---- Logging ----------------------------------------------------------------------------
 OptionSpec{"log_level", "Logging", Kind::kEnum, &Config::log_level, "\"info\"", 0, 0,

@@ -137,7 +137,7 @@ Status NodeHost::start() {
             process();
             commit_due_ = true;
             // Idle: write the commit index the last Readies left behind.
-            if (lazy_hs_ && !persisting_ && !stopping_) flush_commit_index();
+            if (lazy_hs_ && !persisting_ && async_jobs_ == 0 && !stopping_) flush_commit_index();
         });
     if (st) st = kick_check_.init(loop_.get());
     if (st)
@@ -219,7 +219,7 @@ bool commit_only(const raft::Ready& rd, const raft::HardState& written) {
 }
 }  // namespace
 
-void NodeHost::submit_persist(PersistJob job) {
+void NodeHost::attach_hard_state(PersistJob& job) {
     if (job.hard_state) {
         lazy_hs_.reset();  // the newer hard state carries the newer commit
     } else if (lazy_hs_ && commit_due_) {
@@ -233,6 +233,56 @@ void NodeHost::submit_persist(PersistJob job) {
     }
     ++stats_.persist_jobs;
     stats_.persisted_entries += job.entries.size();
+}
+
+void NodeHost::queue_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last) {
+    if (async_jobs_ == 0) {
+        submit_leader_entries(std::move(entries), last);
+        return;
+    }
+    // One batch is syncing: what the loop hands out meanwhile becomes the next one.
+    for (auto& e : entries)
+        async_next_.push_back(std::move(e));
+    async_next_last_ = last;
+}
+
+void NodeHost::submit_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last) {
+    PersistJob job;
+    job.entries = std::move(entries);
+    attach_hard_state(job);
+    ++stats_.leader_async_jobs;
+    ++async_jobs_;
+    auto shared = std::make_shared<PersistJob>(std::move(job));
+    worker_->submit([this, shared] { return store_->persist(*shared); },
+                    [this, last](Status st) { on_leader_entries_persisted(std::move(st), last); });
+}
+
+void NodeHost::flush_leader_entries() {
+    if (async_next_.empty()) return;
+    auto next = std::move(async_next_);
+    async_next_.clear();
+    submit_leader_entries(std::move(next), async_next_last_);
+}
+
+void NodeHost::on_leader_entries_persisted(Status st, raft::EntryId last) {
+    --async_jobs_;
+    if (!st) {
+        fatal("write-ahead log: " + st.to_string());
+        return;
+    }
+    node_->entries_persisted(last);  // the leader may now count itself: commit may advance
+    flush_leader_entries();
+    if (stopping_) {
+        if (!persisting_ && async_jobs_ == 0) finish_shutdown();
+        return;
+    }
+    process();
+}
+
+void NodeHost::submit_persist(PersistJob job) {
+    // Leader batches still waiting go first: the storage thread writes in submission order.
+    flush_leader_entries();
+    attach_hard_state(job);
     persisting_ = true;
     auto shared = std::make_shared<PersistJob>(std::move(job));
     worker_->submit([this, shared] { return store_->persist(*shared); },
@@ -240,20 +290,9 @@ void NodeHost::submit_persist(PersistJob job) {
 }
 
 bool NodeHost::persist_inline(PersistJob& job) {
-    if (!cfg_.persist_on_loop || worker_->outstanding() != 0) return false;
-    if (!job.hard_state && lazy_hs_ && commit_due_) {
-        job.hard_state = lazy_hs_;
-        lazy_hs_.reset();
-    } else if (job.hard_state) {
-        lazy_hs_.reset();
-    }
-    if (job.hard_state) {
-        written_hs_ = *job.hard_state;
-        commit_due_ = false;
-    }
-    ++stats_.persist_jobs;
+    if (!cfg_.persist_on_loop || worker_->outstanding() != 0 || !async_next_.empty()) return false;
+    attach_hard_state(job);
     ++stats_.inline_jobs;
-    stats_.persisted_entries += job.entries.size();
     if (Status st = store_->persist(job); !st) {
         fatal("write-ahead log: " + st.to_string());
     }
@@ -299,6 +338,21 @@ void NodeHost::process() {
         }
         const bool needs_disk = !rd.entries.empty() || rd.snapshot || !rd.snapshot_chunks.empty() ||
                                 (rd.hard_state && !lazy);
+        // A leader's own entries: they are written while it goes on replicating and
+        // committing (it counts itself only once they are durable, raft.md), so the next
+        // batch need not wait for this one's sync.
+        const bool leader_async =
+            cfg_.leader_async_append && node_->role() == raft::Role::kLeader &&
+            !rd.entries.empty() && !rd.snapshot && rd.snapshot_chunks.empty() &&
+            rd.persisted_messages.empty() && (!rd.hard_state || lazy) && !persisting_;
+        if (leader_async) {
+            std::vector<raft::Entry> entries = std::move(rd.entries);
+            flush_clients();
+            pending_ = std::move(rd);
+            raft::EntryId last = finish_ready(/*entries_durable=*/false);
+            queue_leader_entries(std::move(entries), last);
+            continue;
+        }
         if (needs_disk) {
             PersistJob job;
             job.chunks = std::move(rd.snapshot_chunks);
@@ -340,7 +394,7 @@ void NodeHost::on_persisted(Status st) {
     }
     if (pending_) finish_ready();  // none after a commit-index-only flush
     if (stopping_) {
-        finish_shutdown();
+        if (async_jobs_ == 0) finish_shutdown();
         return;
     }
     process();
@@ -370,7 +424,7 @@ void NodeHost::flush_clients() {
         events_.flush_clients();
 }
 
-void NodeHost::finish_ready() {
+raft::EntryId NodeHost::finish_ready(bool entries_durable) {
     raft::Ready& rd = *pending_;
     // Step 3: everything in this Ready is durable now. Only now may a follower acknowledge
     // the entries, a voter grant its vote and a candidate ask for votes: each of these
@@ -389,11 +443,16 @@ void NodeHost::finish_ready() {
     conf_may_change_ = false;
     pending_.reset();  // `rd` is gone from here on
     // Step 5.
-    node_->advance();
+    raft::EntryId last;
+    if (entries_durable)
+        node_->advance();
+    else
+        last = node_->advance_except_entries();
     if (conf_may_change) {
         sync_peers();
         if (events_.applied) events_.applied();
     }
+    return last;
 }
 
 void NodeHost::sync_peers() {
@@ -436,8 +495,10 @@ void NodeHost::shutdown(const std::string& why) {
     if (events_.stopping) events_.stopping();
     if (transport_) transport_->stop_listening();
     tick_.close();
-    // The batch on the storage thread, if any, is finished first (on_persisted).
-    if (!persisting_) finish_shutdown();
+    // The batches on the storage thread, if any, are finished first (on_persisted,
+    // on_leader_entries_persisted).
+    flush_leader_entries();
+    if (!persisting_ && async_jobs_ == 0) finish_shutdown();
 }
 
 void NodeHost::run_on_storage_thread(std::function<Status()> work,
@@ -477,11 +538,11 @@ void NodeHost::finish_shutdown() {
     sigint_.close();
     sighup_.close();
     spdlog::info(
-        "stopped ({} Readies, {} storage batches ({} on the loop) for {} entries, {} peer "
-        "writes for {} messages, {} dropped)",
-        stats_.readies, stats_.persist_jobs, stats_.inline_jobs, stats_.persisted_entries,
-        transport_ ? transport_->stats().writes : 0, transport_ ? transport_->stats().sent : 0,
-        transport_ ? transport_->stats().dropped : 0);
+        "stopped ({} Readies, {} storage batches ({} on the loop, {} leader batches alongside "
+        "replication) for {} entries, {} peer writes for {} messages, {} dropped)",
+        stats_.readies, stats_.persist_jobs, stats_.inline_jobs, stats_.leader_async_jobs,
+        stats_.persisted_entries, transport_ ? transport_->stats().writes : 0,
+        transport_ ? transport_->stats().sent : 0, transport_ ? transport_->stats().dropped : 0);
     // Handles owned by the client side are closed by their owners; stop the loop now so
     // run() returns even if one of them lingers.
     loop_.stop();

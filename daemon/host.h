@@ -50,9 +50,9 @@ struct PipelineStats {
     uint64_t persist_jobs = 0;  // batches handed to the storage thread
     uint64_t persisted_entries = 0;
     uint64_t committed_entries = 0;
-    uint64_t lazy_commit_writes = 0;
-    uint64_t inline_jobs =
-        0;  // batches persisted on the loop thread  // commit-only hard states not waited for
+    uint64_t lazy_commit_writes = 0;  // commit-only hard states not waited for
+    uint64_t inline_jobs = 0;         // batches persisted on the loop thread
+    uint64_t leader_async_jobs = 0;   // leader batches written while replication went on
 };
 
 class NodeHost {
@@ -109,7 +109,15 @@ class NodeHost {
     void send_messages(raft::Ready& rd);
     void deliver(raft::Ready& rd);
     void flush_clients();
-    void finish_ready();
+    // Steps 3-5 of the contract for pending_; with entries_durable false the Ready's entries
+    // are still being written (a leader's, see queue_leader_entries) and the last of them is
+    // returned for reporting later.
+    raft::EntryId finish_ready(bool entries_durable = true);
+    void attach_hard_state(PersistJob& job);
+    void queue_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last);
+    void submit_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last);
+    void flush_leader_entries();
+    void on_leader_entries_persisted(Status st, raft::EntryId last);
     void sync_peers();
     void on_role_change(const raft::SoftState& ss);
     void finish_shutdown();
@@ -140,6 +148,11 @@ class NodeHost {
     // The Ready whose persist half is on the storage thread; the rest waits here.
     std::optional<raft::Ready> pending_;
     bool persisting_ = false;
+    // Leader batches on the storage thread, and the entries handed out meanwhile that form
+    // the next one (with the last of them, to report to raft when durable).
+    int async_jobs_ = 0;
+    std::vector<raft::Entry> async_next_;
+    raft::EntryId async_next_last_;
     bool in_process_ = false;
     bool stopping_ = false;
     bool stopped_ = false;

@@ -139,6 +139,19 @@ void Node::advance() {
     }
 }
 
+EntryId Node::advance_except_entries() {
+    if (!outstanding_) return {};
+    EntryId last = outstanding_->last_entry.value_or(EntryId{});
+    outstanding_->last_entry.reset();
+    advance();
+    return last;
+}
+
+void Node::entries_persisted(EntryId last) {
+    if (last.index == 0) return;
+    raft_->on_persisted(std::nullopt, std::nullopt, last);
+}
+
 NodeStatus Node::status() const {
     const Raft& r = *raft_;
     NodeStatus s;

@@ -88,6 +88,16 @@ class Node {
     // were handed to the transport and its committed entries delivered. Only now does the
     // leader count its own new entries toward commit (thesis 10.2.1).
     void advance();
+    // Like advance(), except that the Ready's `entries` are not durable yet (a leader may
+    // write its own entries while it goes on replicating, thesis 10.2.1): they stay out of
+    // its quorum and out of committed_entries until entries_persisted() reports them.
+    // Only for a Ready with entries and without snapshot, snapshot_chunks or
+    // persisted_messages, whose hard_state (if any) needs no sync (commit only).
+    // Returns the last entry to report.
+    EntryId advance_except_entries();
+    // Entries up to `last` (as returned by advance_except_entries, reported in order) are
+    // durable. Entries replaced meanwhile (a new leader overwrote them) are ignored.
+    void entries_persisted(EntryId last);
 
     // Metadata for a snapshot of the application's state at index i (i <= applied), with
     // the configuration as of i. The caller writes the snapshot, then may compact storage up

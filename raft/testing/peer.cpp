@@ -21,6 +21,7 @@ Status Peer::start() {
     if (!n) return n.status();
     node_ = std::move(n).value();
     pending_.reset();
+    writes_.clear();
     staging_.clear();
     reads_.clear();
     return Status::ok();
@@ -29,6 +30,7 @@ Status Peer::start() {
 void Peer::crash() {
     node_.reset();
     pending_.reset();
+    writes_.clear();
     staging_.clear();
     reads_.clear();
     app_.clear();
@@ -36,14 +38,46 @@ void Peer::crash() {
 
 bool Peer::take_ready(std::vector<Message>& out) {
     if (!node_ || pending_ || !node_->has_ready()) return false;
-    pending_ = node_->ready();
-    for (const Message& m : pending_->messages)
+    Ready rd = node_->ready();
+    taken_ = rd;
+    for (const Message& m : rd.messages)
         out.push_back(m);
+    const HardState& written = storage_.hard_state();
+    const bool async =
+        async_leader && node_->role() == Role::kLeader && !rd.entries.empty() && !rd.snapshot &&
+        rd.snapshot_chunks.empty() && rd.persisted_messages.empty() &&
+        (!rd.hard_state ||
+         (rd.hard_state->term == written.term && rd.hard_state->vote == written.vote));
+    if (!async) {
+        pending_ = std::move(rd);
+        return true;
+    }
+    // Only the commit index changes in the hard state: written now, no sync needed.
+    if (rd.hard_state) storage_.set_hard_state(*rd.hard_state);
+    for (const Entry& e : rd.committed_entries)
+        apply(e);
+    for (ReadState& rs : rd.read_states)
+        reads_.push_back(std::move(rs));
+    std::vector<Entry> entries = std::move(rd.entries);
+    EntryId last = node_->advance_except_entries();
+    writes_.push_back({std::move(entries), last});
     return true;
+}
+
+Status Peer::complete_write() {
+    if (writes_.empty()) return Status::ok();
+    Write w = std::move(writes_.front());
+    writes_.pop_front();
+    if (Status st = storage_.append(w.entries); !st) return st;
+    if (node_) node_->entries_persisted(w.last);
+    return Status::ok();
 }
 
 Status Peer::persist(std::vector<Message>& out) {
     if (!pending_) return Status::ok();
+    while (!writes_.empty()) {
+        if (Status st = complete_write(); !st) return st;
+    }
     Ready rd = std::move(*pending_);
     pending_.reset();
     for (const SnapshotChunk& c : rd.snapshot_chunks) {

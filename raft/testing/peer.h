@@ -9,6 +9,7 @@
 // Thread rules: single-threaded test code.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -42,7 +43,17 @@ class Peer {
     bool has_pending() const { return pending_.has_value(); }
     const std::optional<Ready>& pending() const { return pending_; }
     // Takes a Ready when none is outstanding; its immediate messages are appended to `out`.
+    // With async_leader, a leader's Ready whose only write is new entries is handled at once
+    // (Node::advance_except_entries) and its entries wait in a write queue instead.
     bool take_ready(std::vector<Message>& out);
+    // The last Ready taken (for checks).
+    const Ready& last_taken() const { return taken_; }
+    // Leader entries waiting to be written, oldest first; complete_write() writes the oldest
+    // and reports it (Node::entries_persisted). persist() writes them all first (one writer
+    // thread keeps order); crash() loses them.
+    bool async_leader = false;
+    bool has_write() const { return !writes_.empty(); }
+    Status complete_write();
     // Makes the outstanding Ready durable, appends its persisted messages to `out`, applies
     // its committed entries and read states, then advances.
     Status persist(std::vector<Message>& out);
@@ -71,6 +82,12 @@ class Peer {
     MemoryStorage storage_;
     std::unique_ptr<Node> node_;
     std::optional<Ready> pending_;
+    Ready taken_;
+    struct Write {
+        std::vector<Entry> entries;
+        EntryId last;
+    };
+    std::deque<Write> writes_;
     std::string staging_;
     std::vector<Entry> app_;
     std::vector<ReadState> reads_;

@@ -67,6 +67,7 @@ class Sim {
         if (trace_.size() > kTraceLines) trace_.pop_front();
     }
     std::string at() const { return "t=" + std::to_string(now_) + " "; }
+    bool async_leader_ = false;  // leaders write their entries while replicating
     bool chance(double p) { return rng_.chance(p); }
     template <typename T>
     const T& pick(const std::vector<T>& v) {
@@ -144,6 +145,7 @@ void Sim::choose_parameters() {
     base_.max_committed_bytes_per_ready = chance(0.3) ? rng_.uniform(1, 100) : 0;
     base_.max_snapshot_chunk_bytes = chance(0.5) ? rng_.uniform(256, 2048) : 1 << 20;
     base_.batch_appends = chance(0.5);
+    async_leader_ = chance(0.5);
     base_.seed = opt_.seed;
     loss_ = chance(0.8) ? rng_.uniform(0, 21) / 100.0 : 0;
     dup_ = chance(0.5) ? rng_.uniform(0, 11) / 100.0 : 0;
@@ -162,8 +164,8 @@ void Sim::choose_parameters() {
     trace("seed " + std::to_string(opt_.seed) + ": heartbeat=" +
           std::to_string(base_.heartbeat_tick) + " pre_vote=" + std::to_string(base_.pre_vote) +
           " check_quorum=" + std::to_string(base_.check_quorum) +
-          " lease_read=" + std::to_string(base_.lease_read) +
-          " batch_appends=" + std::to_string(base_.batch_appends) +
+          " lease_read=" + std::to_string(base_.lease_read) + " batch_appends=" +
+          std::to_string(base_.batch_appends) + " async_leader=" + std::to_string(async_leader_) +
           " inflight=" + std::to_string(base_.max_inflight_msgs) + "/" +
           std::to_string(base_.max_inflight_bytes) + " loss=" + std::to_string(loss_) +
           " dup=" + std::to_string(dup_) + " delay<=" + std::to_string(max_delay_));
@@ -177,6 +179,7 @@ void Sim::create_peers() {
         members.push_back({id, "n" + std::to_string(id) + ":7000"});
     for (NodeId id = 1; id <= n; ++id) {
         auto p = std::make_unique<Peer>(id, base_);
+        p->async_leader = async_leader_;
         if (id <= voters) p->bootstrap(members);
         p->on_apply = [this](NodeId who, const Entry& e) { on_apply(who, e); };
         p->on_restore = [this](NodeId who, const SnapshotMeta& m, const std::vector<Entry>& a) {
@@ -210,6 +213,14 @@ void Sim::handle_readys() {
     for (NodeId id : ids) {
         Peer& p = *peers_[id];
         if (failed_) return;
+        if (p.has_write() && chance(0.5)) {
+            // A leader's own entries, written while it went on replicating.
+            Status st = p.complete_write();
+            if (!st) fail("write on " + std::to_string(id) + ": " + st.to_string());
+            ++res_.steps;
+            ++res_.async_writes;
+            continue;
+        }
         if (p.has_pending()) {
             // The write of the outstanding Ready may still be in progress.
             if (chance(p_lag_)) continue;
@@ -225,7 +236,7 @@ void Sim::handle_readys() {
         std::vector<Message> out;
         if (p.take_ready(out)) {
             ++res_.steps;
-            const Ready& rd = *p.pending();
+            const Ready& rd = p.last_taken();
             if (rd.soft_state) {
                 trace(at() + std::to_string(id) + " is " +
                       std::string(role_name(rd.soft_state->role)) + " term " +

@@ -35,8 +35,9 @@ struct SimResult {
     uint64_t crashes = 0;
     uint64_t partitions = 0;
     uint64_t conf_changes = 0;
-    uint64_t snapshots = 0;  // snapshots installed from a leader
-    uint64_t leaders = 0;    // terms that had a leader
+    uint64_t snapshots = 0;     // snapshots installed from a leader
+    uint64_t leaders = 0;       // terms that had a leader
+    uint64_t async_writes = 0;  // leader entry batches written after replication went on
 };
 
 SimResult run_simulation(const SimOptions& opt);
