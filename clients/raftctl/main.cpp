@@ -5,8 +5,8 @@
 // Owns: argument parsing, output formatting and the mapping from errors to exit codes.
 // Never: retry a request (a retried proposal could commit twice) or talk anything but the
 // public protocol.
-#include <CLI/CLI.hpp>
 #include <raftd/client.h>
+#include <CLI/CLI.hpp>
 
 #include <cinttypes>
 #include <cstdio>
@@ -160,7 +160,8 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
     std::string socket;
     int timeout_ms = 30000;
-    app.add_option("-s,--socket", socket, "raftd's socket (default: $RAFTD_SOCKET, else ./raftd.sock)");
+    app.add_option("-s,--socket", socket,
+                   "raftd's socket (default: $RAFTD_SOCKET, else ./raftd.sock)");
     app.add_option("-t,--timeout", timeout_ms, "per-request deadline in milliseconds (0: none)")
         ->check(CLI::NonNegativeNumber);
 
@@ -181,11 +182,14 @@ int main(int argc, char** argv) {
     bool as_hex = false;
     auto* tail = app.add_subcommand("tail", "follow the commit stream, one line per entry");
     tail->add_option("-f,--from", from, "first index (default: only new entries; 1: everything)");
-    tail->add_option("-n,--count", count, "stop after this many events: entries or whole snapshots (default: follow forever)");
+    tail->add_option(
+        "-n,--count", count,
+        "stop after this many events: entries or whole snapshots (default: follow forever)");
     tail->add_flag("--hex", as_hex, "print data as hex");
     tail->add_flag("--json", json, "one JSON object per event");
 
-    auto* read_index = app.add_subcommand("read-index", "print an index safe for linearizable reads");
+    auto* read_index =
+        app.add_subcommand("read-index", "print an index safe for linearizable reads");
 
     auto* members = app.add_subcommand("members", "list the configuration");
     members->add_flag("--json", json, "JSON instead of a table");
@@ -213,8 +217,10 @@ int main(int argc, char** argv) {
 
     uint64_t snap_index = 0;
     std::string file;
-    auto* snapshot = app.add_subcommand("snapshot", "save FILE as the application snapshot at INDEX");
-    snapshot->add_option("-i,--index", snap_index, "the applied index the snapshot covers")->required();
+    auto* snapshot =
+        app.add_subcommand("snapshot", "save FILE as the application snapshot at INDEX");
+    snapshot->add_option("-i,--index", snap_index, "the applied index the snapshot covers")
+        ->required();
     snapshot->add_option("file", file, "the snapshot's bytes ('-': stdin)")->required();
 
     try {
@@ -235,15 +241,14 @@ int main(int argc, char** argv) {
         auto s = c.status();
         if (!s) return fail(s.error());
         if (json) {
-            std::printf(
-                "{\"node_id\":%" PRIu64 ",\"cluster\":%s,\"role\":%s,\"term\":%" PRIu64
-                ",\"leader\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"first_index\":%" PRIu64
-                ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
-                ",\"members\":%s,\"joint\":%s,\"version\":%s}\n",
-                s->node_id, json_str(s->cluster).c_str(), json_str(s->role).c_str(), s->term,
-                s->leader, s->commit, s->first_index, s->last_index, s->snapshot_index,
-                members_json(s->members).c_str(), s->members.joint ? "true" : "false",
-                json_str(s->version).c_str());
+            std::printf("{\"node_id\":%" PRIu64 ",\"cluster\":%s,\"role\":%s,\"term\":%" PRIu64
+                        ",\"leader\":%" PRIu64 ",\"commit\":%" PRIu64 ",\"first_index\":%" PRIu64
+                        ",\"last_index\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
+                        ",\"wal_syncs\":%" PRIu64 ",\"members\":%s,\"joint\":%s,\"version\":%s}\n",
+                        s->node_id, json_str(s->cluster).c_str(), json_str(s->role).c_str(),
+                        s->term, s->leader, s->commit, s->first_index, s->last_index,
+                        s->snapshot_index, s->wal_syncs, members_json(s->members).c_str(),
+                        s->members.joint ? "true" : "false", json_str(s->version).c_str());
         } else {
             std::printf("node      %" PRIu64 "\n", s->node_id);
             std::printf("cluster   %s\n", s->cluster.c_str());
@@ -253,6 +258,7 @@ int main(int argc, char** argv) {
             std::printf("commit    %" PRIu64 "\n", s->commit);
             std::printf("log       %" PRIu64 "..%" PRIu64 "\n", s->first_index, s->last_index);
             std::printf("snapshot  %" PRIu64 "\n", s->snapshot_index);
+            std::printf("syncs     %" PRIu64 "\n", s->wal_syncs);
             std::printf("version   %s\n\n", s->version.c_str());
             print_members_table(s->members);
         }
@@ -261,7 +267,8 @@ int main(int argc, char** argv) {
     if (*ping) {
         auto r = c.ping();
         if (!r) return fail(r.error());
-        std::printf("ok node %" PRIu64 " cluster %s\n", c.server().node_id, c.server().cluster.c_str());
+        std::printf("ok node %" PRIu64 " cluster %s\n", c.server().node_id,
+                    c.server().cluster.c_str());
         return kOk;
     }
     if (*propose) {

@@ -192,7 +192,8 @@ struct Client::Impl {
         Error e = local_error(ErrorCode::kConnection, why);
         auto p = std::move(pending);
         pending.clear();
-        for (auto& [id, h] : p) h(nullptr, &e);
+        for (auto& [id, h] : p)
+            h(nullptr, &e);
         auto s = std::move(subs);
         subs.clear();
         for (auto& [id, fn] : s) {
@@ -334,7 +335,8 @@ struct Client::Impl {
         pollfd p{fd, POLLIN, 0};
         int r = ::poll(&p, 1, timeout_ms);
         if (r < 0 && errno != EINTR)
-            return local_error(ErrorCode::kConnection, std::string("poll: ") + std::strerror(errno));
+            return local_error(ErrorCode::kConnection,
+                               std::string("poll: ") + std::strerror(errno));
         if (r > 0 && !read_some()) {
             dispatch();  // what arrived before the close
             return local_error(ErrorCode::kConnection, out_err);
@@ -345,7 +347,8 @@ struct Client::Impl {
 
     // Runs the loop until `done()` or the call deadline.
     bool wait_for(const std::function<bool()>& done) {
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.timeout_ms);
+        auto deadline =
+            std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.timeout_ms);
         while (!done()) {
             int left = -1;
             if (opts.timeout_ms > 0) {
@@ -408,6 +411,7 @@ NodeStatus to_status(const Obj& m) {
     s.first_index = u64(m, "first_index");
     s.last_index = u64(m, "last_index");
     s.snapshot_index = u64(m, "snapshot_index");
+    s.wal_syncs = u64(m, "wal_syncs");
     s.members = parse_members(m);
     s.version = str(m, "version");
     return s;
@@ -429,7 +433,8 @@ Result<std::unique_ptr<Client>> Client::connect(const std::string& path, Options
     if (path.size() >= sizeof a.sun_path)
         return local_error(ErrorCode::kConnection, "socket path too long: " + path);
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return local_error(ErrorCode::kConnection, std::string("socket: ") + std::strerror(errno));
+    if (fd < 0)
+        return local_error(ErrorCode::kConnection, std::string("socket: ") + std::strerror(errno));
     a.sun_family = AF_UNIX;
     std::memcpy(a.sun_path, path.data(), path.size());
     if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
@@ -491,7 +496,8 @@ Result<Members> Client::demote(uint64_t node) {
 Result<Members> Client::change_members(const std::vector<MemberSpec>& add,
                                        const std::vector<uint64_t>& remove) {
     ipc::ChangeMembersRequest r;
-    for (const MemberSpec& m : add) r.add.push_back({m.node, m.addr, m.learner});
+    for (const MemberSpec& m : add)
+        r.add.push_back({m.node, m.addr, m.learner});
     r.remove = remove;
     return impl_->call<Members>(r, parse_members);
 }
@@ -500,11 +506,13 @@ Result<uint64_t> Client::transfer_leader(uint64_t to) {
                                  [](const Obj& m) { return u64(m, "leader"); });
 }
 Result<uint64_t> Client::campaign() {
-    return impl_->call<uint64_t>(ipc::CampaignRequest{}, [](const Obj& m) { return u64(m, "term"); });
+    return impl_->call<uint64_t>(ipc::CampaignRequest{},
+                                 [](const Obj& m) { return u64(m, "term"); });
 }
 
 Result<uint64_t> Client::snapshot(uint64_t index, std::string_view data, size_t chunk_bytes) {
-    if (chunk_bytes == 0) chunk_bytes = impl_->hello.max_entry ? impl_->hello.max_entry : (1u << 20);
+    if (chunk_bytes == 0)
+        chunk_bytes = impl_->hello.max_entry ? impl_->hello.max_entry : (1u << 20);
     // Every chunk but the last is pipelined; the first error wins.
     // The handlers reference this frame's locals, so every exit path forgets the ones
     // still pending.
@@ -516,7 +524,8 @@ Result<uint64_t> Client::snapshot(uint64_t index, std::string_view data, size_t 
         Impl& impl;
         std::vector<uint64_t>& ids;
         ~Forget() {
-            for (uint64_t id : ids) impl.pending.erase(id);
+            for (uint64_t id : ids)
+                impl.pending.erase(id);
         }
     } forget{*impl_, ids};
     while (data.size() > chunk_bytes) {

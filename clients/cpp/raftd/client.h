@@ -107,8 +107,8 @@ struct Proposed {
 struct NodeStatus {
     uint64_t node_id = 0;
     std::string cluster, role;
-    uint64_t term = 0, leader = 0, commit = 0, first_index = 0, last_index = 0,
-             snapshot_index = 0;
+    uint64_t term = 0, leader = 0, commit = 0, first_index = 0, last_index = 0, snapshot_index = 0;
+    uint64_t wal_syncs = 0;  // fsync-family calls for durability since the node started
     Members members;
     std::string version;
 };
@@ -126,8 +126,8 @@ struct Event {
     uint64_t index = 0, term = 0;
     std::string type;  // entries: "data" | "noop" | "config"
     std::string data;
-    uint64_t offset = 0;  // snapshot chunks
-    bool done = false;    // snapshot chunks: the last one
+    uint64_t offset = 0;             // snapshot chunks
+    bool done = false;               // snapshot chunks: the last one
     std::optional<Members> members;  // config entries and snapshot chunks
     std::optional<Error> error;      // kEnd: why the server ended it
 };
