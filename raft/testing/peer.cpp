@@ -52,15 +52,15 @@ bool Peer::take_ready(std::vector<Message>& out) {
         pending_ = std::move(rd);
         return true;
     }
-    // Only the commit index changes in the hard state: written now, no sync needed.
-    if (rd.hard_state) storage_.set_hard_state(*rd.hard_state);
     for (const Entry& e : rd.committed_entries)
         apply(e);
     for (ReadState& rs : rd.read_states)
         reads_.push_back(std::move(rs));
     std::vector<Entry> entries = std::move(rd.entries);
     EntryId last = node_->advance_except_entries();
-    writes_.push_back({std::move(entries), last});
+    // Only the commit index changed; it is written with the entries (after them, as the
+    // daemon does): written now, it could point past what a crash leaves on disk.
+    writes_.push_back({std::move(entries), last, rd.hard_state});
     return true;
 }
 
@@ -69,6 +69,7 @@ Status Peer::complete_write() {
     Write w = std::move(writes_.front());
     writes_.pop_front();
     if (Status st = storage_.append(w.entries); !st) return st;
+    if (w.hard_state) storage_.set_hard_state(*w.hard_state);
     if (node_) node_->entries_persisted(w.last);
     return Status::ok();
 }

@@ -86,6 +86,7 @@ class Peer {
     struct Write {
         std::vector<Entry> entries;
         EntryId last;
+        std::optional<HardState> hard_state;  // commit only
     };
     std::deque<Write> writes_;
     std::string staging_;
