@@ -23,7 +23,8 @@ void put_be(char* p, uint64_t v, int bytes) {
 
 uint64_t get_be(const char* p, int bytes) {
     uint64_t v = 0;
-    for (int i = 0; i < bytes; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+    for (int i = 0; i < bytes; ++i)
+        v = (v << 8) | static_cast<unsigned char>(p[i]);
     return v;
 }
 
@@ -106,8 +107,8 @@ Status decode_snapshot_meta(const object& v, raft::SnapshotMeta& meta) {
             std::string_view b;
             if (!get_bytes(kv.val, b)) return field_error("snap.conf", "bin");
             auto cs = raft::decode_conf_state(b);
-            if (!cs) return Status::invalid_argument("peer frame: snap.conf: " +
-                                                     cs.status().message());
+            if (!cs)
+                return Status::invalid_argument("peer frame: snap.conf: " + cs.status().message());
             meta.conf = std::move(cs).value();
         }
     }
@@ -203,7 +204,7 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m) {
     const bool has_snap = m.type == raft::MessageType::kSnapshot;
     uint32_t n = 3 + (m.term != 0) + (m.log_term != 0) + (m.index != 0) + (m.commit != 0) +
                  !m.entries.empty() + m.reject + (m.reject_hint != 0) + (m.round != 0) +
-                 m.transfer + !m.context.empty() + has_snap + (m.offset != 0) +
+                 m.transfer + m.quiet + !m.context.empty() + has_snap + (m.offset != 0) +
                  !m.data.empty() + m.done;
     FrameWriter w(out);
     w.pk().pack_map(n);
@@ -216,7 +217,8 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m) {
     if (m.commit) pack_uint(w, "commit", m.commit);
     if (!m.entries.empty()) {
         size_t total = 0;
-        for (const auto& e : m.entries) total += kEntryHeader + e.data.size();
+        for (const auto& e : m.entries)
+            total += kEntryHeader + e.data.size();
         w.str("ents");
         w.pk().pack_bin(static_cast<uint32_t>(total));
         // Each record's header is copied; its payload is shared with the log when large
@@ -239,6 +241,10 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m) {
     if (m.round) pack_uint(w, "round", m.round);
     if (m.transfer) {
         w.str("transfer");
+        w.pk().pack_true();
+    }
+    if (m.quiet) {
+        w.str("quiet");
         w.pk().pack_true();
     }
     if (!m.context.empty()) {
@@ -294,8 +300,8 @@ Result<raft::Message> decode_message(const ipc::Frame& f) {
             if (!get_uint(v, m.commit)) return field_error(k, "uint");
         } else if (k == "ents") {
             if (v.type != msgpack::type::BIN) return field_error(k, "bin");
-            if (Status st = decode_entries(std::string_view(v.via.bin.ptr, v.via.bin.size),
-                                           m.entries);
+            if (Status st =
+                    decode_entries(std::string_view(v.via.bin.ptr, v.via.bin.size), m.entries);
                 !st)
                 return st;
         } else if (k == "reject") {
@@ -306,6 +312,8 @@ Result<raft::Message> decode_message(const ipc::Frame& f) {
             if (!get_uint(v, m.round)) return field_error(k, "uint");
         } else if (k == "transfer") {
             if (!get_bool(v, m.transfer)) return field_error(k, "bool");
+        } else if (k == "quiet") {
+            if (!get_bool(v, m.quiet)) return field_error(k, "bool");
         } else if (k == "ctx") {
             if (!get_bytes(v, s)) return field_error(k, "bin");
             m.context = s;

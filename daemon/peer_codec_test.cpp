@@ -33,6 +33,7 @@ TEST_CASE("every message field survives the peer wire format") {
     m.reject_hint = 12;
     m.round = 99;
     m.transfer = true;
+    m.quiet = true;
     m.context = std::string("\0ctx", 4);
     m.snapshot.index = 30;
     m.snapshot.term = 5;

@@ -45,6 +45,10 @@ struct Config {
     // instead of one per proposal. Off, every proposal goes out by itself (the tests that
     // step through single messages turn it off).
     bool batch_appends = true;
+    // A follower known to be caught up gets commit notices (AppendEntries without entries)
+    // marked quiet and does not answer them: a message and a wake-up fewer per commit on
+    // each side. Off, every append is answered (the step-by-step tests turn it off).
+    bool quiet_commit_notices = true;
     // Bytes of committed entries handed out per Ready (at least one entry); 0 = unlimited.
     uint64_t max_committed_bytes_per_ready = 0;
     // Bytes of snapshot data per InstallSnapshot chunk.

@@ -111,6 +111,7 @@ std::string describe(const Message& m) {
                 ents += describe(m.entries[i]);
             }
             add(ents + "]");
+            if (m.quiet) add("quiet");
             break;
         }
         case MessageType::kAppendResponse:

@@ -52,6 +52,9 @@ struct Message {
     // still followed this leader after every read registered at rounds <= r.
     uint64_t round = 0;
     bool transfer = false;
+    // kAppend without entries to a follower known to hold `index`: only the commit index is
+    // news, and a successful answer would tell the leader nothing, so none is sent.
+    bool quiet = false;
     std::string context;
     // kSnapshot only.
     SnapshotMeta snapshot;

@@ -386,6 +386,48 @@ TEST_CASE("s5_3_a_newer_snapshot_is_not_staged_before_the_received_one_is_instal
     CHECK(rd.snapshot_chunks.back().done);
 }
 
+TEST_CASE("s10_2_a_caught_up_follower_is_told_the_commit_quietly_and_does_not_answer") {
+    Config lc = test_config(1);
+    lc.quiet_commit_notices = true;
+    Fixture f(1, opts(), lc);
+    make_leader(f);
+    ack_all(f, 2);
+    ack_all(f, 3);
+    auto id = f.node().propose(Payload(std::string("v")));
+    REQUIRE(id);
+    f.drain();
+    // Node 2's acknowledgement commits the entry (with the leader's durable copy): the
+    // notice to 2 is quiet, the one to 3 is not, since 3 is not known to hold the entry.
+    REQUIRE(f.step(ack(2, 1, 1, id->index)));
+    CHECK(f.raft().log().committed() == id->index);
+    Ready rd = f.node().ready();
+    auto notices = filter(rd.messages, MessageType::kAppend);
+    REQUIRE(notices.size() == 2);
+    for (const Message& m : notices) {
+        CHECK(m.commit == id->index);
+        if (m.to == 2) CHECK(m.quiet);
+        if (m.to == 2) CHECK(m.entries.empty());
+        if (m.to == 3) CHECK_FALSE(m.quiet);
+    }
+    f.node().advance();
+
+    // The follower side: a quiet notice moves the commit index and sends nothing; a quiet
+    // notice that does not match is still rejected, so the leader learns of it.
+    Config fc = test_config(2);
+    fc.quiet_commit_notices = true;
+    Fixture g(2, opts().term(1).log({1, 1}), fc);
+    Message n = append(1, 2, 1, 2, 1, 2, {});
+    n.quiet = true;
+    REQUIRE(g.step(n));
+    CHECK(g.raft().log().committed() == 2);
+    CHECK(g.raft().outbox().empty());
+    Message bad = append(1, 2, 1, 5, 1, 5, {});
+    bad.quiet = true;
+    REQUIRE(g.step(bad));
+    REQUIRE(g.raft().outbox().size() == 1);
+    CHECK(g.raft().outbox()[0].msg.reject);
+}
+
 TEST_CASE("figure2_follower_acknowledges_entries_only_after_persisting_them") {
     Fixture f(2, opts().term(1).log({1}));
     REQUIRE(f.step(append(1, 2, 1, 1, 1, 1, {entry(2, 1, "a")})));

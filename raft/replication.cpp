@@ -29,6 +29,8 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
     m.index = prev;
     m.log_term = *prev_term;
     m.commit = log_.committed();
+    m.quiet = cfg_.quiet_commit_notices && ents->empty() &&
+              pr->state == ProgressState::kReplicate && pr->match == prev;
     uint64_t bytes = 0;
     for (const Entry& e : *ents)
         bytes += e.byte_size();
@@ -152,6 +154,7 @@ void Raft::handle_append(const Message& m) {
         return;
     }
     if (auto last_new = log_.maybe_append(m.index, m.log_term, m.commit, m.entries)) {
+        if (m.quiet && m.entries.empty()) return;  // a commit notice: nothing to tell
         r.index = *last_new;
         send(std::move(r));
         return;

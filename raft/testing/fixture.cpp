@@ -12,6 +12,7 @@ Config test_config(NodeId id) {
     c.pre_vote = false;
     c.check_quorum = false;
     c.batch_appends = false;
+    c.quiet_commit_notices = false;
     c.seed = 42;
     return c;
 }

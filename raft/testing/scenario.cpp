@@ -133,6 +133,7 @@ ScenarioRunner::ScenarioRunner() {
     base_.pre_vote = false;
     base_.check_quorum = false;
     base_.batch_appends = false;
+    base_.quiet_commit_notices = false;
     base_.seed = 1;
 }
 
