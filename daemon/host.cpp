@@ -241,8 +241,12 @@ void NodeHost::queue_leader_entries(std::vector<raft::Entry> entries, raft::Entr
         return;
     }
     // One batch is syncing: what the loop hands out meanwhile becomes the next one.
-    for (auto& e : entries)
-        async_next_.push_back(std::move(e));
+    if (async_next_.empty()) {
+        async_next_ = std::move(entries);
+    } else {
+        for (auto& e : entries)
+            async_next_.push_back(std::move(e));
+    }
     async_next_last_ = last;
 }
 
@@ -252,9 +256,14 @@ void NodeHost::submit_leader_entries(std::vector<raft::Entry> entries, raft::Ent
     attach_hard_state(job);
     ++stats_.leader_async_jobs;
     ++async_jobs_;
+    persist_on_worker(std::move(job), [this, last](Status st) {
+        on_leader_entries_persisted(std::move(st), last);
+    });
+}
+
+void NodeHost::persist_on_worker(PersistJob job, std::function<void(Status)> done) {
     auto shared = std::make_shared<PersistJob>(std::move(job));
-    worker_->submit([this, shared] { return store_->persist(*shared); },
-                    [this, last](Status st) { on_leader_entries_persisted(std::move(st), last); });
+    worker_->submit([this, shared] { return store_->persist(*shared); }, std::move(done));
 }
 
 void NodeHost::flush_leader_entries() {
@@ -284,13 +293,12 @@ void NodeHost::submit_persist(PersistJob job) {
     flush_leader_entries();
     attach_hard_state(job);
     persisting_ = true;
-    auto shared = std::make_shared<PersistJob>(std::move(job));
-    worker_->submit([this, shared] { return store_->persist(*shared); },
-                    [this](Status st) { on_persisted(std::move(st)); });
+    persist_on_worker(std::move(job), [this](Status st) { on_persisted(std::move(st)); });
 }
 
 bool NodeHost::persist_inline(PersistJob& job) {
-    if (!cfg_.persist_on_loop || worker_->outstanding() != 0 || !async_next_.empty()) return false;
+    // Leader batches waiting in async_next_ imply one on the worker, so outstanding() covers them.
+    if (!cfg_.persist_on_loop || worker_->outstanding() != 0) return false;
     attach_hard_state(job);
     ++stats_.inline_jobs;
     if (Status st = store_->persist(job); !st) {
@@ -341,10 +349,10 @@ void NodeHost::process() {
         // A leader's own entries: they are written while it goes on replicating and
         // committing (it counts itself only once they are durable, raft.md), so the next
         // batch need not wait for this one's sync.
-        const bool leader_async =
-            cfg_.leader_async_append && node_->role() == raft::Role::kLeader &&
-            !rd.entries.empty() && !rd.snapshot && rd.snapshot_chunks.empty() &&
-            rd.persisted_messages.empty() && (!rd.hard_state || lazy) && !persisting_;
+        const bool leader_async = cfg_.leader_async_append &&
+                                  node_->role() == raft::Role::kLeader && !rd.entries.empty() &&
+                                  !rd.snapshot && rd.snapshot_chunks.empty() &&
+                                  rd.persisted_messages.empty() && (!rd.hard_state || lazy);
         if (leader_async) {
             std::vector<raft::Entry> entries = std::move(rd.entries);
             flush_clients();

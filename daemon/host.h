@@ -117,6 +117,8 @@ class NodeHost {
     void queue_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last);
     void submit_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last);
     void flush_leader_entries();
+    // The one place a batch goes to the storage thread; `done` runs on the loop.
+    void persist_on_worker(PersistJob job, std::function<void(Status)> done);
     void on_leader_entries_persisted(Status st, raft::EntryId last);
     void sync_peers();
     void on_role_change(const raft::SoftState& ss);
