@@ -111,8 +111,8 @@ Run run_wal(const std::string& dir, size_t size, size_t n, double secs, uint64_t
     auto append = [&]() {
         for (size_t j = 0; j < n; j++)
             batch[j].index = next + j;
-        Status st = persist ? storage->persist(batch, raft::HardState{1, 1, next - 1})
-                            : log->append(batch);
+        Status st =
+            persist ? storage->persist(batch, raft::HardState{1, 1, next - 1}) : log->append(batch);
         if (!st) die(st.to_string());
         next += n;
     };
@@ -182,21 +182,32 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) die("missing value for " + k);
             return argv[++i];
         };
-        if (k == "--dir") a.dir = val();
-        else if (k == "--sizes") a.sizes = parse_list(val());
-        else if (k == "--batches") a.batches = parse_list(val());
-        else if (k == "--seconds") a.seconds = std::atof(val());
-        else if (k == "--reps") a.reps = std::max(1, std::atoi(val()));
-        else if (k == "--recovery-mb") a.recovery_mb = std::strtoull(val(), nullptr, 10);
-        else if (k == "--json") a.json = true;
-        else if (k == "--persist") a.persist = true;
-        else if (k == "--drop-caches") a.drop_caches = true;
+        if (k == "--dir")
+            a.dir = val();
+        else if (k == "--sizes")
+            a.sizes = parse_list(val());
+        else if (k == "--batches")
+            a.batches = parse_list(val());
+        else if (k == "--seconds")
+            a.seconds = std::atof(val());
+        else if (k == "--reps")
+            a.reps = std::max(1, std::atoi(val()));
+        else if (k == "--recovery-mb")
+            a.recovery_mb = std::strtoull(val(), nullptr, 10);
+        else if (k == "--json")
+            a.json = true;
+        else if (k == "--persist")
+            a.persist = true;
+        else if (k == "--drop-caches")
+            a.drop_caches = true;
         else if (k == "--help" || k == "-h") {
-            std::printf("usage: wal_bench [--dir D] [--sizes 64,256,4096] [--batches 1,16,256] "
-                        "[--seconds 1] [--reps 3] [--recovery-mb 0] [--persist] [--drop-caches] "
-                        "[--json]\n");
+            std::printf(
+                "usage: wal_bench [--dir D] [--sizes 64,256,4096] [--batches 1,16,256] "
+                "[--seconds 1] [--reps 3] [--recovery-mb 0] [--persist] [--drop-caches] "
+                "[--json]\n");
             return 0;
-        } else die("unknown argument " + k);
+        } else
+            die("unknown argument " + k);
     }
     bool own_dir = a.dir.empty();
     if (own_dir) {
@@ -222,7 +233,8 @@ int main(int argc, char** argv) {
                 wal_cpu.push_back(w.cpu / static_cast<double>(w.batches * n) * 1e6);
                 raw_cpu.push_back(r.cpu / static_cast<double>(r.batches * n) * 1e6);
             }
-            Cell c{size, n, median(wal_eps), median(raw_eps), 0, 0, 0, median(wal_cpu), median(raw_cpu)};
+            Cell c{size, n, median(wal_eps), median(raw_eps), 0,
+                   0,    0, median(wal_cpu), median(raw_cpu)};
             c.wal_mbps = c.wal_eps * static_cast<double>(size) / 1e6;
             c.raw_mbps = c.raw_eps * static_cast<double>(size) / 1e6;
             c.ratio = c.wal_eps / c.raw_eps;
@@ -235,8 +247,8 @@ int main(int argc, char** argv) {
                                 "wal ent/s", "wal MB/s", "raw ent/s", "raw MB/s", "ratio",
                                 "cpu us/entry wal raw");
                 }
-                std::printf("%6zu %6zu | %12.0f %9.2f | %12.0f %9.2f | %5.0f%% | %.2f %.2f\n",
-                            size, n, c.wal_eps, c.wal_mbps, c.raw_eps, c.raw_mbps, c.ratio * 100,
+                std::printf("%6zu %6zu | %12.0f %9.2f | %12.0f %9.2f | %5.0f%% | %.2f %.2f\n", size,
+                            n, c.wal_eps, c.wal_mbps, c.raw_eps, c.raw_mbps, c.ratio * 100,
                             c.wal_cpu_us_per_entry, c.raw_cpu_us_per_entry);
                 std::fflush(stdout);
             }
@@ -275,12 +287,13 @@ int main(int argc, char** argv) {
         if (!lr) die(lr.status().to_string());
         rec_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         if (!a.json)
-            std::printf("recovery: %.0f MiB, %zu segments, %llu entries in %.3f s (%.0f MiB/s, "
-                        "page cache %s)\n",
-                        static_cast<double>(rec_bytes) / (1 << 20), lr.value()->segment_count(),
-                        static_cast<unsigned long long>(lr.value()->last_index()), rec_seconds,
-                        static_cast<double>(rec_bytes) / (1 << 20) / rec_seconds,
-                        cold ? "dropped first" : "warm");
+            std::printf(
+                "recovery: %.0f MiB, %zu segments, %llu entries in %.3f s (%.0f MiB/s, "
+                "page cache %s)\n",
+                static_cast<double>(rec_bytes) / (1 << 20), lr.value()->segment_count(),
+                static_cast<unsigned long long>(lr.value()->last_index()), rec_seconds,
+                static_cast<double>(rec_bytes) / (1 << 20) / rec_seconds,
+                cold ? "dropped first" : "warm");
     }
 
     if (a.json) {
@@ -288,12 +301,13 @@ int main(int argc, char** argv) {
                     crc32c::hardware_accelerated() ? "true" : "false");
         for (size_t i = 0; i < cells.size(); i++) {
             const Cell& c = cells[i];
-            std::printf("%s{\"entry_bytes\": %zu, \"batch\": %zu, \"wal_entries_per_s\": %.0f, "
-                        "\"wal_mb_per_s\": %.3f, \"raw_entries_per_s\": %.0f, "
-                        "\"raw_mb_per_s\": %.3f, \"ratio\": %.3f, \"wal_cpu_us_per_entry\": %.3f, "
-                        "\"raw_cpu_us_per_entry\": %.3f}",
-                        i ? ", " : "", c.size, c.batch, c.wal_eps, c.wal_mbps, c.raw_eps,
-                        c.raw_mbps, c.ratio, c.wal_cpu_us_per_entry, c.raw_cpu_us_per_entry);
+            std::printf(
+                "%s{\"entry_bytes\": %zu, \"batch\": %zu, \"wal_entries_per_s\": %.0f, "
+                "\"wal_mb_per_s\": %.3f, \"raw_entries_per_s\": %.0f, "
+                "\"raw_mb_per_s\": %.3f, \"ratio\": %.3f, \"wal_cpu_us_per_entry\": %.3f, "
+                "\"raw_cpu_us_per_entry\": %.3f}",
+                i ? ", " : "", c.size, c.batch, c.wal_eps, c.wal_mbps, c.raw_eps, c.raw_mbps,
+                c.ratio, c.wal_cpu_us_per_entry, c.raw_cpu_us_per_entry);
         }
         std::printf("]");
         if (a.recovery_mb > 0)
@@ -303,7 +317,8 @@ int main(int argc, char** argv) {
         std::printf("}\n");
     }
     std::error_code ec;
-    if (own_dir) std::filesystem::remove_all(a.dir, ec);
+    if (own_dir)
+        std::filesystem::remove_all(a.dir, ec);
     else {
         std::filesystem::remove_all(wal_dir, ec);
         std::filesystem::remove_all(raw_dir, ec);

@@ -128,7 +128,8 @@ class CrashPlan {
             b.count = std::uniform_int_distribution<size_t>(1, 24)(rng_);
             // Commit may cover what was durable before this batch; it never shrinks.
             raft::Index c = commit;
-            if (b.first - 1 > c) c = std::uniform_int_distribution<raft::Index>(c, b.first - 1)(rng_);
+            if (b.first - 1 > c)
+                c = std::uniform_int_distribution<raft::Index>(c, b.first - 1)(rng_);
             b.hs = {term_, 1 + term_ % 3, c};
         }
         model_.apply(b);

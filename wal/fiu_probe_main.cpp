@@ -62,8 +62,8 @@ int fail_scenario(const std::string& dir, const char* point, int err, const char
         fiu_enable(point, 1, reinterpret_cast<void*>(static_cast<intptr_t>(err)), 0);
         Status st = s->persist(batch(31), raft::HardState{1, 1, 30});
         fiu_disable(point);
-        expect(st.code() == Code::kIoError, std::string("batch under ") + point +
-                                                " fails with IoError: " + st.to_string());
+        expect(st.code() == Code::kIoError,
+               std::string("batch under ") + point + " fails with IoError: " + st.to_string());
         expect(st.message().find(text) != std::string::npos,
                std::string("the error names ") + text);
         expect(s->last_index() == 30, "the failed batch is not readable");
@@ -76,8 +76,10 @@ int fail_scenario(const std::string& dir, const char* point, int err, const char
     }
     auto s = open_or_die(dir);
     const raft::Index last = s->last_index();
-    expect(last == 30 || last == 40, "reopen holds the acknowledged batches (and at most the "
-                                     "failed one): last " + std::to_string(last));
+    expect(last == 30 || last == 40,
+           "reopen holds the acknowledged batches (and at most the "
+           "failed one): last " +
+               std::to_string(last));
     auto ents = s->entries(1, last + 1, UINT64_MAX);
     bool intact = ents.is_ok() && ents->size() == last;
     for (raft::Index i = 1; intact && i <= last; i++)

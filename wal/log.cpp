@@ -88,6 +88,8 @@ Status Log::recover() {
         if (ls.bad_offset)
             if (Status s = last.file->datasync(); !s) return s;
     }
+    for (const auto& seg : segments_)
+        durable_commit_.store(std::max(durable_commit(), seg->commit), std::memory_order_release);
     recovery_.segments = segments_.size();
     recovery_.first_index = first_index_locked();
     recovery_.last_index = last_index_locked();
@@ -233,6 +235,11 @@ Status Log::read_from_disk(Index lo, Index hi, uint64_t max_bytes, std::vector<E
         for (Index k = i; k < j; k++) {
             RecordView v;
             RecordCheck rc = parse_record(buf.data() + pos, buf.size() - pos, &v);
+            if (rc == RecordCheck::kOk && v.kind == kRecordCommit) {  // ends a batch: skip it
+                pos += v.total;
+                k--;
+                continue;
+            }
             if (rc != RecordCheck::kOk || v.index != k)
                 return Status::corruption(
                     seg->path + " offset " + std::to_string(off + pos) + ": entry index " +

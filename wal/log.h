@@ -72,9 +72,13 @@ class Log {
     // ---- writes (the one writer thread) --------------------------------------------------
     // Durably appends consecutive entries. When batch[0].index <= last_index() the entries
     // from batch[0].index on are truncated first (a follower replacing a conflicting tail).
-    // Returns only after one fdatasync covered the whole batch.
-    Status append(std::span<const raft::Entry> batch);
-    // Durably drops entries >= from (first_index() <= from).
+    // A `commit` above 0 is written as a commit record after the entries, so it is durable
+    // in the same fdatasync; it must not exceed the batch's last index. Returns only after
+    // one fdatasync covered the whole batch.
+    Status append(std::span<const raft::Entry> batch, Index commit = 0);
+    // Durably drops entries >= from (first_index() <= from, from > durable_commit()). A
+    // commit record of durable_commit() is written at the cut, so commit records that stood
+    // after it are not lost with the entries.
     Status truncate_suffix(Index from);
     // Drops whole segments whose entries are all below upto - compact_keep_entries. The
     // newest segment is never dropped. upto must not exceed last_index().
@@ -82,6 +86,9 @@ class Log {
     // Drops every entry; the log continues at snapshot_index + 1 and answers
     // term(snapshot_index) with snapshot_term (a follower installing a snapshot).
     Status reset(Index snapshot_index, raft::Term snapshot_term);
+
+    // The highest commit index made durable by a commit record (0: none). Any thread.
+    Index durable_commit() const { return durable_commit_.load(std::memory_order_acquire); }
 
     // The error that failed the log, ok while healthy. Any thread.
     Status failure() const;
@@ -101,6 +108,7 @@ class Log {
     Status fail(Status s);
     Status check_batch(std::span<const raft::Entry> batch) const;
     Status truncate_locked(Index from);
+    Status check_truncation(Index from) const;
     Status remove_segment_file(const std::string& path);
     Status seal_active();
     Result<std::unique_ptr<Segment>> create_segment(Index first, raft::Term prev_term);
@@ -130,6 +138,7 @@ class Log {
     size_t encode_cap_ = 0;
     mutable std::atomic<uint64_t> disk_reads_{0};
     std::atomic<uint64_t> syncs_{0};
+    std::atomic<Index> durable_commit_{0};  // written by the writer thread only
 };
 
 }  // namespace raftd::wal

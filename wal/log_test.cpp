@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "wal/test_util.h"
@@ -220,4 +221,33 @@ TEST_CASE("reads_near_the_tail_are_served_from_the_cache") {
     REQUIRE(r2.is_ok());
     CHECK(again->disk_reads() == 1);  // the one warm-up read at open
     CHECK((*r2)[0] == make_entry(160, 1, 100));
+}
+
+TEST_CASE("segment_bytes_match_the_documented_example") {
+    // docs/wal-format.md, section 4: a noop at 1 and "hello" at 2, both term 1, written in
+    // one batch with commit 1.
+    TempDir d;
+    LogOptions o;
+    o.preallocate = false;
+    {
+        auto log = Log::open(Env::posix(), d.path(), o);
+        REQUIRE(log.is_ok());
+        std::vector<Entry> batch{Entry{1, 1, raft::EntryType::kNoop, raft::Payload()},
+                                 Entry{2, 1, raft::EntryType::kData, raft::Payload("hello")}};
+        REQUIRE((*log)->append(batch, 1).is_ok());
+    }
+    std::ifstream in(d.path() + "/00000000000000000001.log", std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string hex;
+    for (unsigned char c : bytes) {
+        static const char* digits = "0123456789abcdef";
+        hex += digits[c >> 4];
+        hex += digits[c & 15];
+    }
+    CHECK(bytes.size() == 106);
+    CHECK(hex ==
+          "726166746477616c0200000001000000000000000000000000000000c9845bd5"
+          "11000000011493160a0100000000000000010000000000000002160000000157"
+          "575f6d020000000000000001000000000000000168656c6c6f08000000024ab8"
+          "013e0100000000000000");
 }

@@ -175,3 +175,58 @@ TEST_CASE("reset_after_a_snapshot_restarts_the_log_behind_it") {
     expect_log(*log, 101, 110, [](Index i) { return make_entry(i, 9, 200); });
     CHECK(log->term(100).value() == 7);
 }
+
+TEST_CASE("a_commit_record_survives_the_truncation_of_the_batch_it_ended") {
+    // The commit written with entries 6..8 says 5. Cutting 7..8 (a new leader's conflicting
+    // tail) must not take that knowledge with it: a crash before the replacement batch is
+    // durable would otherwise bring the node back with commit 3 (and, were 4..5 config
+    // entries, with an older membership).
+    TempDir d;
+    {
+        auto log = open_log(d.path(), opts());
+        REQUIRE(log->append(make_batch(1, 5, 1, 200), 3).is_ok());
+        REQUIRE(log->append(make_batch(6, 3, 1, 200), 5).is_ok());
+        CHECK(log->durable_commit() == 5);
+        REQUIRE(log->truncate_suffix(7).is_ok());
+        CHECK(log->durable_commit() == 5);
+    }
+    auto log = open_log(d.path(), opts());
+    CHECK(log->durable_commit() == 5);
+    expect_log(*log, 1, 6, [](Index i) { return make_entry(i, 1, 200); });
+}
+
+TEST_CASE("a_commit_record_survives_cuts_that_remove_or_empty_segments") {
+    // Segments hold 15 entries here: [1, 15], [16, 30], [31, 45]. The only commit record
+    // ends the batch at 41; cutting from 31 empties the last segment, from 30 removes it.
+    for (Index from : {Index{31}, Index{30}}) {
+        CAPTURE(from);
+        TempDir d;
+        {
+            auto log = open_log(d.path(), opts());
+            fill(*log, 1, 40, 1);
+            REQUIRE(log->append(make_batch(41, 1, 1, 200), 29).is_ok());
+            REQUIRE(log->segment_count() == 3);
+            REQUIRE(log->truncate_suffix(from).is_ok());
+        }
+        auto log = open_log(d.path(), opts());
+        CHECK(log->durable_commit() == 29);
+        expect_log(*log, 1, from - 1, [](Index i) { return make_entry(i, 1, 200); });
+        REQUIRE(log->append(make_batch(from, 2, 2, 200), 29).is_ok());
+        CHECK(log->term(from + 1).value() == 2);
+    }
+}
+
+TEST_CASE("truncating_a_committed_entry_is_refused_and_changes_nothing") {
+    TempDir d;
+    auto log = open_log(d.path(), opts());
+    REQUIRE(log->append(make_batch(1, 5, 1, 200), 4).is_ok());
+    auto st = log->truncate_suffix(4);
+    CHECK(st.code() == Code::kInvalidArgument);
+    CHECK(st.message().find("committed") != std::string::npos);
+    st = log->append(make_batch(3, 1, 2, 200));
+    CHECK(st.code() == Code::kInvalidArgument);
+    CHECK(log->failure().is_ok());
+    expect_log(*log, 1, 5, [](Index i) { return make_entry(i, 1, 200); });
+    REQUIRE(log->truncate_suffix(5).is_ok());
+    CHECK(log->last_index() == 4);
+}

@@ -48,12 +48,29 @@ Status Log::check_batch(std::span<const Entry> batch) const {
     return Status::ok();
 }
 
-Status Log::append(std::span<const Entry> batch) {
+Status Log::check_truncation(Index from) const {
+    // Raft never replaces a committed entry; a request to is a bug upstream, refused before
+    // anything changes.
+    if (from <= durable_commit())
+        return Status::invalid_argument("truncating from index " + std::to_string(from) +
+                                        " would drop committed entries (commit " +
+                                        std::to_string(durable_commit()) + ")");
+    return Status::ok();
+}
+
+Status Log::append(std::span<const Entry> batch, Index commit) {
     if (!failed_.is_ok()) return failed_;  // only this thread writes failed_
     if (batch.empty()) return Status::ok();
     if (Status s = check_batch(batch); !s) return s;
+    if (commit > batch.back().index)
+        return Status::invalid_argument("append: commit " + std::to_string(commit) +
+                                        " is beyond the batch's last index " +
+                                        std::to_string(batch.back().index));
+    // Commit only moves forward; an older value would say nothing new.
+    const bool commit_record = commit > durable_commit();
 
     if (batch[0].index <= last_index()) {
+        if (Status s = check_truncation(batch[0].index); !s) return s;
         std::unique_lock lk(mu_);
         if (Status s = truncate_locked(batch[0].index); !s) {
             lk.unlock();
@@ -61,7 +78,7 @@ Status Log::append(std::span<const Entry> batch) {
         }
     }
 
-    size_t total = 0;
+    size_t total = commit_record ? kCommitRecordSize : 0;
     for (const Entry& e : batch)
         total += entry_record_size(e);
 
@@ -90,6 +107,7 @@ Status Log::append(std::span<const Entry> batch) {
         encode_entry_record(e, p);
         p += entry_record_size(e);
     }
+    if (commit_record) encode_commit_record(commit, p);
     // Writing past `end` touches bytes no reader looks at, so no lock is held here.
     if (Status s = write_all(*act->file, act->end, encode_buf_.get(), total); !s)
         return fail(std::move(s));
@@ -104,6 +122,10 @@ Status Log::append(std::span<const Entry> batch) {
         act->add(e.index, e.term, off, len);
         off += len;
         cache_push(e);
+    }
+    if (commit_record) {
+        act->add_commit(commit, off);
+        durable_commit_.store(commit, std::memory_order_release);
     }
     return Status::ok();
 }
@@ -155,21 +177,32 @@ Status Log::remove_segment_file(const std::string& path) {
 
 Status Log::truncate_locked(Index from) {
     // Newest segments first, so every crash point leaves a prefix of the old log.
+    bool removed = false;
     while (!segments_.empty() && segments_.back()->first_index > from) {
         std::string path = segments_.back()->path;
         segments_.pop_back();
+        removed = true;
         if (Status s = remove_segment_file(path); !s) return s;
     }
     cache_drop_from(from);
     if (segments_.empty()) return Status::ok();
     Segment& s = *segments_.back();
-    if (from > s.last_index()) return Status::ok();
-    const uint64_t cut = s.offset_of(from);
+    if (from > s.last_index() && !removed) return Status::ok();
+    const uint64_t cut = from > s.last_index() ? s.end : s.offset_of(from);
     s.drop_from(from);
     if (Status st = s.file->truncate(cut); !st) return st;
     if (opts_.preallocate)
         if (Status st = s.file->allocate(0, opts_.segment_bytes); !st) return st;
-    // The cut must be durable before new entries are written at `cut`: otherwise a crash
+    // Commit records after the cut went with it; their values are below `from` (committed
+    // entries are never cut), so one record of the highest restores what they said. It is
+    // made durable by the same fdatasync as the cut.
+    if (const Index c = durable_commit(); c > 0) {
+        char rec[kCommitRecordSize];
+        encode_commit_record(c, rec);
+        if (Status st = write_all(*s.file, cut, rec, sizeof rec); !st) return st;
+        s.add_commit(c, cut);
+    }
+    // The cut must be durable before new entries are written after it: otherwise a crash
     // could resurrect the old tail behind them.
     syncs_.fetch_add(1, std::memory_order_relaxed);
     return s.file->datasync();
@@ -183,6 +216,7 @@ Status Log::truncate_suffix(Index from) {
                                         ": below first index " +
                                         std::to_string(first_index_locked()));
     if (from > last_index_locked()) return Status::ok();
+    if (Status s = check_truncation(from); !s) return s;
     if (Status s = truncate_locked(from); !s) {
         lk.unlock();
         return fail(std::move(s));

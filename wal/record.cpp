@@ -21,7 +21,7 @@ Result<SegmentHeader> decode_segment_header(const char* p, size_t n, const std::
     if (crc32c::unmask(get_u32(p + 28)) != crc32c::value(p, 28))
         return Status::corruption(path + " offset 0: segment header CRC mismatch");
     uint32_t version = get_u32(p + 8);
-    if (version != kSegmentVersion)
+    if (version < kOldestSegmentVersion || version > kSegmentVersion)
         return Status::corruption(path + " offset 0: unknown segment format version " +
                                   std::to_string(version) + " (this build reads version " +
                                   std::to_string(kSegmentVersion) + ")");
@@ -43,6 +43,15 @@ void encode_entry_record(const raft::Entry& e, char* out) {
     // The CRC covers the type byte and the payload, in that order.
     uint32_t crc = crc32c::extend(0, out + 4, 1);
     crc = crc32c::extend(crc, payload, len);
+    put_u32(out + 5, crc32c::mask(crc));
+}
+
+void encode_commit_record(raft::Index commit, char* out) {
+    put_u32(out, static_cast<uint32_t>(kCommitPayloadSize));
+    out[4] = static_cast<char>(kRecordCommit);
+    put_u64(out + kRecordHeaderSize, commit);
+    uint32_t crc = crc32c::extend(0, out + 4, 1);
+    crc = crc32c::extend(crc, out + kRecordHeaderSize, kCommitPayloadSize);
     put_u32(out + 5, crc32c::mask(crc));
 }
 
@@ -76,13 +85,21 @@ RecordCheck parse_record(const char* p, size_t avail, RecordView* out) {
     const uint8_t type = static_cast<uint8_t>(p[4]);
     const uint32_t stored = get_u32(p + 5);
     if (len == 0 && type == 0 && stored == 0) return RecordCheck::kZeroHeader;
-    if (type != kRecordEntry) return RecordCheck::kBadType;
-    if (len < kEntryFixedSize || len > kMaxPayload) return RecordCheck::kBadLength;
+    if (type != kRecordEntry && type != kRecordCommit) return RecordCheck::kBadType;
+    if (type == kRecordCommit ? len != kCommitPayloadSize
+                              : len < kEntryFixedSize || len > kMaxPayload)
+        return RecordCheck::kBadLength;
     if (avail - kRecordHeaderSize < len) return RecordCheck::kShort;
     const char* payload = p + kRecordHeaderSize;
     uint32_t crc = crc32c::extend(0, p + 4, 1);
     crc = crc32c::extend(crc, payload, len);
     if (crc32c::unmask(stored) != crc) return RecordCheck::kBadCrc;
+    out->kind = type;
+    out->total = kRecordHeaderSize + len;
+    if (type == kRecordCommit) {
+        out->commit = get_u64(payload);
+        return RecordCheck::kOk;
+    }
     const uint8_t etype = static_cast<uint8_t>(payload[16]);
     if (!valid_entry_type(etype)) return RecordCheck::kBadEntry;
     out->index = get_u64(payload);
@@ -90,7 +107,6 @@ RecordCheck parse_record(const char* p, size_t avail, RecordView* out) {
     out->type = static_cast<raft::EntryType>(etype);
     out->data = payload + kEntryFixedSize;
     out->data_len = len - kEntryFixedSize;
-    out->total = kRecordHeaderSize + len;
     return RecordCheck::kOk;
 }
 

@@ -19,11 +19,21 @@
 namespace raftd::wal {
 
 inline constexpr char kSegmentMagic[8] = {'r', 'a', 'f', 't', 'd', 'w', 'a', 'l'};
-inline constexpr uint32_t kSegmentVersion = 1;
+// Version 2 added commit records (type 2). A reader accepts segments of version 1 and 2, and
+// commit records in either (a node upgraded in place adds them to the segment it was
+// appending to); new segments are written as version 2, so an older build refuses them by
+// name instead of misreading them.
+inline constexpr uint32_t kSegmentVersion = 2;
+inline constexpr uint32_t kOldestSegmentVersion = 1;
 inline constexpr size_t kSegmentHeaderSize = 32;  // magic 8, version 4, first 8, prev_term 8, crc 4
 inline constexpr size_t kRecordHeaderSize = 9;    // length 4, type 1, masked crc 4
 inline constexpr size_t kEntryFixedSize = 17;     // index 8, term 8, entry type 1
 inline constexpr uint8_t kRecordEntry = 1;
+// The commit index known when the batch it ends was written: it becomes durable in the same
+// fdatasync as the entries before it (docs/wal-format.md, 2.3 and 5.3).
+inline constexpr uint8_t kRecordCommit = 2;
+inline constexpr size_t kCommitPayloadSize = 8;
+inline constexpr size_t kCommitRecordSize = kRecordHeaderSize + kCommitPayloadSize;
 // Largest entry data accepted by append() and by recovery; bounds a corrupt length field.
 inline constexpr uint32_t kMaxEntryData = 64u << 20;
 inline constexpr uint32_t kMaxPayload = kMaxEntryData + kEntryFixedSize;
@@ -63,12 +73,14 @@ inline size_t entry_record_size(const raft::Entry& e) {
 }
 // Encodes one entry record into out[0, entry_record_size(e)).
 void encode_entry_record(const raft::Entry& e, char* out);
+// Encodes one commit record into out[0, kCommitRecordSize).
+void encode_commit_record(raft::Index commit, char* out);
 
 enum class RecordCheck {
     kOk,
     kZeroHeader,  // nine zero bytes: preallocated space, not a record
     kShort,       // fewer bytes than the header or the length announces
-    kBadLength,   // length outside [kEntryFixedSize, kMaxPayload]
+    kBadLength,   // length outside [kEntryFixedSize, kMaxPayload], or not 8 for a commit
     kBadType,     // record type is not one this version writes
     kBadCrc,
     kBadEntry,  // CRC holds but the entry type byte is unknown
@@ -76,6 +88,8 @@ enum class RecordCheck {
 const char* record_check_name(RecordCheck c);
 
 struct RecordView {
+    uint8_t kind = kRecordEntry;  // kRecordEntry or kRecordCommit
+    raft::Index commit = 0;       // a commit record's value
     raft::Index index = 0;
     raft::Term term = 0;
     raft::EntryType type = raft::EntryType::kData;

@@ -235,3 +235,45 @@ TEST_CASE("garbage_after_preallocated_zeros_is_cut_as_a_torn_tail") {
     CHECK(log->recovery().torn_tail_cut);
     CHECK(read_file(segs[0])[3000] == 0);
 }
+
+TEST_CASE("a_commit_record_beyond_the_entries_before_it_is_corruption") {
+    TempDir d;
+    {
+        auto log = Log::open(Env::posix(), d.path(), opts(false));
+        REQUIRE(log.is_ok());
+        REQUIRE(log.value()->append(make_batch(1, 3, 1, kLen), 2).is_ok());
+    }
+    const std::string seg = d.path() + "/00000000000000000001.log";
+    std::string bytes = read_file(seg);
+    REQUIRE(bytes.size() == kSegmentHeaderSize + 3 * kRec + kCommitRecordSize);
+    // A well-formed record (its CRC holds) that names entry 4, which is not before it.
+    encode_commit_record(4, bytes.data() + bytes.size() - kCommitRecordSize);
+    write_file(seg, bytes);
+    auto before = snapshot_dir(d.path());
+    auto r = Log::open(Env::posix(), d.path(), opts(false));
+    REQUIRE_FALSE(r.is_ok());
+    CHECK(r.status().code() == Code::kCorruption);
+    CHECK(r.status().message().find("commit record says 4") != std::string::npos);
+    CHECK(snapshot_dir(d.path()) == before);
+}
+
+TEST_CASE("a_torn_commit_record_is_cut_with_its_batch_tail") {
+    // The commit record is the last bytes of its batch: torn, it is cut like a torn entry,
+    // and the commit it held is not recovered.
+    TempDir d;
+    {
+        auto log = Log::open(Env::posix(), d.path(), opts(false));
+        REQUIRE(log.is_ok());
+        REQUIRE(log.value()->append(make_batch(1, 3, 1, kLen), 1).is_ok());
+        REQUIRE(log.value()->append(make_batch(4, 3, 1, kLen), 5).is_ok());
+    }
+    const std::string seg = d.path() + "/00000000000000000001.log";
+    std::string bytes = read_file(seg);
+    bytes.resize(bytes.size() - 3);
+    write_file(seg, bytes);
+    auto r = Log::open(Env::posix(), d.path(), opts(false));
+    REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+    CHECK(r.value()->recovery().torn_tail_cut);
+    CHECK(r.value()->last_index() == 6);
+    CHECK(r.value()->durable_commit() == 1);
+}

@@ -136,6 +136,16 @@ Result<ScanResult> scan_segment(Env* env, const std::string& path, Index name_in
         RecordView v;
         rc = parse_record(p, avail, &v);
         if (rc != RecordCheck::kOk) break;
+        if (v.kind == kRecordCommit) {
+            // Written after the entries of its batch, so it never names an entry not before it.
+            if (v.commit >= expect)
+                return Status::corruption(
+                    where(path, pos) + ": commit record says " + std::to_string(v.commit) +
+                    " but the log before it ends at entry index " + std::to_string(expect - 1));
+            seg->add_commit(v.commit, pos);
+            pos += v.total;
+            continue;
+        }
         if (v.index != expect)
             return Status::corruption(where(path, pos) + ": record holds entry index " +
                                       std::to_string(v.index) + " where " + std::to_string(expect) +

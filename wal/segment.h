@@ -10,6 +10,7 @@
 // Thread rules: none of its own; wal::Log guards every Segment with its lock.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -43,6 +44,9 @@ struct Segment {
     // (first index of the run, term) for each run of equal terms, ascending.
     std::vector<std::pair<Index, Term>> term_runs;
     uint64_t end = kSegmentHeaderSize;  // end of the last record; the next write goes here
+    // The highest commit record in the file (0: none). Commit records are not indexed: they
+    // sit after the last entry of a batch, so end_of(i) may include one (readers skip it).
+    Index commit = 0;
 
     bool empty() const { return offsets.empty(); }
     Index last_index() const { return first_index + offsets.size() - 1; }
@@ -57,6 +61,10 @@ struct Segment {
     Term last_term() const { return empty() ? prev_term : term_runs.back().second; }
 
     void add(Index i, Term t, uint64_t offset, uint64_t record_len);
+    void add_commit(Index c, uint64_t offset) {
+        commit = std::max(commit, c);
+        end = offset + kCommitRecordSize;
+    }
     // Forgets entries >= i (i in [first_index, last_index() + 1]).
     void drop_from(Index i);
 };

@@ -131,9 +131,9 @@ Status DurableStorage::verify_snapshot_file(SnapFile& sf) const {
     auto size = (*f)->size();
     if (!size) return size.status();
     if (*size != kSnapHeaderSize + sf.data_size + kSnapTrailerSize) {
-        return Status::corruption(name + ": size " + std::to_string(*size) + ", expected " +
-                                  std::to_string(kSnapHeaderSize + sf.data_size +
-                                                 kSnapTrailerSize));
+        return Status::corruption(
+            name + ": size " + std::to_string(*size) + ", expected " +
+            std::to_string(kSnapHeaderSize + sf.data_size + kSnapTrailerSize));
     }
     char hdr[kSnapHeaderSize], tr[kSnapTrailerSize];
     if (Status st = read_exact(**f, 0, hdr, sizeof hdr); !st) return st;
@@ -142,8 +142,8 @@ Status DurableStorage::verify_snapshot_file(SnapFile& sf) const {
     if (Status st = decode_snap_header(hdr, &idx, &term); !st)
         return Status::corruption(name + ": " + st.message());
     if (idx != sf.meta.index || term != sf.meta.term)
-        return Status::corruption(name + ": header names index " + std::to_string(idx) +
-                                  " term " + std::to_string(term));
+        return Status::corruption(name + ": header names index " + std::to_string(idx) + " term " +
+                                  std::to_string(term));
     if (Status st = read_exact(**f, kSnapHeaderSize + sf.data_size, tr, sizeof tr); !st) return st;
     uint64_t tsize = 0;
     uint32_t tcrc = 0;

@@ -100,6 +100,9 @@ Status DurableStorage::open_impl() {
     if (!log) return log.status();
     log_ = std::move(log.value());
     if (Status st = load_meta(); !st) return st;
+    // The commit last written with entries may be newer than the one in meta/, whose
+    // commit-only writes are unsynced (docs/wal-format.md, 5.3).
+    hs_.commit = std::max(hs_.commit, log_->durable_commit());
     if (Status st = reconcile_log(); !st) return st;
     return clean_snap_dir();
 }
@@ -307,25 +310,44 @@ Result<raft::SnapshotBytes> DurableStorage::read_snapshot(Index index, uint64_t 
 Status DurableStorage::persist(std::span<const raft::Entry> entries,
                                const std::optional<raft::HardState>& hs) {
     if (Status st = failure(); !st) return st;
+    // hs_ is written by this thread only.
+    const raft::HardState next = hs ? *hs : hs_;
     if (!entries.empty()) {
-        // Entries first: the hard state's commit may point into them (docs/raft.md).
-        if (Status st = log_->append(entries); !st) {
+        // Entries first, the commit known now after them in the same batch and fdatasync:
+        // a node restarted from these entries must not rebuild its membership from an
+        // older commit than the one it had when it wrote them (docs/wal-format.md, 5.3).
+        const Index commit = std::min(next.commit, entries.back().index);
+        if (entries.front().index <= log_->last_index() && log_->durable_commit() > 0) {
+            // A truncating batch removes commit records with the entries it replaces before
+            // it writes its own: the commit goes to meta/, synced, first, so no crash point
+            // in between recovers an older one. Truncations are rare (a new leader).
+            raft::HardState keep = hs_;
+            keep.commit = std::max(hs_.commit, log_->durable_commit());
+            leveldb::WriteBatch b;
+            b.Put(kKeyHardState, encode_hard_state(keep));
+            if (Status st = write_meta(b, true); !st) return fail(std::move(st));
+        }
+        if (Status st = log_->append(entries, commit); !st) {
             // A batch the log refuses (a gap, a term going back) changed nothing; anything
             // else failed the log and fails us with it.
             return log_->failure().is_ok() ? st : fail(std::move(st));
         }
     }
-    if (!hs || *hs == hs_) return Status::ok();  // hs_ is written by this thread only
-    // Term and vote must be durable before any message depends on them; commit can be
-    // learned again from the leader, so losing its latest value in a crash is harmless
-    // (docs/wal-format.md, section 5.2). An unsynced LevelDB write still reaches the kernel
-    // before Write() returns, and the next synced write makes it durable too.
-    const bool sync = hs->term != hs_.term || hs->vote != hs_.vote;
-    leveldb::WriteBatch b;
-    b.Put(kKeyHardState, encode_hard_state(*hs));
-    if (Status st = write_meta(b, sync); !st) return fail(std::move(st));
+    if (next == hs_) return Status::ok();
+    // Term and vote must be durable before any message depends on them: a synced write.
+    // A commit that went into the log above needs no write here. A commit-only change
+    // without entries is written unsynced: it reaches the kernel before Write() returns,
+    // the next synced write makes it durable, and losing it in a machine crash loses no
+    // configuration (the entries it covers were written with a commit at least as new as
+    // any configuration entry among them could need; docs/wal-format.md, 5.3).
+    const bool sync = next.term != hs_.term || next.vote != hs_.vote;
+    if (sync || entries.empty() || log_->durable_commit() < next.commit) {
+        leveldb::WriteBatch b;
+        b.Put(kKeyHardState, encode_hard_state(next));
+        if (Status st = write_meta(b, sync); !st) return fail(std::move(st));
+    }
     std::unique_lock lk(mu_);
-    hs_ = *hs;
+    hs_ = next;
     return Status::ok();
 }
 

@@ -109,7 +109,8 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     DurableStorage& operator=(const DurableStorage&) = delete;
 
     // ---- raft::Storage / raft::SnapshotSource (any thread) -------------------------------
-    // hard: the latest persisted hard state (commit clamped up to the snapshot index).
+    // hard: the latest persisted hard state, its commit the highest of meta/'s, the log's
+    // commit records and the snapshot index.
     // conf: the snapshot's configuration with every config entry of the log after it, up to
     // the commit index, applied in order (changes apply_conf_change refuses are skipped, as
     // raft does). Reads the log between the snapshot and the commit index: call it at
@@ -127,10 +128,12 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
 
     // ---- writes (the one writer thread) --------------------------------------------------
     // Durably appends `entries` (one write and one fdatasync; a conflicting suffix is
-    // truncated first), then records `hs` when given and different from the stored one.
-    // The hard state is written with a synced LevelDB write when term or vote changed; a
-    // change of commit alone is written unsynced (docs/wal-format.md explains why that is
-    // safe). Returns only when all of it is durable in that sense.
+    // truncated first) followed by a commit record of `hs`'s commit (or the stored one), so
+    // whenever entries become durable the commit known then is durable with them. Then
+    // records `hs` when given and different: a synced LevelDB write when term or vote
+    // changed; a change of commit alone is in the log already when entries were given, and
+    // written unsynced otherwise (docs/wal-format.md 5.3 explains why that is safe).
+    // Returns only when all of it is durable in that sense.
     Status persist(std::span<const raft::Entry> entries, const std::optional<raft::HardState>& hs);
 
     // Starts a snapshot file for `meta`. kInvalidArgument when meta.index is not above the

@@ -452,8 +452,9 @@ TEST_CASE("a_refused_batch_changes_nothing_and_does_not_fail_the_storage") {
     auto s = open_ok(d.path());
     REQUIRE(s->persist(make_batch(1, 5, 2, 10), HardState{2, 1, 3}).is_ok());
     CHECK(s->persist(make_batch(9, 2, 2, 10), HardState{2, 1, 9}).code() ==
-          Code::kInvalidArgument);                                                  // a gap
-    CHECK(s->persist(make_batch(6, 2, 1, 10), std::nullopt).code() == Code::kInvalidArgument);  // term back
+          Code::kInvalidArgument);  // a gap
+    CHECK(s->persist(make_batch(6, 2, 1, 10), std::nullopt).code() ==
+          Code::kInvalidArgument);  // term back
     CHECK(s->failure().is_ok());
     CHECK(s->last_index() == 5);
     CHECK(s->initial_state().hard == HardState{2, 1, 3});
@@ -465,7 +466,8 @@ TEST_CASE("a_failed_log_write_fails_the_storage_for_good") {
     FaultEnv env(Env::posix());
     auto s = open_ok(d.path(), opts(), &env);
     REQUIRE(s->persist(make_batch(1, 5, 1, 10), HardState{1, 1, 0}).is_ok());
-    env.set_hook([](std::string_view op, const std::string&) { return op == "datasync" ? EIO : 0; });
+    env.set_hook(
+        [](std::string_view op, const std::string&) { return op == "datasync" ? EIO : 0; });
     Status st = s->persist(make_batch(6, 5, 1, 10), HardState{1, 1, 5});
     CHECK(st.code() == Code::kIoError);
     CHECK(st.message().find("fdatasync") != std::string::npos);
@@ -541,4 +543,47 @@ TEST_CASE("snapshot_file_bytes_match_the_documented_example") {
     CHECK(decode_snap_trailer(b.data() + 34, &n, &crc).is_ok());
     CHECK(n == 2);
     CHECK(crc == crc32c::value("hi", 2));
+}
+
+TEST_CASE("the_commit_known_when_entries_were_written_survives_losing_unsynced_metadata") {
+    // Issue 13, bug 1, at the storage: {1,2,3} adds 4, then 5. The batch carrying "add 5"
+    // arrives with a commit covering "add 4" (a commit-only hard state change). Power is
+    // then lost: meta/'s unsynced writes are gone (modelled by putting back the last synced
+    // hard state). The node must come back with voters {1,2,3,4}: with {1,2,3} and the log
+    // holding both changes it could win an election with 2 of 5 voters.
+    TempDir d;
+    std::vector<Entry> ents;
+    ents.push_back(raft::bootstrap_entry({{1, "h1:1"}, {2, "h2:1"}, {3, "h3:1"}}));
+    ents.push_back(config_entry(2, 1, raft::ConfChangeType::kAddNode, 4));
+    ents.push_back(config_entry(3, 1, raft::ConfChangeType::kAddNode, 5));
+    {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist({ents.data(), 1}, HardState{1, 0, 1}).is_ok());  // synced: new term
+        REQUIRE(s->persist({ents.data() + 1, 1}, HardState{1, 0, 1}).is_ok());
+        REQUIRE(s->persist({ents.data() + 2, 1}, HardState{1, 0, 2}).is_ok());
+        CHECK(s->initial_state().hard.commit == 2);
+    }
+    {
+        leveldb::DB* raw = nullptr;
+        REQUIRE(leveldb::DB::Open(leveldb::Options(), d.sub("meta"), &raw).ok());
+        std::unique_ptr<leveldb::DB> db(raw);
+        std::string hs(24, '\0');
+        put_u64(hs.data(), 1);
+        put_u64(hs.data() + 16, 1);
+        REQUIRE(db->Put(leveldb::WriteOptions(), "hard_state", hs).ok());
+    }
+    auto s = open_ok(d.path());
+    CHECK(s->initial_state().hard == HardState{1, 0, 2});
+    CHECK(s->initial_state().conf.voters == std::vector<raft::NodeId>{1, 2, 3, 4});
+}
+
+TEST_CASE("a_commit_with_entries_costs_no_extra_sync_and_no_metadata_write") {
+    TempDir d;
+    auto s = open_ok(d.path());
+    REQUIRE(s->persist(make_batch(1, 5, 1, 10), HardState{1, 1, 0}).is_ok());
+    const uint64_t before = s->syncs();
+    REQUIRE(s->persist(make_batch(6, 5, 1, 10), HardState{1, 1, 4}).is_ok());
+    CHECK(s->syncs() == before + 1);  // the log's fdatasync covers the commit
+    CHECK(s->log().durable_commit() == 4);
+    CHECK(s->initial_state().hard == HardState{1, 1, 4});
 }
