@@ -285,7 +285,7 @@ $(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libipc.a $(
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libipc.a $(B)/lib/libraft.a $(PKG_LIBS)
 -include $(B)/obj/clients/bench/raftbench_main.d
 
-.PHONY: bench bench-etcd bench-deps
+.PHONY: bench bench-etcd bench-deps bench-restart
 # Benchmark-only tools, installed on demand rather than by `make deps`: gnuplot draws the
 # chart; etcd-server and wrk are the comparison system and its load generator.
 BENCH_PKGS := gnuplot-nox etcd-server wrk
@@ -297,6 +297,10 @@ bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/rele
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
 bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+# Memory and time to ready after a cold restart with a 1 GiB and a 4 GiB log, next to a cold
+# `cat` of the same segments (RESTART_SIZES_MB; build/bench/restart.json).
+bench-restart: build/release/bin/raftd build/release/bin/raftbench build/release/bin/raftctl
+	@tests/bench/restart.sh
 
 # ---- raft: soak -----------------------------------------------------------------------------
 # `make test` runs 300 simulated seeds (100 under ASan) inside raft_test; `make soak-raft`

@@ -69,7 +69,10 @@ Status Raft::load() {
     conf_index_ = snap.index;
     conf_history_.push_back({snap.index, conf});
     if (hs.commit > snap.index) {
-        auto ents = log_.slice(snap.index + 1, hs.commit + 1, 0);
+        // Only the config entries: a node with a long log must not hold all of it in memory
+        // (nor read it) to learn its configuration. Nothing is unstable yet, so the storage
+        // alone answers.
+        auto ents = storage_.config_entries(snap.index + 1, hs.commit + 1);
         if (!ents) return ents.status();
         for (const Entry& e : *ents) {
             if (e.type != EntryType::kConfig) continue;

@@ -46,6 +46,12 @@ class Storage {
 
     // Metadata of the latest durable snapshot; index 0 when there is none.
     virtual SnapshotMeta snapshot_meta() const = 0;
+
+    // The config entries among [lo, hi), in order; same errors as entries(). Raft calls it
+    // at start-up to rebuild its configuration from the committed log. The default pages
+    // through entries() with a bounded byte budget, so memory does not follow the log's
+    // size; an implementation that indexes its config entries should answer from the index.
+    virtual Result<std::vector<Entry>> config_entries(Index lo, Index hi) const;
 };
 
 }  // namespace raftd::raft

@@ -1,12 +1,15 @@
 #include "wal/log.h"
 
 #include <algorithm>
-#include <limits>
 #include <mutex>
 
 namespace raftd::wal {
 
 using raft::Entry;
+
+namespace {
+constexpr uint64_t kWarmPageBytes = 4u << 20;
+}  // namespace
 
 Log::Log(Token, Env* env, std::string dir, const LogOptions& opts)
     : env_(env), dir_(std::move(dir)), opts_(opts) {}
@@ -105,15 +108,16 @@ Status Log::recover() {
             budget += sz;
             lo--;
         }
-        if (lo <= last) {
-            std::vector<Entry> tail;
+        // In pages: reading the whole tail at once would hold it twice (file bytes and
+        // entries), and memory after a restart must stay near the cache's budget.
+        while (lo <= last) {
+            std::vector<Entry> page;
             uint64_t bytes = 0;
-            if (Status s =
-                    read_from_disk(lo, last + 1, std::numeric_limits<uint64_t>::max(), tail, bytes);
-                !s)
-                return s;
-            for (const auto& e : tail)
+            if (Status s = read_from_disk(lo, last + 1, kWarmPageBytes, page, bytes); !s) return s;
+            if (page.empty()) return Status::internal("cache warm-up read no entry");
+            for (const auto& e : page)
                 cache_push(e);
+            lo = page.back().index + 1;
         }
     }
     return Status::ok();
@@ -205,6 +209,27 @@ Result<std::vector<Entry>> Log::entries(Index lo, Index hi, uint64_t max_bytes) 
         if (!out.empty() && bytes + e.byte_size() > max_bytes) break;
         bytes += e.byte_size();
         out.push_back(e);
+    }
+    return out;
+}
+
+Result<std::vector<Entry>> Log::config_entries(Index lo, Index hi) const {
+    std::vector<Index> wanted;
+    {
+        std::shared_lock lk(mu_);
+        if (lo < first_index_locked())
+            return Status::compacted("entries below " + std::to_string(first_index_locked()));
+        if (hi > last_index_locked() + 1)
+            return Status::not_found("entries beyond " + std::to_string(last_index_locked()));
+        for (const auto& seg : segments_)
+            for (Index i : seg->configs)
+                if (i >= lo && i < hi) wanted.push_back(i);
+    }
+    std::vector<Entry> out;
+    for (Index i : wanted) {
+        auto e = entries(i, i + 1, UINT64_MAX);
+        if (!e) return e.status();
+        out.push_back(std::move(e->front()));
     }
     return out;
 }

@@ -68,6 +68,9 @@ class Log {
     Result<raft::Term> term(Index i) const;  // first_index() - 1 <= i <= last_index()
     // Entries [lo, hi), at least one when lo < hi, stopping before max_bytes is exceeded.
     Result<std::vector<raft::Entry>> entries(Index lo, Index hi, uint64_t max_bytes) const;
+    // The config entries among [lo, hi), read through the index the scan and appends keep:
+    // the cost follows the number of config entries, not the log's size.
+    Result<std::vector<raft::Entry>> config_entries(Index lo, Index hi) const;
 
     // ---- writes (the one writer thread) --------------------------------------------------
     // Durably appends consecutive entries. When batch[0].index <= last_index() the entries

@@ -230,3 +230,43 @@ TEST_CASE("truncating_a_committed_entry_is_refused_and_changes_nothing") {
     REQUIRE(log->truncate_suffix(5).is_ok());
     CHECK(log->last_index() == 4);
 }
+
+TEST_CASE("config_entries_are_indexed_through_appends_truncation_reopen_and_compaction") {
+    auto cfg = [](Index i, raft::Term t) {
+        return Entry{i, t, raft::EntryType::kConfig, raft::Payload("c" + std::to_string(i))};
+    };
+    auto indexes = [](const Log& log, Index lo, Index hi) {
+        auto r = log.config_entries(lo, hi);
+        REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
+        std::vector<Index> v;
+        for (const Entry& e : *r) {
+            CHECK(e.type == raft::EntryType::kConfig);
+            CHECK(e == Entry{e.index, e.term, raft::EntryType::kConfig,
+                             raft::Payload("c" + std::to_string(e.index))});
+            v.push_back(e.index);
+        }
+        return v;
+    };
+    TempDir d;
+    auto log = open_log(d.path(), opts());
+    // Config entries at 3, 20 and 33 among data entries, across three segments.
+    for (Index i = 1; i <= 40; i += 5) {
+        auto batch = make_batch(i, 5, 1, 200);
+        for (auto& e : batch)
+            if (e.index == 3 || e.index == 20 || e.index == 33) e = cfg(e.index, 1);
+        REQUIRE(log->append(batch).is_ok());
+    }
+    CHECK(indexes(*log, 1, 41) == std::vector<Index>{3, 20, 33});
+    CHECK(indexes(*log, 4, 33) == std::vector<Index>{20});
+    // A new leader replaces 30.. with entries that hold a config entry at 31.
+    REQUIRE(log->append(std::vector<Entry>{make_entry(30, 2, 200), cfg(31, 2)}).is_ok());
+    CHECK(indexes(*log, 1, 32) == std::vector<Index>{3, 20, 31});
+    log.reset();
+    log = open_log(d.path(), opts());
+    CHECK(indexes(*log, 1, 32) == std::vector<Index>{3, 20, 31});
+    REQUIRE(log->compact(25).is_ok());  // drops the segment [1, 15]
+    CHECK(log->first_index() == 16);
+    CHECK(indexes(*log, 16, 32) == std::vector<Index>{20, 31});
+    CHECK(log->config_entries(1, 32).status().code() == Code::kCompacted);
+    CHECK(log->config_entries(16, 40).status().code() == Code::kNotFound);
+}

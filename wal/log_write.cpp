@@ -119,7 +119,7 @@ Status Log::append(std::span<const Entry> batch, Index commit) {
     uint64_t off = act->end;
     for (const Entry& e : batch) {
         const uint64_t len = entry_record_size(e);
-        act->add(e.index, e.term, off, len);
+        act->add(e.index, e.term, off, len, e.type == raft::EntryType::kConfig);
         off += len;
         cache_push(e);
     }

@@ -34,8 +34,9 @@ Term Segment::term_at(Index i) const {
     return std::prev(it)->second;
 }
 
-void Segment::add(Index i, Term t, uint64_t offset, uint64_t record_len) {
+void Segment::add(Index i, Term t, uint64_t offset, uint64_t record_len, bool config) {
     offsets.push_back(static_cast<uint32_t>(offset));
+    if (config) configs.push_back(i);
     if (term_runs.empty() || term_runs.back().second != t) term_runs.emplace_back(i, t);
     end = offset + record_len;
 }
@@ -45,6 +46,8 @@ void Segment::drop_from(Index i) {
     if (keep >= offsets.size()) return;
     end = offsets[keep];
     offsets.resize(keep);
+    while (!configs.empty() && configs.back() >= i)
+        configs.pop_back();
     while (!term_runs.empty() && term_runs.back().first >= i)
         term_runs.pop_back();
 }
@@ -154,7 +157,7 @@ Result<ScanResult> scan_segment(Env* env, const std::string& path, Index name_in
             return Status::corruption(
                 where(path, pos) + ": entry index " + std::to_string(v.index) + " has term " +
                 std::to_string(v.term) + " below the previous term " + std::to_string(last_term));
-        seg->add(v.index, v.term, pos, v.total);
+        seg->add(v.index, v.term, pos, v.total, v.type == raft::EntryType::kConfig);
         last_term = v.term;
         expect++;
         pos += v.total;
@@ -165,10 +168,21 @@ Result<ScanResult> scan_segment(Env* env, const std::string& path, Index name_in
         if (rc == RecordCheck::kBadEntry)
             return Status::corruption(where(path, bad) + ": entry index " + std::to_string(expect) +
                                       ": " + record_check_name(rc));
-        std::string region(size_v - bad, '\0');
-        if (Status s = read_exact(*seg->file, bad, region.data(), region.size()); !s) return s;
-        bool all_zero = std::all_of(region.begin(), region.end(), [](char c) { return c == 0; });
+        // The rest of a preallocated segment (up to its full size) is checked in chunks:
+        // only damage, which is rare, needs it in memory whole.
+        bool all_zero = true;
+        {
+            std::string chunk;
+            for (uint64_t off = bad; off < size_v && all_zero; off += kChunk) {
+                chunk.resize(std::min<uint64_t>(kChunk, size_v - off));
+                if (Status s = read_exact(*seg->file, off, chunk.data(), chunk.size()); !s)
+                    return s;
+                all_zero = std::all_of(chunk.begin(), chunk.end(), [](char c) { return c == 0; });
+            }
+        }
         if (!all_zero) {
+            std::string region(size_v - bad, '\0');
+            if (Status s = read_exact(*seg->file, bad, region.data(), region.size()); !s) return s;
             size_t from = rc == RecordCheck::kZeroHeader ? 0 : 1;
             if (auto later = find_later_record(region, bad, from, expect - 1))
                 return Status::corruption(

@@ -47,6 +47,9 @@ struct Segment {
     // The highest commit record in the file (0: none). Commit records are not indexed: they
     // sit after the last entry of a batch, so end_of(i) may include one (readers skip it).
     Index commit = 0;
+    // Indexes of the config entries in the file, ascending: start-up rebuilds the membership
+    // from these without reading (or holding) the rest of the log.
+    std::vector<Index> configs;
 
     bool empty() const { return offsets.empty(); }
     Index last_index() const { return first_index + offsets.size() - 1; }
@@ -60,7 +63,7 @@ struct Segment {
     Term term_at(Index i) const;  // requires contains(i)
     Term last_term() const { return empty() ? prev_term : term_runs.back().second; }
 
-    void add(Index i, Term t, uint64_t offset, uint64_t record_len);
+    void add(Index i, Term t, uint64_t offset, uint64_t record_len, bool config = false);
     void add_commit(Index c, uint64_t offset) {
         commit = std::max(commit, c);
         end = offset + kCommitRecordSize;

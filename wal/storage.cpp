@@ -238,18 +238,15 @@ raft::InitialState DurableStorage::initial_state() const {
     st.hard.commit = std::max(st.hard.commit, snap_.meta.index);
     st.conf = snap_.meta.conf;
     const Index upto = std::min(st.hard.commit, log_->last_index());
-    Index next = std::max(snap_.meta.index + 1, log_->first_index());
-    while (next <= upto) {
-        auto ents = log_->entries(next, upto + 1, 4u << 20);
-        if (!ents || ents->empty()) break;  // reads of durable entries do not fail short of I/O
-        for (const raft::Entry& e : *ents) {
-            if (e.type != raft::EntryType::kConfig) continue;
-            auto cc = raft::decode_conf_change(e.data.view());
-            if (!cc) continue;  // raft refuses it identically when it replays the log
-            auto nc = raft::apply_conf_change(st.conf, *cc);
-            if (nc) st.conf = std::move(nc.value());
-        }
-        next = ents->back().index + 1;
+    const Index from = std::max(snap_.meta.index + 1, log_->first_index());
+    if (from > upto) return st;
+    auto ents = log_->config_entries(from, upto + 1);
+    if (!ents) return st;  // reads of durable entries do not fail short of I/O
+    for (const raft::Entry& e : *ents) {
+        auto cc = raft::decode_conf_change(e.data.view());
+        if (!cc) continue;  // raft refuses it identically when it replays the log
+        auto nc = raft::apply_conf_change(st.conf, *cc);
+        if (nc) st.conf = std::move(nc.value());
     }
     return st;
 }
@@ -273,6 +270,11 @@ Index DurableStorage::first_index() const {
 Index DurableStorage::last_index() const {
     std::shared_lock lk(mu_);
     return log_->last_index();
+}
+
+Result<std::vector<raft::Entry>> DurableStorage::config_entries(Index lo, Index hi) const {
+    std::shared_lock lk(mu_);
+    return log_->config_entries(lo, hi);
 }
 
 raft::SnapshotMeta DurableStorage::snapshot_meta() const {

@@ -113,14 +113,14 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     // commit records and the snapshot index.
     // conf: the snapshot's configuration with every config entry of the log after it, up to
     // the commit index, applied in order (changes apply_conf_change refuses are skipped, as
-    // raft does). Reads the log between the snapshot and the commit index: call it at
-    // start-up, not on a hot path.
+    // raft does). Reads only the config entries (the log indexes them).
     raft::InitialState initial_state() const override;
     Result<std::vector<raft::Entry>> entries(Index lo, Index hi, uint64_t max_bytes) const override;
     Result<raft::Term> term(Index i) const override;
     Index first_index() const override;
     Index last_index() const override;
     raft::SnapshotMeta snapshot_meta() const override;
+    Result<std::vector<raft::Entry>> config_entries(Index lo, Index hi) const override;
     // Bytes of the snapshot data (not the file's header or trailer), which was verified
     // against its CRC when it became current or when the storage was opened.
     Result<raft::SnapshotBytes> read_snapshot(Index index, uint64_t offset,
