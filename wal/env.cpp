@@ -43,6 +43,14 @@ class PosixFile final : public File {
         }
     }
 
+    void will_read(uint64_t offset, uint64_t len) const override {
+        // Advice only: a failure changes nothing but speed.
+        (void)::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(len),
+                              POSIX_FADV_SEQUENTIAL);
+        (void)::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(len),
+                              POSIX_FADV_WILLNEED);
+    }
+
     Result<size_t> read_at(uint64_t offset, void* buf, size_t n) const override {
         size_t done = 0;
         auto* p = static_cast<char*>(buf);

@@ -35,6 +35,12 @@ class File {
     virtual Result<size_t> pwritev(uint64_t offset, const iovec* iov, int iovcnt) = 0;
     // Reads up to n bytes at offset; fewer only at end of file.
     virtual Result<size_t> read_at(uint64_t offset, void* buf, size_t n) const = 0;
+    // A hint that [offset, offset+len) will be read soon, front to back: the OS may start
+    // reading it in the background (recovery overlaps its CRC checks with the disk this way).
+    virtual void will_read(uint64_t offset, uint64_t len) const {
+        (void)offset;
+        (void)len;
+    }
     virtual Status datasync() = 0;  // fdatasync: data plus the metadata needed to read it
     virtual Status sync() = 0;      // fsync
     virtual Status truncate(uint64_t size) = 0;

@@ -54,7 +54,7 @@ void Segment::drop_from(Index i) {
 
 namespace {
 
-constexpr size_t kChunk = 4u << 20;
+constexpr size_t kChunk = 256u << 10;
 
 std::string where(const std::string& path, uint64_t off) {
     return path + " offset " + std::to_string(off);
@@ -108,6 +108,8 @@ Result<ScanResult> scan_segment(Env* env, const std::string& path, Index name_in
     seg->prev_term = h->prev_term;
 
     const uint64_t size_v = res.file_size;
+    // The whole file is read front to back: let the disk run ahead of the checks.
+    seg->file->will_read(0, size_v);
     std::string buf;
     uint64_t buf_off = kSegmentHeaderSize;  // file offset of buf[0]
     uint64_t pos = kSegmentHeaderSize;
