@@ -226,10 +226,17 @@ TEST_CASE("random_garbage_never_crashes_the_decoder") {
             c = static_cast<char>(rng());
         if (round % 2) junk.replace(0, std::min<size_t>(4, junk.size()), be32(junk.size() / 2));
         d.feed(junk);
-        for (int i = 0; i < 100; ++i) {
+        // Every result other than "need more" or "too large" (which end the stream) must
+        // consume bytes, so the loop ends within as many steps as there are bytes.
+        bool ended = false;
+        for (size_t i = 0; i <= junk.size() + 1 && !ended; ++i) {
+            const size_t before = d.buffered();
             auto r = d.next();
-            if (r.kind == Kind::kNeedMore || r.kind == Kind::kTooLarge) break;
+            ended = r.kind == Kind::kNeedMore || r.kind == Kind::kTooLarge;
+            if (!ended) REQUIRE(d.buffered() < before);
+            CHECK(d.buffered() <= junk.size());
         }
+        CHECK(ended);
     }
 }
 

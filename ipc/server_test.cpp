@@ -41,6 +41,14 @@ bool eventually(F pred, int timeout_ms = 5000) {
     return pred();
 }
 
+// The next reply or event, which must arrive: a timeout fails the test here instead of
+// dereferencing an empty optional.
+Msg reply(RawClient& c) {
+    auto m = c.recv();
+    REQUIRE_MESSAGE(m, "no frame within the deadline");
+    return std::move(*m);
+}
+
 ProposeRequest prop(std::string s) {
     return ProposeRequest{raft::Payload(std::move(s))};
 }
@@ -99,7 +107,8 @@ TEST_CASE("pipelined_proposals_commit_in_connection_order") {
         index_of[m->u64("id")] = m->u64("index");
     }
     REQUIRE(index_of.size() == 500);
-    for (uint64_t i = 2; i <= 500; ++i) CHECK(index_of[i] > index_of[i - 1]);
+    for (uint64_t i = 2; i <= 500; ++i)
+        CHECK(index_of[i] > index_of[i - 1]);
 }
 
 TEST_CASE("replies_to_a_pipelined_burst_are_written_in_few_batches") {
@@ -112,7 +121,8 @@ TEST_CASE("replies_to_a_pipelined_burst_are_written_in_few_batches") {
         burst += out.flatten();
     }
     REQUIRE(c.send_raw(burst));  // ~2.6 KB: one or two reads on the server
-    for (int i = 0; i < 200; ++i) REQUIRE(c.recv());
+    for (int i = 0; i < 200; ++i)
+        REQUIRE(c.recv());
     auto s = st.with([](auto&, auto& srv) { return srv.stats(); });
     CHECK(s.frames_out == 200);
     CHECK(s.writes <= 4);  // one gathered uv_write per loop iteration, not one per reply
@@ -146,7 +156,8 @@ TEST_CASE("proposal_errors_are_passed_through_with_the_leader_hint") {
 TEST_CASE("subscription_streams_contiguous_entries_then_follows_commits") {
     ServerThread st;
     st.run([](auto& b, auto&) {
-        for (int i = 0; i < 10; ++i) b.append("e" + std::to_string(i));
+        for (int i = 0; i < 10; ++i)
+            b.append("e" + std::to_string(i));
         b.commit_to(10);
     });
     RawClient c(st.path());
@@ -195,7 +206,7 @@ TEST_CASE("subscribe_without_from_starts_after_the_commit_index") {
     });
     RawClient c(st.path());
     REQUIRE(c.send(1, SubscribeRequest{}));
-    REQUIRE(c.recv()->ok());
+    REQUIRE(reply(c).ok());
     REQUIRE(c.send(2, prop("new")));
     // The entry event and the proposal's reply, in either order.
     int seen = 0;
@@ -220,15 +231,17 @@ TEST_CASE("subscribe_without_from_starts_after_the_commit_index") {
 TEST_CASE("subscriber_from_a_compacted_index_gets_the_snapshot_then_entries") {
     ServerThread st;
     std::string big(700 * 1024, 's');
-    for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+    for (size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>('a' + i % 26);
     st.run([&](auto& b, auto&) {
-        for (int i = 0; i < 20; ++i) b.append("e" + std::to_string(i + 1));
+        for (int i = 0; i < 20; ++i)
+            b.append("e" + std::to_string(i + 1));
         b.commit_to(20);
         b.install_snapshot(15, big);
     });
     RawClient c(st.path());
     REQUIRE(c.send(1, SubscribeRequest{1}));
-    REQUIRE(c.recv()->ok());
+    REQUIRE(reply(c).ok());
     std::string got;
     bool done = false;
     int chunks = 0;
@@ -260,8 +273,8 @@ TEST_CASE("snapshot_installed_mid_stream_is_sent_before_the_entries_after_it") {
     });
     RawClient c(st.path());
     REQUIRE(c.send(1, SubscribeRequest{1}));
-    REQUIRE(c.recv()->ok());
-    REQUIRE(c.recv()->u64("index") == 1);
+    REQUIRE(reply(c).ok());
+    REQUIRE(reply(c).u64("index") == 1);
     // The node fell behind and installed a snapshot at 50 from the leader.
     st.run([](auto& b, auto&) { b.install_snapshot(50, "state@50"); });
     auto m = c.recv();
@@ -288,18 +301,30 @@ TEST_CASE("slow_subscriber_costs_bounded_memory_and_still_gets_everything") {
     REQUIRE(c.send(1, SubscribeRequest{1}));
     // 16 MiB of entries committed while the subscriber reads nothing.
     st.run([](auto& b, auto&) {
-        for (int i = 0; i < 4096; ++i) b.append(std::string(4096, static_cast<char>('a' + i % 26)));
+        for (int i = 0; i < 4096; ++i)
+            b.append(std::string(4096, static_cast<char>('a' + i % 26)));
         b.commit_to(4096);
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the server try to write
-    uint64_t queued = st.with([](auto&, auto& s) { return s.stats().queued_bytes; });
-    CHECK(queued <= o.sub_output_bytes + 64 * 1024);
-    REQUIRE(c.recv()->ok());
+    // The server fills the socket and its own queue, then stops reading ahead: wait for
+    // output to be queued (so the bound below measures something), then for it to settle.
+    auto queued = [&] { return st.with([](auto&, auto& s) { return s.stats().queued_bytes; }); };
+    REQUIRE(eventually([&] { return queued() > 0; }));
+    uint64_t last = 0;
+    REQUIRE(eventually([&] {
+        uint64_t q = queued();
+        bool settled = q == last;
+        last = q;
+        return settled;
+    }));
+    CHECK(last > 0);
+    CHECK(last <= o.sub_output_bytes + 64 * 1024);
+    REQUIRE(reply(c).ok());
     for (uint64_t i = 1; i <= 4096; ++i) {
         auto m = c.recv();
         REQUIRE(m);
         REQUIRE(m->u64("index") == i);
-        uint64_t q = i % 512 == 0 ? st.with([](auto&, auto& s) { return s.stats().queued_bytes; }) : 0;
+        uint64_t q =
+            i % 512 == 0 ? st.with([](auto&, auto& s) { return s.stats().queued_bytes; }) : 0;
         CHECK(q <= o.sub_output_bytes + 64 * 1024);
     }
 }
@@ -307,7 +332,8 @@ TEST_CASE("slow_subscriber_costs_bounded_memory_and_still_gets_everything") {
 TEST_CASE("snapshot_upload_in_chunks_replies_with_the_index_on_the_last") {
     ServerThread st;
     st.run([](auto& b, auto&) {
-        for (int i = 0; i < 5; ++i) b.append("x");
+        for (int i = 0; i < 5; ++i)
+            b.append("x");
         b.commit_to(5);
     });
     RawClient c(st.path());
@@ -327,7 +353,7 @@ TEST_CASE("snapshot_upload_in_chunks_replies_with_the_index_on_the_last") {
     auto snap = st.with([](auto& b, auto&) { return b.snap_bytes_; });
     CHECK(snap == "abcdef");
     REQUIRE(c.send(4, SnapshotRequest{9, 0, raft::Payload(), true}));
-    CHECK(c.recv()->code() == "BAD_REQUEST");  // above the commit index
+    CHECK(reply(c).code() == "BAD_REQUEST");  // above the commit index
 }
 
 TEST_CASE("membership_transfer_campaign_and_read_index") {
@@ -339,15 +365,15 @@ TEST_CASE("membership_transfer_campaign_and_read_index") {
     CHECK(m->ok());
     CHECK(m->get("members")->via.array.size == 4);
     REQUIRE(c.send(2, AddMemberRequest{4, "127.0.0.1:7004", true}));
-    CHECK(c.recv()->code() == "BAD_REQUEST");
+    CHECK(reply(c).code() == "BAD_REQUEST");
     REQUIRE(c.send(3, PromoteRequest{4}));
-    CHECK(c.recv()->ok());
+    CHECK(reply(c).ok());
     REQUIRE(c.send(4, RemoveMemberRequest{4}));
-    CHECK(c.recv()->get("members")->via.array.size == 3);
+    CHECK(reply(c).get("members")->via.array.size == 3);
     REQUIRE(c.send(5, TransferLeaderRequest{2}));
-    CHECK(c.recv()->u64("leader") == 2);
+    CHECK(reply(c).u64("leader") == 2);
     REQUIRE(c.send(6, CampaignRequest{}));
-    CHECK(c.recv()->u64("term") == 4);
+    CHECK(reply(c).u64("term") == 4);
     REQUIRE(c.send(7, ReadIndexRequest{}));
     m = c.recv();
     REQUIRE(m);
@@ -367,7 +393,7 @@ TEST_CASE("oversized_length_gets_too_large_then_the_connection_closes") {
     CHECK(c.wait_closed());
     RawClient zero(st.path());
     REQUIRE(zero.send_raw(std::string(4, '\0')));
-    CHECK(zero.recv()->code() == "TOO_LARGE");
+    CHECK(reply(zero).code() == "TOO_LARGE");
     CHECK(zero.wait_closed());
 }
 
@@ -375,18 +401,21 @@ TEST_CASE("garbage_wrong_types_unknown_ops_get_errors_and_the_connection_stays")
     ServerThread st;
     RawClient c(st.path());
     REQUIRE(c.send_raw(RawClient::frame("\xc1\xc1\xc1")));  // never-used msgpack byte
-    CHECK(c.recv()->code() == "BAD_FRAME");
+    CHECK(reply(c).code() == "BAD_FRAME");
     REQUIRE(c.send_raw(RawClient::frame("\x93\x01\x02\x03")));  // an array, not a map
-    CHECK(c.recv()->code() == "BAD_FRAME");
+    CHECK(reply(c).code() == "BAD_FRAME");
     // {"op": "propose", "id": 5, "data": "str"}
-    REQUIRE(c.send_raw(RawClient::frame(
-        "\x83\xa2op\xa7propose\xa2id\x05\xa4" "data\xa3str")));
+    REQUIRE(
+        c.send_raw(RawClient::frame("\x83\xa2op\xa7propose\xa2id\x05\xa4"
+                                    "data\xa3str")));
     auto m = c.recv();
     REQUIRE(m);
     CHECK(m->code() == "BAD_REQUEST");
     CHECK(m->u64("id") == 5);
     // {"op": "frobnicate", "id": 6}
-    REQUIRE(c.send_raw(RawClient::frame("\x82\xa2op\xaa" "frobnicate\xa2id\x06")));
+    REQUIRE(
+        c.send_raw(RawClient::frame("\x82\xa2op\xaa"
+                                    "frobnicate\xa2id\x06")));
     m = c.recv();
     CHECK(m->code() == "UNKNOWN_OP");
     CHECK(m->u64("id") == 6);
@@ -396,7 +425,7 @@ TEST_CASE("garbage_wrong_types_unknown_ops_get_errors_and_the_connection_stays")
     CHECK(m->code() == "TOO_LARGE");
     CHECK(m->u64("id") == 8);
     REQUIRE(c.send(9, PingRequest{}));
-    CHECK(c.recv()->ok());
+    CHECK(reply(c).ok());
     CHECK(st.with([](auto& b, auto&) { return b.proposals; }) == 0);
 }
 
@@ -418,7 +447,8 @@ TEST_CASE("duplicate_ids_in_flight_and_too_many_in_flight_are_refused") {
     CHECK(m->u64("id") == 4);
     CHECK(st.with([](auto& b, auto&) { return b.proposals; }) == 3);
     st.run([](auto& b, auto&) { b.commit_to(b.last_index()); });
-    for (int i = 0; i < 3; ++i) CHECK(c.recv()->ok());
+    for (int i = 0; i < 3; ++i)
+        CHECK(reply(c).ok());
 }
 
 TEST_CASE("half_frame_and_stall_is_closed_after_the_partial_frame_timeout") {
@@ -452,14 +482,15 @@ TEST_CASE("client_that_never_reads_is_closed_and_others_are_served") {
     std::thread writer([&] { (void)bad.send_raw(burst); });
     RawClient good(st.path());
     REQUIRE(good.send(1, PingRequest{}));
-    CHECK(good.recv()->ok());
-    CHECK(eventually([&] { return st.with([](auto&, auto& s) { return s.stats().connections; }) == 1; }));
+    CHECK(reply(good).ok());
+    CHECK(eventually(
+        [&] { return st.with([](auto&, auto& s) { return s.stats().connections; }) == 1; }));
     uint64_t queued = st.with([](auto&, auto& s) { return s.stats().queued_bytes; });
     CHECK(queued < 1024 * 1024);
     ::shutdown(bad.fd(), SHUT_RDWR);
     writer.join();
     REQUIRE(good.send(2, PingRequest{}));
-    CHECK(good.recv()->ok());
+    CHECK(reply(good).ok());
 }
 
 TEST_CASE("thousands_of_connections_opened_and_dropped") {
@@ -470,10 +501,11 @@ TEST_CASE("thousands_of_connections_opened_and_dropped") {
         if (i % 3 == 0) (void)c.send_raw(std::string("\x00\x00\x00\x20\x81", 5));
         if (i % 3 == 1) (void)c.send(1, PingRequest{});
     }
-    CHECK(eventually([&] { return st.with([](auto&, auto& s) { return s.stats().connections; }) == 0; }));
+    CHECK(eventually(
+        [&] { return st.with([](auto&, auto& s) { return s.stats().connections; }) == 0; }));
     RawClient c(st.path());
     REQUIRE(c.send(1, PingRequest{}));
-    CHECK(c.recv()->ok());
+    CHECK(reply(c).ok());
     CHECK(st.with([](auto&, auto& s) { return s.stats().accepted; }) == 2001);
 }
 
@@ -485,8 +517,8 @@ TEST_CASE("half_close_gets_replies_then_the_server_closes") {
     REQUIRE(c.send(2, SubscribeRequest{}));
     REQUIRE(c.send(3, PingRequest{}));
     ::shutdown(c.fd(), SHUT_WR);
-    CHECK(c.recv()->ok());  // subscribe
-    CHECK(c.recv()->ok());  // ping
+    CHECK(reply(c).ok());  // subscribe
+    CHECK(reply(c).ok());  // ping
     CHECK(!c.recv(100));
     st.run([](auto& b, auto&) { b.commit_to(1); });
     auto m = c.recv();
@@ -509,7 +541,7 @@ TEST_CASE("peer_not_in_the_allow_list_is_disconnected_without_a_frame") {
     ServerThread st2(ok);
     RawClient c2(st2.path());
     REQUIRE(c2.send(1, PingRequest{}));
-    CHECK(c2.recv()->ok());
+    CHECK(reply(c2).ok());
 }
 
 TEST_CASE("listen_refuses_a_live_socket_and_replaces_a_stale_one") {

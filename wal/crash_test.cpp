@@ -210,8 +210,12 @@ TEST_CASE("sigkilled_writer_loses_no_reported_step_and_leaves_no_partial_entry")
     REQUIRE_MESSAGE(std::filesystem::exists(bin), bin << " missing: build it with make");
     int iterations = kDefaultIterations;
     if (const char* e = std::getenv("RAFTD_WAL_CRASH_ITERATIONS")) iterations = std::atoi(e);
-    const uint64_t base_seed = std::random_device{}();
-    INFO("base seed " << base_seed);
+    // RAFTD_WAL_CRASH_SEED replays a run's plans and kill schedule (where a kill lands within
+    // the child still depends on timing).
+    uint64_t base_seed = std::random_device{}();
+    if (const char* e = std::getenv("RAFTD_WAL_CRASH_SEED"))
+        base_seed = std::strtoull(e, nullptr, 10);
+    INFO("base seed " << base_seed << " (replay: RAFTD_WAL_CRASH_SEED=" << base_seed << ")");
     std::mt19937_64 rng(base_seed);
     size_t total_reports = 0, kills_mid_open = 0, kills_in_snapshot = 0;
     for (int it = 0; it < iterations;) {
@@ -242,8 +246,9 @@ TEST_CASE("sigkilled_writer_loses_no_reported_step_and_leaves_no_partial_entry")
         std::error_code ec;
         std::filesystem::remove_all(dir, ec);
     }
-    MESSAGE(iterations << " kills, " << total_reports << " steps reported durable, "
-                       << kills_mid_open << " kills before the first report, " << kills_in_snapshot
-                       << " during a snapshot step");
+    MESSAGE("base seed " << base_seed << ": " << iterations << " kills, " << total_reports
+                         << " steps reported durable, " << kills_mid_open
+                         << " kills before the first report, " << kills_in_snapshot
+                         << " during a snapshot step");
     CHECK(total_reports > 0);
 }
