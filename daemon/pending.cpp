@@ -30,6 +30,18 @@ Resolution decide(raft::EntryId ours, raft::EntryId c, bool by_snapshot) {
 
 }  // namespace
 
+std::string_view fate_name(Fate f) {
+    switch (f) {
+        case Fate::kCommitted:
+            return "committed";
+        case Fate::kNotCommitted:
+            return "not committed";
+        case Fate::kUnknown:
+            break;
+    }
+    return "unknown";
+}
+
 void PendingTable::add(raft::EntryId id, Resolve resolve, uint64_t deadline, std::string late) {
     items_[{id.index, id.term}] = Item{std::move(resolve), deadline, std::move(late)};
     note_deadline(deadline);

@@ -24,6 +24,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,8 @@ enum class Fate : uint8_t {
     kNotCommitted,  // a different entry committed at its index: the request's never will
     kUnknown,       // it may or may not commit (skipped by a snapshot, deadline, stop)
 };
+
+std::string_view fate_name(Fate f);  // "committed", "not committed", "unknown"
 
 struct Resolution {
     Fate fate = Fate::kUnknown;

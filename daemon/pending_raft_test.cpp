@@ -3,11 +3,31 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <string>
 #include <vector>
 
 #include "daemon/pending.h"
 #include "raft/testing/cluster.h"
 #include "raft/testing/fixture.h"
+
+// Fates print by name in failed checks.
+namespace doctest {
+template <>
+struct StringMaker<raftd::daemon::Fate> {
+    static String convert(raftd::daemon::Fate f) {
+        return String(std::string(raftd::daemon::fate_name(f)).c_str());
+    }
+};
+template <>
+struct StringMaker<std::vector<raftd::daemon::Fate>> {
+    static String convert(const std::vector<raftd::daemon::Fate>& v) {
+        std::string s = "[";
+        for (auto f : v)
+            s += std::string(s.size() > 1 ? ", " : "") + std::string(raftd::daemon::fate_name(f));
+        return String((s + "]").c_str());
+    }
+};
+}  // namespace doctest
 
 using namespace raftd;
 using namespace raftd::daemon;
