@@ -52,8 +52,9 @@ class PendingTable {
   public:
     using Resolve = std::function<void(const Resolution&)>;
 
-    // Waits for the entry `id`. deadline 0: none until orphan() sets one; `late` is the
-    // message a passing deadline answers with.
+    // Waits for the entry `id`, which this node appended as the leader of id.term (what
+    // Node::propose returned: the rules above rely on it, and no two requests share an id).
+    // deadline 0: none until orphan() sets one; `late` is what a passing deadline answers.
     void add(raft::EntryId id, Resolve resolve, uint64_t deadline = 0, std::string late = {});
     // The entry `e` was committed (delivered to the application, in index order).
     void committed(raft::EntryId e);
