@@ -1,9 +1,12 @@
 // NodeBackend: the daemon's implementation of ipc::Backend, turning client requests into
-// raft::Node calls and Ready results back into replies.
+// raft::Node calls and Ready results back into replies. The rooms it is built from:
+// pending.h (requests waiting on their entry), forward.h (the follower's side of forwarded
+// requests), membership.h (membership requests as ConfChanges), commit_stream.h (the
+// subscribers' read-ahead) and snapshot_upload.h.
 //
-// Owns: the proposals, reads, membership changes and leader transfers waiting on raft, the
-// proposals this follower forwarded to the leader, and a cache of the configuration each
-// config entry establishes (for the commit stream).
+// Owns: wiring those to the host and transport; the reads and leader transfers waiting on
+// raft; the membership change between its commit and its taking effect; the leader's side
+// of forwarded requests.
 // Never: reply to a proposal before its entry is committed and durable locally, or report a
 // proposal as not appended when it may still commit (INDETERMINATE then).
 //
@@ -11,11 +14,14 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 
+#include "daemon/commit_stream.h"
+#include "daemon/forward.h"
 #include "daemon/host.h"
+#include "daemon/pending.h"
 #include "ipc/backend.h"
 #include "ipc/uv.h"
 
@@ -29,6 +35,7 @@ class NodeBackend final : public ipc::Backend {
 
     // Wiring from the host and the server.
     void on_committed(const std::vector<raft::Entry>& ents);
+    void on_snapshot_installed(const raft::SnapshotMeta& snap);
     void on_read_states(const std::vector<raft::ReadState>& rs);
     void on_applied();  // after advance(): the configuration may have changed
     void on_role_changed();
@@ -39,7 +46,6 @@ class NodeBackend final : public ipc::Backend {
         notify_commit_ = std::move(commit);
         notify_leader_ = std::move(leader);
     }
-
 
     // ipc::Backend
     ipc::NodeInfo info() const override;
@@ -59,31 +65,21 @@ class NodeBackend final : public ipc::Backend {
     Result<raft::SnapshotBytes> read_snapshot(raft::Index index, uint64_t offset,
                                               uint64_t max_bytes) override;
 
-    // The membership as clients see it (progress included on the leader when asked).
-    ipc::Membership membership(const raft::ConfState& cs, bool with_progress) const;
-
   private:
     void propose_local(raft::Payload data, ipc::Done<ipc::ProposeReply> done);
     ipc::Error not_leader_error(std::string what) const;
+    uint64_t deadline() const;  // for a request starting to wait now
     void expire();
-    void forward(raft::Payload data, ipc::Done<ipc::ProposeReply> done);
-    // Sends a client request (membership, transfer) to the leader; `done` gets the leader's
-    // reply map body, or an error.
-    void forward_op(const ipc::Request& req, std::function<void(ipc::Outcome<std::string>)> done,
-                    raft::NodeId transfer_to = raft::kNoNode);
-    void serve_forwarded_op(raft::NodeId from, uint64_t seq, std::string_view body);
+    // The leader's side of a forwarded proposal or client request.
     void on_forward(raft::NodeId from, Forward&& f);
-    void fail_forwards(raft::NodeId leader, const std::string& why);
-    Result<ipc::Membership> config_at(const raft::Entry& e);
+    void serve_forwarded_request(raft::NodeId from, uint64_t seq, std::string_view body);
 
-    struct PendingProposal {
-        raft::EntryId id;
-        ipc::Done<ipc::ProposeReply> done;
-    };
     struct PendingRead {
         uint64_t deadline;
         ipc::Done<ipc::ReadIndexReply> done;
     };
+    // The one membership change in flight: waiting in pending_ for its entry until
+    // `committed`, then until the configuration takes effect (on_applied).
     struct PendingConf {
         raft::EntryId id;
         bool committed = false;
@@ -99,32 +95,17 @@ class NodeBackend final : public ipc::Backend {
 
     NodeHost& host_;
     ipc::uv::Timer timer_;
-    std::deque<PendingProposal> proposals_;  // ascending index
-    // Set when this node stopped leading with proposals outstanding: they resolve when their
-    // index commits, or become INDETERMINATE at this deadline (the new leader's log may never
-    // reach their index).
-    uint64_t orphan_deadline_ = 0;
-    bool was_leader_ = false;
+    PendingTable pending_;
+    Forwarder forwarder_;
+    CommitReader commits_;
     std::map<std::string, PendingRead> reads_;
     uint64_t next_read_ = 1;
     std::optional<PendingConf> conf_;
     std::vector<PendingTransfer> transfers_;
     raft::NodeId last_leader_ = raft::kNoNode;
-    // Proposals this follower forwarded to the leader, by sequence number.
-    struct PendingForward {
-        raft::NodeId leader;
-        uint64_t deadline;
-        ipc::Done<ipc::ProposeReply> done;  // a proposal, or:
-        std::function<void(ipc::Outcome<std::string>)> op_done;  // a forwarded request
-        raft::NodeId transfer_to = raft::kNoNode;  // a transfer succeeds when this node leads
-    };
-    std::map<uint64_t, PendingForward> forwards_;
-    uint64_t next_forward_ = 1;
     // True while an application snapshot upload is open (shared with the upload, which may
     // outlive this backend's view of it).
     std::shared_ptr<bool> upload_busy_ = std::make_shared<bool>(false);
-    // Configuration established by each config entry seen (index -> conf).
-    std::map<raft::Index, raft::ConfState> conf_cache_;
     std::function<void(raft::Index)> notify_commit_;
     std::function<void(ipc::LeaderHint)> notify_leader_;
 };

@@ -417,6 +417,7 @@ void NodeHost::send_messages(raft::Ready& rd) {
 
 void NodeHost::deliver(raft::Ready& rd) {
     conf_may_change_ = rd.snapshot.has_value();
+    if (rd.snapshot && events_.snapshot_installed) events_.snapshot_installed(*rd.snapshot);
     if (!rd.committed_entries.empty()) {
         delivered_ = rd.committed_entries.back().index;
         stats_.committed_entries += rd.committed_entries.size();

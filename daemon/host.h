@@ -33,6 +33,9 @@ class StorageWorker;
 struct HostEvents {
     // Committed entries, in order, each already durable locally.
     std::function<void(const std::vector<raft::Entry>&)> committed;
+    // A snapshot from the leader was installed: `committed` goes on after its index, and
+    // the entries it covers are never delivered. Called before that Ready's `committed`.
+    std::function<void(const raft::SnapshotMeta&)> snapshot_installed;
     std::function<void(const std::vector<raft::ReadState>&)> read_states;
     // Role, leader or term changed.
     std::function<void()> role_changed;

@@ -256,8 +256,8 @@ class Client:
         self.call("ping")
 
     def propose(self, data: bytes) -> Proposed:
-        """Appends `data`; returns once committed. RaftdError UNAVAILABLE: not appended
-        (safe to retry); INDETERMINATE: may commit (check the stream first)."""
+        """Appends `data`; returns once committed. RaftdError UNAVAILABLE: definitely
+        not committed (safe to retry); INDETERMINATE: may commit (check the stream first)."""
         r = self.call("propose", data=bytes(data))
         return Proposed(r["index"], r["term"])
 

@@ -1,0 +1,24 @@
+// An application snapshot upload (the client `snapshot` op, docs/protocol.md 4.2): the
+// chunks go to the store on the storage thread, in order, so the loop never waits for
+// snapshot bytes to reach the disk.
+//
+// Owns: one upload's offset and its end; the shared "an upload is open" flag while open.
+// Never: write on the loop thread, or run two uploads at once (the caller checks `busy`).
+//
+// Thread rules: its methods on the loop thread; the store calls they queue run on the
+// storage thread (NodeHost::run_on_storage_thread), their completions back on the loop.
+#pragma once
+
+#include <memory>
+
+#include "daemon/host.h"
+#include "ipc/backend.h"
+
+namespace raftd::daemon {
+
+// Begins an upload of the snapshot `meta`; `*busy` is true until it finishes or aborts (the
+// flag is shared because the upload may outlive its creator's view of it).
+std::unique_ptr<ipc::SnapshotWriter> start_snapshot_upload(NodeHost& host, raft::SnapshotMeta meta,
+                                                           std::shared_ptr<bool> busy);
+
+}  // namespace raftd::daemon
