@@ -20,8 +20,10 @@
 //     of a job still being written);
 //   - every job that carries entries carries the newest hard state known when the job is
 //     built, so the commit index is made durable in the same sync as the entries
-//     (DurableStore::persist); a hard state that changes only the commit index and comes
-//     without entries may be written lazily (with the next batch, on a tick, or at stop);
+//     (DurableStore::persist); leader entries still waiting are built into a job before a
+//     newer Ready's hard state (perhaps a new term's) is adopted; a hard state that changes
+//     only the commit index and comes without entries may be written lazily (with the next
+//     batch, on a tick, or at stop);
 //   - jobs reach the store in the order they were built: one job on this thread only when
 //     nothing is queued on or running in the storage thread.
 // Never: I/O, threads, clocks or libuv of its own; retry a failed write (the failure is
