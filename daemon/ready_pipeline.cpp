@@ -77,7 +77,7 @@ void ReadyPipeline::persisted(Status st) {
     if (!st) {
         // Never retried: after a failed write or fsync the kernel may have dropped the data,
         // and carrying on would acknowledge entries that are not on disk.
-        fail("write-ahead log: " + st.to_string());
+        fatal("write-ahead log: " + st.to_string());
         return;
     }
     switch (what.kind) {
@@ -250,7 +250,7 @@ bool ReadyPipeline::try_persist_inline(PersistJob& job) {
     if (!jobs_.empty() || !actions_.storage_idle()) return false;
     attach_hard_state(job);
     ++stats_.inline_jobs;
-    if (Status st = actions_.persist_inline(job); !st) fail("write-ahead log: " + st.to_string());
+    if (Status st = actions_.persist_inline(job); !st) fatal("write-ahead log: " + st.to_string());
     return true;
 }
 
@@ -324,7 +324,7 @@ void ReadyPipeline::flush_clients() {
     if (actions_.clients_have_output()) actions_.flush_clients();
 }
 
-void ReadyPipeline::fail(const std::string& why) {
+void ReadyPipeline::fatal(const std::string& why) {
     stopped_ = true;
     failed_ = true;
     actions_.fatal(why);

@@ -168,7 +168,8 @@ class ReadyPipeline {
     void send(std::vector<raft::Message>& msgs);
     void deliver(raft::Ready& rd);
     void flush_clients();
-    void fail(const std::string& why);
+    // Stops the pipeline and reports `why` (NodeHost logs it as "{why}; stopping").
+    void fatal(const std::string& why);
     void maybe_drained();
 
     raft::Node& node_;

@@ -43,7 +43,7 @@ int run_daemon(const Config& cfg) {
     std::signal(SIGPIPE, SIG_IGN);
     if (Status st = init_logging(cfg); !st) return startup_error(st);
     for (const auto& w : cfg.warnings)
-        spdlog::warn("{}", w);
+        spdlog::warn("config: {}", w);
     const int activated_fd = activated_socket_fd();
     auto host = NodeHost::open(cfg);
     if (!host) return startup_error(host.status());
