@@ -83,7 +83,8 @@ class PipelineActions {
     // Make `job` durable now, on this thread. A failure is fatal (the pipeline stops).
     virtual Status persist_inline(PersistJob& job) = 0;
     // Hand `job` to the storage thread. Its completion must come back, on this thread and in
-    // submission order, as ReadyPipeline::persisted(status).
+    // submission order, as ReadyPipeline::persisted(status), and never from inside this
+    // call (the pipeline sends the Ready's messages after handing the job over).
     virtual void persist_on_worker(PersistJob job) = 0;
 
     // Whether client replies or commit events wait to be written; write them now.
