@@ -86,15 +86,20 @@ Result<std::unique_ptr<DurableStorage>> DurableStorage::open(Env* env, const std
 Status DurableStorage::open_impl() {
     if (opts_.node_id == 0) return Status::invalid_argument("node id 0 is not a node");
     if (opts_.cluster_id.empty()) return Status::invalid_argument("empty cluster id");
-    for (const std::string& d : {dir_, snap_dir_}) {
-        if (Status st = env_->create_dirs(d); !st) return st;
-    }
+    // Every directory entry we create must survive a power cut before anything inside it
+    // is relied on (docs/wal-format.md, section 1): the data dir in its parent, snap/ and
+    // meta/ in the data dir (wal/ is Log::open's), and LevelDB's first files in meta/
+    // (LevelDB syncs meta/ for its MANIFEST but not after renaming CURRENT).
+    if (Status st = create_dirs_durably(*env_, dir_); !st) return st;
+    if (Status st = env_->create_dirs(snap_dir_); !st) return st;
     leveldb::Options o;
     o.create_if_missing = true;
     o.paranoid_checks = true;
     leveldb::DB* raw = nullptr;
     if (Status st = ldb_status(leveldb::DB::Open(o, meta_dir_, &raw), "meta/"); !st) return st;
     db_.reset(raw);
+    if (Status st = env_->sync_dir(meta_dir_); !st) return st;
+    if (Status st = env_->sync_dir(dir_); !st) return st;
     if (Status st = check_identity(); !st) return st;
     auto log = Log::open(env_, wal_dir_, opts_.log);
     if (!log) return log.status();

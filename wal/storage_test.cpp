@@ -452,8 +452,9 @@ TEST_CASE("a_refused_batch_changes_nothing_and_does_not_fail_the_storage") {
     auto s = open_ok(d.path());
     REQUIRE(s->persist(make_batch(1, 5, 2, 10), HardState{2, 1, 3}).is_ok());
     CHECK(s->persist(make_batch(9, 2, 2, 10), HardState{2, 1, 9}).code() ==
-          Code::kInvalidArgument);                                                  // a gap
-    CHECK(s->persist(make_batch(6, 2, 1, 10), std::nullopt).code() == Code::kInvalidArgument);  // term back
+          Code::kInvalidArgument);  // a gap
+    CHECK(s->persist(make_batch(6, 2, 1, 10), std::nullopt).code() ==
+          Code::kInvalidArgument);  // term back
     CHECK(s->failure().is_ok());
     CHECK(s->last_index() == 5);
     CHECK(s->initial_state().hard == HardState{2, 1, 3});
@@ -465,7 +466,8 @@ TEST_CASE("a_failed_log_write_fails_the_storage_for_good") {
     FaultEnv env(Env::posix());
     auto s = open_ok(d.path(), opts(), &env);
     REQUIRE(s->persist(make_batch(1, 5, 1, 10), HardState{1, 1, 0}).is_ok());
-    env.set_hook([](std::string_view op, const std::string&) { return op == "datasync" ? EIO : 0; });
+    env.set_hook(
+        [](std::string_view op, const std::string&) { return op == "datasync" ? EIO : 0; });
     Status st = s->persist(make_batch(6, 5, 1, 10), HardState{1, 1, 5});
     CHECK(st.code() == Code::kIoError);
     CHECK(st.message().find("fdatasync") != std::string::npos);
@@ -541,4 +543,47 @@ TEST_CASE("snapshot_file_bytes_match_the_documented_example") {
     CHECK(decode_snap_trailer(b.data() + 34, &n, &crc).is_ok());
     CHECK(n == 2);
     CHECK(crc == crc32c::value("hi", 2));
+}
+
+namespace {
+// Every Env call a FaultEnv sees, as "op path", in order.
+struct OpRecorder {
+    std::vector<std::string> ops;
+    void attach(FaultEnv& env) {
+        env.set_hook([this](std::string_view op, const std::string& p) {
+            ops.push_back(std::string(op) + " " + p);
+            return 0;
+        });
+    }
+    // Position of the first `what` at or after `from`; ops.size() when absent.
+    size_t find(const std::string& what, size_t from = 0) const {
+        for (size_t i = from; i < ops.size(); i++)
+            if (ops[i] == what) return i;
+        return ops.size();
+    }
+};
+}  // namespace
+
+TEST_CASE("a_new_data_dir_and_its_subdirectories_are_synced_into_their_parents") {
+    // A power cut must not take back a directory the node already wrote into: each new
+    // entry is fsynced in its parent before anything inside is relied on.
+    TempDir d;
+    const std::string parent = d.sub("node"), dir = parent + "/data";
+    FaultEnv env(Env::posix());
+    OpRecorder rec;
+    rec.attach(env);
+    auto s = open_ok(dir, opts(), &env);
+    env.set_hook(nullptr);
+    const size_t made = rec.find("create_dirs " + dir);
+    REQUIRE(made < rec.ops.size());
+    CHECK(rec.find("sync_dir " + d.path(), made) < rec.ops.size());  // "node" in the tmp dir
+    CHECK(rec.find("sync_dir " + parent, made) < rec.ops.size());    // "data" in "node"
+    const size_t meta = rec.find("sync_dir " + dir + "/meta");
+    CHECK(meta < rec.ops.size());                                 // LevelDB's files in meta/
+    const size_t meta_entry = rec.find("sync_dir " + dir, meta);  // meta/ in the data dir
+    CHECK(meta_entry < rec.ops.size());
+    CHECK(rec.find("create_dirs " + dir + "/snap") < meta_entry);
+    const size_t wal = rec.find("create_dirs " + dir + "/wal");
+    REQUIRE(wal < rec.ops.size());
+    CHECK(rec.find("sync_dir " + dir, wal) < rec.ops.size());  // wal/ in the data dir
 }
