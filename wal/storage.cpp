@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <random>
 
 #include "raft/confchange.h"
 #include "raft/confchange_codec.h"
@@ -25,6 +26,16 @@ constexpr const char* kKeyCluster = "cluster_id";
 constexpr const char* kKeyNode = "node_id";
 constexpr const char* kKeyHardState = "hard_state";
 constexpr const char* kKeySnapshot = "snapshot";
+constexpr const char* kKeyIncarnation = "incarnation";
+constexpr std::string_view kPeerPrefix = "peer_incarnation/";  // + the node id in decimal
+
+uint64_t new_incarnation() {
+    std::random_device rd;
+    uint64_t v = 0;
+    while (v == 0)
+        v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    return v;
+}
 
 std::string u32_bytes(uint32_t v) {
     std::string s(4, '\0');
@@ -105,6 +116,7 @@ Status DurableStorage::open_impl() {
     if (!log) return log.status();
     log_ = std::move(log.value());
     if (Status st = load_meta(); !st) return st;
+    if (Status st = load_peer_incarnations(); !st) return st;
     if (Status st = reconcile_log(); !st) return st;
     return clean_snap_dir();
 }
@@ -125,9 +137,11 @@ Status DurableStorage::check_identity() {
             }
         }
         leveldb::WriteBatch b;
+        incarnation_ = new_incarnation();
         b.Put(kKeyVersion, u32_bytes(kDataDirFormatVersion));
         b.Put(kKeyCluster, opts_.cluster_id);
         b.Put(kKeyNode, u64_bytes(opts_.node_id));
+        b.Put(kKeyIncarnation, u64_bytes(incarnation_));
         leveldb::WriteOptions wo;
         wo.sync = true;
         return ldb_status(db_->Write(wo, &b), "meta/ write identity");
@@ -151,6 +165,54 @@ Status DurableStorage::check_identity() {
         return Status::invalid_argument("belongs to node " + std::to_string(id) + ", not node " +
                                         std::to_string(opts_.node_id));
     }
+    std::string inc;
+    leveldb::Status si = db_->Get(ro, kKeyIncarnation, &inc);
+    if (si.IsNotFound()) {
+        // Made by a build without incarnations: it gets one now (docs/wal-format.md, 5.2).
+        incarnation_ = new_incarnation();
+        leveldb::WriteBatch b;
+        b.Put(kKeyIncarnation, u64_bytes(incarnation_));
+        leveldb::WriteOptions wo;
+        wo.sync = true;
+        return ldb_status(db_->Write(wo, &b), "meta/ write incarnation");
+    }
+    if (Status st = ldb_status(si, "meta/ read incarnation"); !st) return st;
+    if (inc.size() != 8 || get_u64(inc.data()) == 0)
+        return Status::corruption("meta/ incarnation is not a non-zero u64");
+    incarnation_ = get_u64(inc.data());
+    return Status::ok();
+}
+
+Status DurableStorage::load_peer_incarnations() {
+    leveldb::ReadOptions ro;
+    ro.verify_checksums = true;
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(leveldb::Slice(kPeerPrefix.data(), kPeerPrefix.size())); it->Valid();
+         it->Next()) {
+        std::string_view k(it->key().data(), it->key().size());
+        if (!k.starts_with(kPeerPrefix)) break;
+        std::string id(k.substr(kPeerPrefix.size()));
+        char* end = nullptr;
+        uint64_t node = std::strtoull(id.c_str(), &end, 10);
+        if (id.empty() || *end != '\0' || node == 0 || it->value().size() != 8)
+            return Status::corruption("meta/ bad peer incarnation record '" + std::string(k) + "'");
+        peer_incarnations_[node] = get_u64(it->value().data());
+    }
+    return ldb_status(it->status(), "meta/ read peer incarnations");
+}
+
+std::map<uint64_t, uint64_t> DurableStorage::peer_incarnations() const {
+    std::shared_lock lk(mu_);
+    return peer_incarnations_;
+}
+
+Status DurableStorage::record_peer_incarnation(uint64_t peer, uint64_t incarnation) {
+    if (Status st = failure(); !st) return st;
+    leveldb::WriteBatch b;
+    b.Put(std::string(kPeerPrefix) + std::to_string(peer), u64_bytes(incarnation));
+    if (Status st = write_meta(b, true); !st) return fail(std::move(st));
+    std::unique_lock lk(mu_);
+    peer_incarnations_[peer] = incarnation;
     return Status::ok();
 }
 

@@ -587,3 +587,47 @@ TEST_CASE("a_new_data_dir_and_its_subdirectories_are_synced_into_their_parents")
     REQUIRE(wal < rec.ops.size());
     CHECK(rec.find("sync_dir " + dir, wal) < rec.ops.size());  // wal/ in the data dir
 }
+
+TEST_CASE("a_data_dir_keeps_its_incarnation_and_a_new_one_gets_another") {
+    TempDir d;
+    uint64_t first = 0;
+    {
+        auto s = open_ok(d.sub("a"));
+        first = s->incarnation();
+        CHECK(first != 0);
+        REQUIRE(s->record_peer_incarnation(2, 0x1234).is_ok());
+        REQUIRE(s->record_peer_incarnation(12, 0x5678).is_ok());
+        REQUIRE(s->record_peer_incarnation(2, 0x9abc).is_ok());  // node 2 came back anew
+    }
+    auto s = open_ok(d.sub("a"));
+    CHECK(s->incarnation() == first);
+    CHECK(s->peer_incarnations() == std::map<uint64_t, uint64_t>{{2, 0x9abc}, {12, 0x5678}});
+    // Wiped and made again: the same node id, another incarnation, no peer records.
+    s.reset();
+    std::filesystem::remove_all(d.sub("a"));
+    auto again = open_ok(d.sub("a"));
+    CHECK(again->incarnation() != 0);
+    CHECK(again->incarnation() != first);
+    CHECK(again->peer_incarnations().empty());
+}
+
+TEST_CASE("a_data_dir_made_without_an_incarnation_gets_one_on_open") {
+    TempDir d;
+    { auto s = open_ok(d.path()); }
+    {
+        // As an older build left it: no "incarnation" key.
+        leveldb::DB* raw = nullptr;
+        REQUIRE(leveldb::DB::Open(leveldb::Options(), d.sub("meta"), &raw).ok());
+        std::unique_ptr<leveldb::DB> db(raw);
+        leveldb::WriteOptions wo;
+        wo.sync = true;
+        REQUIRE(db->Delete(wo, "incarnation").ok());
+    }
+    uint64_t given = 0;
+    {
+        auto s = open_ok(d.path());
+        given = s->incarnation();
+        CHECK(given != 0);
+    }
+    CHECK(open_ok(d.path())->incarnation() == given);
+}
