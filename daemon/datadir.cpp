@@ -117,8 +117,11 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& path, const st
                                             "refusing to adopt it (found " +
                                             name + ")");
     }
-    if (Status st = write_identity(*env, path, cluster, node_id); !st)
-        return Status(st.code(), "data_dir " + path + ": " + st.message());
+    // The directory may predate this start (made by an operator, or by a start that crashed
+    // before syncing it): its entry must be durable before the node's state goes in.
+    Status st = env->sync_dir(wal::parent_dir(path));
+    if (st) st = write_identity(*env, path, cluster, node_id);
+    if (!st) return Status(st.code(), "data_dir " + path + ": " + st.message());
     dd->fresh_ = true;
     return dd;
 }

@@ -97,3 +97,23 @@ TEST_CASE("a_new_data_dir_and_its_identity_are_synced_into_their_parents") {
     CHECK(at("sync " + dir + "/IDENTITY.tmp") < renamed);  // the identity's bytes
     CHECK(at("sync_dir " + dir, renamed) < ops.size());    // its name
 }
+
+TEST_CASE("an_existing_empty_data_dir_is_synced_into_its_parent_before_its_identity") {
+    // Made by an operator, or by a start that crashed between mkdir and the sync.
+    testing::TempDir tmp;
+    const std::string dir = tmp.file("d");
+    std::filesystem::create_directory(dir);
+    wal::FaultEnv env(wal::Env::posix());
+    std::vector<std::string> ops;
+    env.set_hook([&](std::string_view op, const std::string& p) {
+        ops.push_back(std::string(op) + " " + p);
+        return 0;
+    });
+    auto dd = DataDir::open(dir, "alpha", 1, &env);
+    env.set_hook(nullptr);
+    REQUIRE(dd.is_ok());
+    auto parent = std::find(ops.begin(), ops.end(), "sync_dir " + tmp.path().string());
+    auto identity = std::find(ops.begin(), ops.end(), "rename " + dir + "/IDENTITY.tmp");
+    CHECK(parent < identity);
+    CHECK(identity != ops.end());
+}

@@ -136,6 +136,9 @@ Status DurableStorage::check_identity() {
                     return Status::corruption("wal/ holds log segments but meta/ has no identity");
             }
         }
+        // A new directory: its own entry in its parent must be durable before state goes
+        // in, also when an earlier start created it and crashed before syncing it.
+        if (Status st = env_->sync_dir(parent_dir(dir_)); !st) return st;
         leveldb::WriteBatch b;
         incarnation_ = new_incarnation();
         b.Put(kKeyVersion, u32_bytes(kDataDirFormatVersion));
