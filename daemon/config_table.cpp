@@ -79,8 +79,11 @@ OptionSpec{"initial_cluster", "Peers", Kind::kMembers, &Config::initial_cluster,
   "The voting members a new cluster starts with, as \"id=host:port\" entries. Every node of "
   "the new cluster is given the same list and finds its own `node_id` in it. The list is read "
   "only when the data directory is empty: once a node has state, membership changes go "
-  "through the running cluster and this list is ignored. Empty starts a single-node cluster "
-  "made of this node at its `advertise` address.",
+  "through the running cluster and this list is ignored. A node with an empty data directory "
+  "bootstraps only once every other member of the list has answered it, so a new cluster "
+  "starts when all of them run; a member that lost its data directory is refused by its "
+  "peers instead and stops (operations.md, \"A member lost its data directory\"). Empty starts "
+  "a single-node cluster made of this node at its `advertise` address.",
   "[\"1=10.0.0.1:7000\", \"2=10.0.0.2:7000\", \"3=10.0.0.3:7000\"]"},
 OptionSpec{"join", "Peers", Kind::kBool, &Config::join, "false", 0, 0, "", "",
   "Start empty and wait to be added to a running cluster",

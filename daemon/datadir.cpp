@@ -20,36 +20,21 @@ Status errno_error(const std::string& what) {
     return Status::io_error(what + ": " + std::strerror(errno));
 }
 
-Status fsync_path(const std::string& path, int flags) {
-    int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) return errno_error("open " + path);
-    int rc = ::fsync(fd);
-    int err = errno;
-    ::close(fd);
-    errno = err;
-    return rc == 0 ? Status::ok() : errno_error("fsync " + path);
-}
-
 // Writes the identity through a temporary file and a rename, both made durable, so a crash
 // leaves either no identity or a whole one.
-Status write_identity(const std::string& dir, const std::string& cluster, uint64_t node_id) {
+Status write_identity(wal::Env& env, const std::string& dir, const std::string& cluster,
+                      uint64_t node_id) {
     std::string tmp = dir + "/" + kIdentity + ".tmp";
     std::string text = "raftd data directory\ncluster = " + cluster +
                        "\nnode_id = " + std::to_string(node_id) + "\n";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) return errno_error("create " + tmp);
-    ssize_t n = ::write(fd, text.data(), text.size());
-    int err = errno;
-    bool ok = n == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-    if (!ok && n >= 0) err = errno;
-    ::close(fd);
-    if (!ok) {
-        errno = err ? err : EIO;
-        return errno_error("write " + tmp);
+    {
+        auto f = env.open(tmp, wal::OpenMode::kCreateTrunc);
+        if (!f) return f.status();
+        if (Status st = wal::write_all(**f, 0, text.data(), text.size()); !st) return st;
+        if (Status st = (*f)->sync(); !st) return st;
     }
-    if (::rename(tmp.c_str(), (dir + "/" + kIdentity).c_str()) != 0)
-        return errno_error("rename " + tmp);
-    return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+    if (Status st = env.rename(tmp, dir + "/" + kIdentity); !st) return st;
+    return env.sync_dir(dir);
 }
 
 struct Identity {
@@ -79,10 +64,12 @@ Result<Identity> read_identity(const std::string& path) {
 }  // namespace
 
 Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& path, const std::string& cluster,
-                                               uint64_t node_id) {
+                                               uint64_t node_id, wal::Env* env) {
     std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) return Status::io_error("data_dir " + path + ": cannot create: " + ec.message());
+    // A directory made on first start must still be there after a power cut, or the node
+    // would come back empty and bootstrap again: its entry in the parent is synced.
+    if (Status st = wal::create_dirs_durably(*env, path); !st)
+        return Status(st.code(), "data_dir " + path + ": cannot create: " + st.message());
     if (!std::filesystem::is_directory(path, ec))
         return Status::invalid_argument("data_dir " + path + ": not a directory");
 
@@ -130,8 +117,11 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& path, const st
                                             "refusing to adopt it (found " +
                                             name + ")");
     }
-    if (Status st = write_identity(path, cluster, node_id); !st)
-        return Status(st.code(), "data_dir " + path + ": " + st.message());
+    // The directory may predate this start (made by an operator, or by a start that crashed
+    // before syncing it): its entry must be durable before the node's state goes in.
+    Status st = env->sync_dir(wal::parent_dir(path));
+    if (st) st = write_identity(*env, path, cluster, node_id);
+    if (!st) return Status(st.code(), "data_dir " + path + ": " + st.message());
     dd->fresh_ = true;
     return dd;
 }

@@ -14,15 +14,19 @@
 #include <string>
 
 #include "raft/status.h"
+#include "wal/env.h"
 
 namespace raftd::daemon {
 
 class DataDir {
   public:
     // Creates `path` when missing, takes the lock, and checks or (for a fresh directory)
-    // durably writes the identity. Errors are one line naming the directory and the problem.
+    // durably writes the identity: the directory's entry in its parent and the identity's
+    // in the directory are fsynced (through `env`, so tests can watch). Errors are one line
+    // naming the directory and the problem.
     static Result<std::unique_ptr<DataDir>> open(const std::string& path,
-                                                 const std::string& cluster, uint64_t node_id);
+                                                 const std::string& cluster, uint64_t node_id,
+                                                 wal::Env* env = wal::Env::posix());
     ~DataDir();
     DataDir(const DataDir&) = delete;
     DataDir& operator=(const DataDir&) = delete;

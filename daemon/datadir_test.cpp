@@ -2,9 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <vector>
 
 #include "daemon/testutil.h"
+#include "wal/fault_env.h"
 
 using namespace raftd;
 using namespace raftd::daemon;
@@ -64,4 +67,53 @@ TEST_CASE("a_garbled_identity_is_corruption") {
     auto dd = DataDir::open(tmp.path().string(), "alpha", 1);
     REQUIRE_FALSE(dd.is_ok());
     CHECK(dd.status().code() == Code::kCorruption);
+}
+
+TEST_CASE("a_new_data_dir_and_its_identity_are_synced_into_their_parents") {
+    // A data dir whose entry a power cut takes back comes up empty and would bootstrap
+    // again: every created entry is fsynced in its parent.
+    testing::TempDir tmp;
+    const std::string top = tmp.path().string(), mid = tmp.file("data"),
+                      dir = tmp.file("data/node1");
+    wal::FaultEnv env(wal::Env::posix());
+    std::vector<std::string> ops;
+    env.set_hook([&](std::string_view op, const std::string& p) {
+        ops.push_back(std::string(op) + " " + p);
+        return 0;
+    });
+    auto dd = DataDir::open(dir, "alpha", 1, &env);
+    env.set_hook(nullptr);
+    REQUIRE_MESSAGE(dd.is_ok(), dd.status().to_string());
+    auto at = [&](const std::string& what, size_t from = 0) {
+        auto it = std::find(ops.begin() + static_cast<long>(from), ops.end(), what);
+        return static_cast<size_t>(it - ops.begin());
+    };
+    const size_t made = at("create_dirs " + dir);
+    REQUIRE(made < ops.size());
+    CHECK(at("sync_dir " + top, made) < ops.size());  // "data" in the scratch dir
+    CHECK(at("sync_dir " + mid, made) < ops.size());  // "node1" in "data"
+    const size_t renamed = at("rename " + dir + "/IDENTITY.tmp");
+    REQUIRE(renamed < ops.size());
+    CHECK(at("sync " + dir + "/IDENTITY.tmp") < renamed);  // the identity's bytes
+    CHECK(at("sync_dir " + dir, renamed) < ops.size());    // its name
+}
+
+TEST_CASE("an_existing_empty_data_dir_is_synced_into_its_parent_before_its_identity") {
+    // Made by an operator, or by a start that crashed between mkdir and the sync.
+    testing::TempDir tmp;
+    const std::string dir = tmp.file("d");
+    std::filesystem::create_directory(dir);
+    wal::FaultEnv env(wal::Env::posix());
+    std::vector<std::string> ops;
+    env.set_hook([&](std::string_view op, const std::string& p) {
+        ops.push_back(std::string(op) + " " + p);
+        return 0;
+    });
+    auto dd = DataDir::open(dir, "alpha", 1, &env);
+    env.set_hook(nullptr);
+    REQUIRE(dd.is_ok());
+    auto parent = std::find(ops.begin(), ops.end(), "sync_dir " + tmp.path().string());
+    auto identity = std::find(ops.begin(), ops.end(), "rename " + dir + "/IDENTITY.tmp");
+    CHECK(parent < identity);
+    CHECK(identity != ops.end());
 }

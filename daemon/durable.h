@@ -11,6 +11,7 @@
 // concurrently with persist(). Implementations make reads see only durable data.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,12 @@ class DurableStore {
     virtual const raft::SnapshotSource* snapshots() const = 0;
     // Nothing was ever persisted (no hard state, entry or snapshot): a brand-new node.
     virtual bool empty() const = 0;
+    // This data directory's incarnation (wal/storage.h): a new directory has a new one.
+    virtual uint64_t incarnation() const = 0;
+    // The incarnation last recorded for each peer node id. Any thread.
+    virtual std::map<uint64_t, uint64_t> peer_incarnations() const = 0;
+    // Durably records a peer's incarnation. Storage thread (like persist).
+    virtual Status record_peer_incarnation(uint64_t peer, uint64_t incarnation) = 0;
     // fsync-family calls made for durability since open. Any thread.
     virtual uint64_t syncs() const = 0;
     // Makes everything in `job` durable, in the order of the persistence contract: chunks,

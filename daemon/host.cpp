@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <random>
 
@@ -56,10 +57,16 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     h->transport_ = std::make_unique<Transport>(
         h->loop_.get(), to,
         [hp = h.get()](raft::Message&& m) {
+            // An empty node waiting to bootstrap must not vote (first_boot.cpp).
+            if (hp->awaiting_peers_) return;
             if (Status st = hp->node_->step(m); !st)
                 spdlog::debug("raft refused {}: {}", raft::describe(m), st.message());
         },
         [hp = h.get()] { hp->kick(); });
+    h->transport_->set_hello_handler(
+        [hp = h.get()](const PeerHello& m) { return hp->on_hello(m); });
+    h->transport_->set_welcome_handler(
+        [hp = h.get()](raft::NodeId id, const PeerWelcome& w) { hp->on_welcome(id, w); });
     if (Status st = h->transport_->start(); !st) return st;
     auto dir = DataDir::open(cfg.data_dir, cfg.cluster, cfg.node_id);
     if (!dir) return dir.status();
@@ -75,14 +82,24 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     auto store = open_store(h->dir_->path(), so);
     if (!store) return store.status();  // names the directory itself
     h->store_ = std::move(store).value();
+    h->peer_incarnations_ = h->store_->peer_incarnations();
+    h->transport_->set_incarnation(h->store_->incarnation());
 
     if (h->store_->empty()) {
+        auto members = cfg.bootstrap_members();
+        const bool alone = std::all_of(members.begin(), members.end(),
+                                       [&](const raft::Member& m) { return m.id == cfg.node_id; });
         if (cfg.join) {
             spdlog::info("empty data dir and join set: waiting to be added to a running cluster");
+        } else if (!alone) {
+            // Not yet: a member that lost its data dir looks just like a new one, and only
+            // its peers can tell (first_boot.cpp, docs/operations.md).
+            h->awaiting_peers_ = true;
+            h->bootstrap_members_ = std::move(members);
+            h->transport_->set_bootstrapping(true);
         } else {
             // A new cluster: every initial member writes the same first entry and hard state,
             // so they agree on index 1 without talking (raft/node.h, bootstrap_entry).
-            auto members = cfg.bootstrap_members();
             PersistJob job;
             job.entries.push_back(raft::bootstrap_entry(members));
             job.hard_state = raft::HardState{1, raft::kNoNode, 1};
@@ -110,14 +127,8 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     // delivered (subscribers read it back from the log), so raft resumes applying after it.
     rc.applied = h->store_->storage().initial_state().hard.commit;
     rc.seed = std::random_device{}() ^ (static_cast<uint64_t>(cfg.node_id) << 32);
-    auto node = raft::Node::create(rc, h->store_->storage(), h->store_->snapshots());
-    if (!node)
-        return Status(node.status().code(), "recovering raft state from " + cfg.data_dir + ": " +
-                                                node.status().message());
-    h->node_ = std::move(node).value();
-    PipelineActions& actions = *h;  // a private base: accessible here, not in make_unique
-    h->pipeline_ = std::make_unique<ReadyPipeline>(
-        *h->node_, actions, h->store_->storage().initial_state().hard, rc.applied);
+    h->raft_cfg_ = rc;
+    if (Status st = h->create_node(); !st) return st;
     auto st = h->node_->status();
     spdlog::info("recovered: term {} vote {} commit {} log [{}, {}] members {}", st.hard.term,
                  st.hard.vote, st.hard.commit, st.first_index, st.last_index,
@@ -130,6 +141,11 @@ Status NodeHost::start() {
 
     worker_ = std::make_unique<StorageWorker>();
     if (Status st = worker_->start(loop_.get()); !st) return st;
+    if (awaiting_peers_)
+        if (Status st = start_awaiting_peers(); !st) return st;
+    // Every peer at once rather than on the first message to it: each learns this data
+    // dir's incarnation while it runs (first_boot.cpp).
+    transport_->connect_all();
 
     Status st = tick_.init(loop_.get());
     if (st) st = tick_.start(cfg_.tick_ms, cfg_.tick_ms, [this] { pipeline_->tick(); });
@@ -186,6 +202,7 @@ int NodeHost::run() {
 }
 
 std::string NodeHost::status_line() const {
+    if (awaiting_peers_) return "waiting for peers to bootstrap";
     std::string s(raft::role_name(node_->role()));
     if (node_->role() == raft::Role::kFollower) {
         s += node_->leader() ? " of " + std::to_string(node_->leader()) : " (no leader)";
@@ -337,6 +354,7 @@ void NodeHost::finish_shutdown() {
     tick_.close();
     kick_check_.close();
     watchdog_.close();
+    await_log_.close();
     sigterm_.close();
     sigint_.close();
     sighup_.close();

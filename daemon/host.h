@@ -15,8 +15,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -54,8 +56,10 @@ struct HostEvents {
 
 class NodeHost final : private PipelineActions {
   public:
-    // Opens the data dir and the store, bootstraps a new cluster when the store is empty
-    // (unless cfg.join), and restores the Node. Errors are one line for the operator.
+    // Opens the data dir and the store and restores the Node. An empty store (unless
+    // cfg.join) bootstraps a new cluster: at once when initial_cluster names no other member,
+    // else once every other member answered a handshake without knowing this node by another
+    // data directory (first_boot.cpp). Errors are one line for the operator.
     static Result<std::unique_ptr<NodeHost>> open(const Config& cfg);
     ~NodeHost();
     NodeHost(const NodeHost&) = delete;
@@ -93,6 +97,8 @@ class NodeHost final : private PipelineActions {
     Transport& transport() { return *transport_; }
     // "leader term 3" — for STATUS= and logs.
     std::string status_line() const;
+    // An empty store waiting for its peers before it bootstraps (first_boot.cpp).
+    bool awaiting_peers() const { return awaiting_peers_; }
 
   private:
     NodeHost(Config cfg);
@@ -115,6 +121,17 @@ class NodeHost final : private PipelineActions {
     void sync_peers();
     void finish_shutdown();
 
+    // ---- first boot and incarnations (first_boot.cpp) ----
+    // Creates node_ from the store (at open, and again once the bootstrap entry is written).
+    Status create_node();
+    // In start(): dials the other initial members and logs what the node waits for.
+    Status start_awaiting_peers();
+    HelloVerdict on_hello(const PeerHello& h);
+    void on_welcome(raft::NodeId peer, const PeerWelcome& w);
+    // Every other initial member answered: write the bootstrap entry, then restore the node.
+    void bootstrap_now();
+    void log_awaiting();
+
     Config cfg_;
     ipc::uv::Loop loop_;
     std::unique_ptr<DataDir> dir_;
@@ -135,6 +152,18 @@ class NodeHost final : private PipelineActions {
     int exit_code_ = 0;
     raft::ConfState known_conf_;
     raft::SoftState soft_;
+    // First boot: the store is empty and the node waits for every other member of
+    // initial_cluster to answer before it writes the bootstrap entry. Meanwhile node_ is an
+    // empty Node (no configuration: it cannot campaign) and peers' raft messages are dropped
+    // (it cannot vote).
+    raft::Config raft_cfg_;
+    bool awaiting_peers_ = false;
+    bool bootstrap_writing_ = false;
+    std::vector<raft::Member> bootstrap_members_;
+    std::set<raft::NodeId> heard_;
+    ipc::uv::Timer await_log_;
+    // Each peer's data dir incarnation as recorded in the store (and being recorded).
+    std::map<uint64_t, uint64_t> peer_incarnations_;
 };
 
 // Entry point used by main(): runs raftd with `cfg` until it stops; returns the exit status.

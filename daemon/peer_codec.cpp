@@ -119,7 +119,7 @@ Status decode_snapshot_meta(const object& v, raft::SnapshotMeta& meta) {
 
 void encode_hello(ipc::OutBuffer& out, const PeerHello& h) {
     FrameWriter w(out);
-    w.pk().pack_map(5);
+    w.pk().pack_map(5 + (h.incarnation != 0) + h.bootstrapping);
     pack_uint(w, "raftd_peer", h.version);
     w.str("cluster");
     w.str(h.cluster);
@@ -127,6 +127,11 @@ void encode_hello(ipc::OutBuffer& out, const PeerHello& h) {
     pack_uint(w, "to", h.to);
     w.str("addr");
     w.str(h.addr);
+    if (h.incarnation) pack_uint(w, "incarnation", h.incarnation);
+    if (h.bootstrapping) {
+        w.str("bootstrapping");
+        w.pk().pack(true);
+    }
     w.finish();
 }
 
@@ -152,6 +157,10 @@ Result<PeerHello> decode_hello(const ipc::Frame& f) {
         } else if (k == "addr") {
             if (!get_bytes(kv.val, s)) return field_error(k, "str");
             h.addr = s;
+        } else if (k == "incarnation") {
+            if (!get_uint(kv.val, h.incarnation)) return field_error(k, "uint");
+        } else if (k == "bootstrapping") {
+            if (!get_bool(kv.val, h.bootstrapping)) return field_error(k, "bool");
         }
     }
     if (!have_version) return Status::invalid_argument("not a raftd peer handshake");
@@ -160,15 +169,17 @@ Result<PeerHello> decode_hello(const ipc::Frame& f) {
 
 void encode_welcome(ipc::OutBuffer& out, const PeerWelcome& w) {
     FrameWriter fw(out);
-    fw.pk().pack_map(w.ok ? 3 : 4);
+    fw.pk().pack_map((w.ok ? 3 : 4) + (w.incarnation != 0) + (!w.ok && w.known_incarnation != 0));
     fw.str("ok");
     fw.pk().pack(w.ok);
     pack_uint(fw, "node", w.node);
     fw.str("cluster");
     fw.str(w.cluster);
+    if (w.incarnation) pack_uint(fw, "incarnation", w.incarnation);
     if (!w.ok) {
         fw.str("error");
         fw.str(w.error);
+        if (w.known_incarnation) pack_uint(fw, "known_incarnation", w.known_incarnation);
     }
     fw.finish();
 }
@@ -192,6 +203,10 @@ Result<PeerWelcome> decode_welcome(const ipc::Frame& f) {
         } else if (k == "error") {
             if (!get_bytes(kv.val, s)) return field_error(k, "str");
             w.error = s;
+        } else if (k == "incarnation") {
+            if (!get_uint(kv.val, w.incarnation)) return field_error(k, "uint");
+        } else if (k == "known_incarnation") {
+            if (!get_uint(kv.val, w.known_incarnation)) return field_error(k, "uint");
         }
     }
     if (!have_ok) return Status::invalid_argument("not a raftd peer handshake reply");

@@ -17,7 +17,8 @@
 
 namespace raftd::daemon {
 
-// Bumped whenever the peer format changes incompatibly; both ends must agree exactly.
+// Bumped whenever the peer format changes incompatibly; both ends must agree exactly. Keys
+// an older node can ignore are added without a bump (docs/peer-protocol.md, "Versions").
 constexpr uint64_t kPeerProtocolVersion = 1;
 
 // First frame on every peer connection, from the dialling side.
@@ -27,6 +28,9 @@ struct PeerHello {
     raft::NodeId from = raft::kNoNode;  // the dialler's id
     raft::NodeId to = raft::kNoNode;    // the id the dialler expects to reach
     std::string addr;                   // the dialler's advertised peer address
+    uint64_t incarnation = 0;           // the dialler's data dir incarnation; 0: not sent
+    // The dialler's store is empty and it waits for its peers before bootstrapping.
+    bool bootstrapping = false;
 };
 
 // The acceptor's answer: ok, or refused with a reason (then it closes the connection).
@@ -34,7 +38,11 @@ struct PeerWelcome {
     bool ok = false;
     raft::NodeId node = raft::kNoNode;  // the acceptor's id
     std::string cluster;
-    std::string error;  // set when !ok
+    std::string error;         // set when !ok
+    uint64_t incarnation = 0;  // the acceptor's incarnation: it checks diallers' (0: an older node)
+    // On a refusal only: the incarnation the acceptor recorded for a dialler that now comes
+    // with another one and an empty store: the dialler lost its data directory.
+    uint64_t known_incarnation = 0;
 };
 
 void encode_hello(ipc::OutBuffer& out, const PeerHello& h);
@@ -52,13 +60,13 @@ Result<raft::Message> decode_message(const ipc::Frame& f);
 struct Forward {
     enum class Kind : uint8_t { kPropose = 1, kResult = 2, kOp = 3 };
     Kind kind = Kind::kPropose;
-    uint64_t seq = 0;      // chosen by the follower, echoed in the result
-    raft::Payload data;    // kPropose: the entry; kOp: a client request map (docs/protocol.md);
-                           // kResult of a kOp: the client reply map
-    bool ok = false;       // kResult: committed at (index, term)
+    uint64_t seq = 0;    // chosen by the follower, echoed in the result
+    raft::Payload data;  // kPropose: the entry; kOp: a client request map (docs/protocol.md);
+                         // kResult of a kOp: the client reply map
+    bool ok = false;     // kResult: committed at (index, term)
     raft::Index index = 0;
     raft::Term term = 0;
-    std::string code;      // kResult, !ok: a client protocol error code ("UNAVAILABLE", ...)
+    std::string code;  // kResult, !ok: a client protocol error code ("UNAVAILABLE", ...)
     std::string message;
 };
 void encode_forward(ipc::OutBuffer& out, const Forward& f);

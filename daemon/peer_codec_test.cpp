@@ -148,3 +148,79 @@ TEST_CASE("handshake frames round-trip") {
     ipc::FrameDecoder dec3;
     CHECK_FALSE(decode_hello(only_frame(dec3, out3)));
 }
+
+TEST_CASE("handshake frames carry incarnations and an older node's frames read as zero") {
+    PeerHello hello{kPeerProtocolVersion, "c1", 3, 1, "127.0.0.1:7003"};
+    hello.incarnation = 0xfedcba9876543210ull;
+    hello.bootstrapping = true;
+    ipc::OutBuffer out;
+    encode_hello(out, hello);
+    ipc::FrameDecoder dec;
+    auto h = decode_hello(only_frame(dec, out));
+    REQUIRE(h);
+    CHECK(h->incarnation == 0xfedcba9876543210ull);
+    CHECK(h->bootstrapping);
+    CHECK(h->from == 3);
+
+    PeerWelcome refusal{false, 1, "c1", "node 3 lost its data directory"};
+    refusal.incarnation = 42;
+    refusal.known_incarnation = 7;
+    ipc::OutBuffer out2;
+    encode_welcome(out2, refusal);
+    ipc::FrameDecoder dec2;
+    auto w = decode_welcome(only_frame(dec2, out2));
+    REQUIRE(w);
+    CHECK_FALSE(w->ok);
+    CHECK(w->incarnation == 42);
+    CHECK(w->known_incarnation == 7);
+    CHECK(w->error == "node 3 lost its data directory");
+
+    // Frames of a node that predates incarnations: the new keys are absent and read as 0 /
+    // false (the receiver then neither checks nor records anything).
+    ipc::OutBuffer out3;
+    {
+        ipc::FrameWriter fw(out3);
+        fw.pk().pack_map(5);
+        fw.str("raftd_peer");
+        fw.pk().pack(1);
+        fw.str("cluster");
+        fw.str("c1");
+        fw.str("from");
+        fw.pk().pack(2);
+        fw.str("to");
+        fw.pk().pack(1);
+        fw.str("addr");
+        fw.str("127.0.0.1:7002");
+        fw.finish();
+    }
+    ipc::FrameDecoder dec3;
+    auto old = decode_hello(only_frame(dec3, out3));
+    REQUIRE(old);
+    CHECK(old->incarnation == 0);
+    CHECK_FALSE(old->bootstrapping);
+    // An accepted welcome never carries known_incarnation, even if set by mistake.
+    PeerWelcome ok{true, 1, "c1", ""};
+    ok.known_incarnation = 9;
+    ipc::OutBuffer out4;
+    encode_welcome(out4, ok);
+    ipc::FrameDecoder dec4;
+    auto okw = decode_welcome(only_frame(dec4, out4));
+    REQUIRE(okw);
+    CHECK(okw->ok);
+    CHECK(okw->known_incarnation == 0);
+    // A mistyped field is named.
+    ipc::OutBuffer out5;
+    {
+        ipc::FrameWriter fw(out5);
+        fw.pk().pack_map(2);
+        fw.str("raftd_peer");
+        fw.pk().pack(1);
+        fw.str("incarnation");
+        fw.str("many");
+        fw.finish();
+    }
+    ipc::FrameDecoder dec5;
+    auto bad = decode_hello(only_frame(dec5, out5));
+    REQUIRE_FALSE(bad);
+    CHECK(bad.status().message().find("'incarnation'") != std::string::npos);
+}

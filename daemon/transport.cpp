@@ -124,6 +124,29 @@ bool Transport::knows(raft::NodeId id) const {
     return peers_.count(id) != 0;
 }
 
+void Transport::connect_all() {
+    for (auto& [id, p] : peers_)
+        if (p->state == Peer::State::kIdle && !p->redial_pending) dial(*p);
+}
+
+void Transport::set_bootstrapping(bool b) {
+    if (opts_.bootstrapping == b) return;
+    opts_.bootstrapping = b;
+    if (b) return;
+    for (auto& [id, p] : peers_) {
+        if (p->state == Peer::State::kIdle) continue;
+        // Closing drops the connection's callbacks; nothing was queued for a node that had
+        // no state to send from.
+        p->tcp.close();
+        p->dec.reset();
+        p->queue.clear();
+        p->inflight = 0;
+        p->writing = false;
+        p->state = Peer::State::kIdle;
+        if (!p->redial_pending) dial(*p);
+    }
+}
+
 size_t Transport::connected_peers() const {
     size_t n = 0;
     for (const auto& [id, p] : peers_)
@@ -245,8 +268,8 @@ void Transport::on_dial_done(Peer& p, int status) {
     p.dec = std::make_unique<ipc::FrameDecoder>(ipc::FrameLimits{kHandshakeMaxFrame});
     // The hello goes ahead of anything queued while connecting.
     ipc::OutBuffer hello;
-    encode_hello(hello,
-                 PeerHello{kPeerProtocolVersion, opts_.cluster, opts_.self, p.id, opts_.advertise});
+    encode_hello(hello, PeerHello{kPeerProtocolVersion, opts_.cluster, opts_.self, p.id,
+                                  opts_.advertise, opts_.incarnation, opts_.bootstrapping});
     auto out = std::make_shared<ipc::OutBuffer>(std::move(hello));
     std::vector<uv_buf_t> bufs;
     for (std::string_view v : out->pieces())
@@ -285,7 +308,9 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
         return;
     }
     if (!w->ok) {
+        const raft::NodeId id = p.id;
         peer_failed(p, "refused by " + p.addr + ": " + w->error, true);
+        if (on_welcome_) on_welcome_(id, *w);  // last: it may stop the transport
         return;
     }
     if (w->cluster != opts_.cluster || w->node != p.id) {
@@ -303,6 +328,7 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
                 "peer {}: connected to {}", p.id, p.addr);
     p.logged_down = false;
     flush_peer(p);
+    if (on_welcome_) on_welcome_(p.id, *w);
 }
 
 void Transport::peer_failed(Peer& p, const std::string& why, bool refused) {
@@ -380,11 +406,12 @@ void Transport::on_accept(int status) {
     inbound_[in->serial] = std::move(in);
 }
 
-void Transport::refuse(Inbound& in, const std::string& why) {
+void Transport::refuse(Inbound& in, const std::string& why, uint64_t known_incarnation) {
     ++stats_.refused;
     spdlog::warn("peer connection from {} refused: {}", in.remote, why);
     ipc::OutBuffer buf;
-    encode_welcome(buf, PeerWelcome{false, opts_.self, opts_.cluster, why});
+    encode_welcome(buf, PeerWelcome{false, opts_.self, opts_.cluster, why, opts_.incarnation,
+                                    known_incarnation});
     auto out = std::make_shared<ipc::OutBuffer>(std::move(buf));
     std::vector<uv_buf_t> bufs;
     for (std::string_view v : out->pieces())
@@ -448,6 +475,13 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
                 refuse(in, "invalid sender id " + std::to_string(h->from));
                 return;
             }
+            if (on_hello_) {
+                HelloVerdict v = on_hello_(*h);
+                if (!v.ok) {
+                    refuse(in, v.error, v.known_incarnation);
+                    return;
+                }
+            }
             in.peer = h->from;
             // One inbound connection per peer: a newer one replaces an older one (the peer
             // redialled after losing it).
@@ -460,7 +494,8 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
             // A node we have no address for (one joining the cluster) tells us where it is.
             if (!knows(in.peer) && !h->addr.empty()) set_peer(in.peer, h->addr);
             ipc::OutBuffer buf;
-            encode_welcome(buf, PeerWelcome{true, opts_.self, opts_.cluster, ""});
+            encode_welcome(buf,
+                           PeerWelcome{true, opts_.self, opts_.cluster, "", opts_.incarnation});
             auto out = std::make_shared<ipc::OutBuffer>(std::move(buf));
             std::vector<uv_buf_t> bufs;
             for (std::string_view v : out->pieces())

@@ -18,8 +18,8 @@
 #include <random>
 #include <string>
 
-#include "ipc/frame.h"
 #include "daemon/peer_codec.h"
+#include "ipc/frame.h"
 #include "ipc/uv.h"
 #include "raft/message.h"
 #include "raft/status.h"
@@ -36,15 +36,24 @@ struct TransportOptions {
     uint64_t reconnect_max_ms = 5000;
     uint64_t snapshot_chunk_bytes = 1u << 20;
     uint32_t max_frame = 16u << 20;
+    uint64_t incarnation = 0;    // our data dir's, sent in every handshake (0: none)
+    bool bootstrapping = false;  // our store is empty and we wait for peers to bootstrap
+};
+
+// The owner's answer to an inbound handshake the transport itself found acceptable.
+struct HelloVerdict {
+    bool ok = true;
+    std::string error;               // why, when !ok
+    uint64_t known_incarnation = 0;  // sent with a refusal (PeerWelcome::known_incarnation)
 };
 
 struct TransportStats {
-    uint64_t sent = 0;           // messages queued for sending
-    uint64_t dropped = 0;        // messages dropped (queue full, peer unknown or not connected)
-    uint64_t received = 0;       // messages handed to raft
-    uint64_t writes = 0;         // uv_write calls (each carries every frame queued so far)
-    uint64_t refused = 0;        // handshakes refused, either direction
-    uint64_t bad_frames = 0;     // frames that failed to decode; their connection was closed
+    uint64_t sent = 0;        // messages queued for sending
+    uint64_t dropped = 0;     // messages dropped (queue full, peer unknown or not connected)
+    uint64_t received = 0;    // messages handed to raft
+    uint64_t writes = 0;      // uv_write calls (each carries every frame queued so far)
+    uint64_t refused = 0;     // handshakes refused, either direction
+    uint64_t bad_frames = 0;  // frames that failed to decode; their connection was closed
 };
 
 class Transport {
@@ -84,7 +93,28 @@ class Transport {
     }
     // Called when the connection we dialled to a peer fails (forwarded proposals on it may
     // be lost).
-    void set_peer_down_handler(std::function<void(raft::NodeId)> h) { on_peer_down_ = std::move(h); }
+    void set_peer_down_handler(std::function<void(raft::NodeId)> h) {
+        on_peer_down_ = std::move(h);
+    }
+    // Consulted for every inbound handshake that passed the transport's own checks
+    // (version, cluster, ids): the owner accepts it or refuses it with a reason.
+    void set_hello_handler(std::function<HelloVerdict(const PeerHello&)> h) {
+        on_hello_ = std::move(h);
+    }
+    // Every answer to a handshake we sent that passed our checks, accepted or refused
+    // (a refusal has already been logged and the peer's redial scheduled). May stop the
+    // transport.
+    void set_welcome_handler(std::function<void(raft::NodeId, const PeerWelcome&)> h) {
+        on_welcome_ = std::move(h);
+    }
+    // Dials every known peer that is neither connected nor waiting to redial, instead of
+    // waiting for the first message to it: peers learn our incarnation early.
+    void connect_all();
+    // Changes what our handshakes say about bootstrapping. Turning it off (we bootstrapped)
+    // redials every peer, so each sees a handshake from a node with state and records it.
+    void set_bootstrapping(bool b);
+    // Our data dir's incarnation, for the handshakes; set before the first dial.
+    void set_incarnation(uint64_t inc) { opts_.incarnation = inc; }
 
     const TransportStats& stats() const { return stats_; }
     // Peers with a completed handshake in our dialling direction.
@@ -104,7 +134,7 @@ class Transport {
     void on_accept(int status);
     void on_inbound_read(Inbound& in, ssize_t nread);
     void close_inbound(uint64_t serial);
-    void refuse(Inbound& in, const std::string& why);
+    void refuse(Inbound& in, const std::string& why, uint64_t known_incarnation = 0);
 
     uv_loop_t* loop_;
     TransportOptions opts_;
@@ -112,6 +142,8 @@ class Transport {
     std::function<void()> on_batch_;
     std::function<void(raft::NodeId, Forward&&)> on_forward_;
     std::function<void(raft::NodeId)> on_peer_down_;
+    std::function<HelloVerdict(const PeerHello&)> on_hello_;
+    std::function<void(raft::NodeId, const PeerWelcome&)> on_welcome_;
     ipc::uv::Tcp listener_;
     std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
     std::map<uint64_t, std::unique_ptr<Inbound>> inbound_;

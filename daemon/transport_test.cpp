@@ -64,10 +64,12 @@ TEST_CASE("messages arrive in order, many frames per write") {
     {
         Node a(loop, 1, "c"), b(loop, 2, "c");
         a.t->set_peer(2, b.opts.advertise);
-        for (raft::Index i = 1; i <= 200; ++i) a.t->send(append(1, 2, i));
+        for (raft::Index i = 1; i <= 200; ++i)
+            a.t->send(append(1, 2, i));
         a.t->flush();
         REQUIRE(loop.run_until([&] { return b.got.size() == 200; }));
-        for (size_t i = 0; i < 200; ++i) CHECK(b.got[i].entries.at(0).index == i + 1);
+        for (size_t i = 0; i < 200; ++i)
+            CHECK(b.got[i].entries.at(0).index == i + 1);
         CHECK(a.t->stats().sent == 200);
         CHECK(a.t->stats().writes < 10);  // coalesced, not one write per message
         CHECK(a.t->connected_peers() == 1);
@@ -84,7 +86,8 @@ TEST_CASE("a peer of another cluster is refused and nothing reaches raft") {
         stranger.t->set_peer(2, b.opts.advertise);
         stranger.t->send(append(1, 2, 1));
         stranger.t->flush();
-        REQUIRE(loop.run_until([&] { return b.t->stats().refused >= 1 && stranger.t->stats().refused >= 1; }));
+        REQUIRE(loop.run_until(
+            [&] { return b.t->stats().refused >= 1 && stranger.t->stats().refused >= 1; }));
         CHECK(b.got.empty());
         CHECK(stranger.t->connected_peers() == 0);
         b.t->stop();
@@ -115,7 +118,8 @@ TEST_CASE("the send queue is bounded: excess messages are dropped, not buffered"
         Node b(loop, 2, "c"), a(loop, 1, "c", 64 * 1024);
         a.t->set_peer(2, b.opts.advertise);
         // 100 messages of 4 KiB = 400 KiB against a 64 KiB queue, queued before any write.
-        for (raft::Index i = 1; i <= 100; ++i) a.t->send(append(1, 2, i, 4096));
+        for (raft::Index i = 1; i <= 100; ++i)
+            a.t->send(append(1, 2, i, 4096));
         CHECK(a.t->stats().dropped > 0);
         CHECK(a.t->stats().sent * 4096 <= 64 * 1024 + 4096);
         const uint64_t sent = a.t->stats().sent;
@@ -134,6 +138,50 @@ TEST_CASE("messages to a node without an address are dropped") {
         a.t->send(append(1, 9, 1));
         CHECK(a.t->stats().dropped == 1);
         a.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("handshakes carry incarnations: the owner may refuse one, and the dialler learns why") {
+    ipc::uv::Loop loop;
+    {
+        Node b(loop, 2, "c"), a(loop, 1, "c");
+        std::vector<PeerHello> hellos;
+        b.t->set_hello_handler([&](const PeerHello& h) {
+            hellos.push_back(h);
+            if (h.bootstrapping) return HelloVerdict{false, "lost its data", 0x77};
+            return HelloVerdict{};
+        });
+        std::vector<std::pair<raft::NodeId, PeerWelcome>> answers;
+        a.t->set_welcome_handler(
+            [&](raft::NodeId id, const PeerWelcome& w) { answers.emplace_back(id, w); });
+        a.t->set_incarnation(0xabc);
+        a.t->set_bootstrapping(true);
+        b.t->set_incarnation(0xdef);
+        a.t->set_peer(2, b.opts.advertise);
+        a.t->connect_all();  // no message needed to dial
+        REQUIRE(loop.run_until([&] { return !answers.empty(); }));
+        CHECK(hellos.at(0).incarnation == 0xabc);
+        CHECK(hellos.at(0).bootstrapping);
+        CHECK(answers[0].first == 2);
+        CHECK_FALSE(answers[0].second.ok);
+        CHECK(answers[0].second.known_incarnation == 0x77);
+        CHECK(answers[0].second.incarnation == 0xdef);
+        CHECK(a.t->connected_peers() == 0);
+        // Bootstrapped (here: no longer claiming to): the next handshake is accepted.
+        a.t->set_bootstrapping(false);
+        REQUIRE(loop.run_until([&] { return a.t->connected_peers() == 1; }));
+        CHECK_FALSE(hellos.back().bootstrapping);
+        CHECK(answers.back().second.ok);
+        const size_t before = hellos.size();
+        // Turning bootstrapping off after a connection exists redials, so the peer sees a
+        // handshake of a node with state.
+        a.t->set_bootstrapping(true);
+        a.t->set_bootstrapping(false);
+        REQUIRE(
+            loop.run_until([&] { return hellos.size() > before && a.t->connected_peers() == 1; }));
+        a.t->stop();
+        b.t->stop();
     }
     CHECK(loop.close());
 }

@@ -25,6 +25,13 @@ class WalStore final : public DurableStore {
                s_->initial_state().hard.empty();
     }
 
+    uint64_t incarnation() const override { return s_->incarnation(); }
+    std::map<uint64_t, uint64_t> peer_incarnations() const override {
+        return s_->peer_incarnations();
+    }
+    Status record_peer_incarnation(uint64_t peer, uint64_t incarnation) override {
+        return s_->record_peer_incarnation(peer, incarnation);
+    }
     uint64_t syncs() const override { return s_->syncs(); }
 
     Status persist(PersistJob& job) override {

@@ -27,6 +27,36 @@ std::string join_path(const std::string& dir, const std::string& name) {
     return dir + "/" + name;
 }
 
+std::string parent_dir(const std::string& path) {
+    std::string p = path;
+    while (p.size() > 1 && p.back() == '/')
+        p.pop_back();
+    size_t slash = p.rfind('/');
+    if (slash == std::string::npos) return ".";
+    if (slash == 0) return "/";
+    return p.substr(0, slash);
+}
+
+Status create_dirs_durably(Env& env, const std::string& dir) {
+    // The missing ancestors, shallowest first: each new one's entry lives in its parent.
+    std::vector<std::string> missing;
+    for (std::string d = dir; !d.empty() && d != "/" && d != "." && !env.exists(d);
+         d = parent_dir(d))
+        missing.insert(missing.begin(), d);
+    if (Status st = env.create_dirs(dir); !st) return st;
+    std::vector<std::string> synced;
+    auto sync_parent = [&](const std::string& d) -> Status {
+        std::string parent = parent_dir(d);
+        for (const auto& s : synced)
+            if (s == parent) return Status::ok();
+        synced.push_back(parent);
+        return env.sync_dir(parent);
+    };
+    for (const auto& d : missing)
+        if (Status st = sync_parent(d); !st) return st;
+    return Status::ok();
+}
+
 namespace {
 
 class PosixFile final : public File {

@@ -93,5 +93,15 @@ Status read_exact(const File& f, uint64_t offset, void* buf, size_t n);
 Status errno_status(const char* op, const std::string& path, int err);
 
 std::string join_path(const std::string& dir, const std::string& name);
+// The directory holding `path`'s entry: "a/b" -> "a", "b" -> ".", "/b" -> "/".
+std::string parent_dir(const std::string& path);
+
+// env.create_dirs(dir), then makes the new directory entries survive a power cut: fsyncs
+// the parent of every directory this call created. A directory that existed is left alone
+// (its parent may not even be readable); callers that find `dir` existing but still empty
+// of their state sync its parent themselves, since a crash may have come between an
+// earlier mkdir and its sync. A file or directory created inside `dir` is durable only once
+// `dir` is synced as well: that sync is the caller's, after it created its entries.
+Status create_dirs_durably(Env& env, const std::string& dir);
 
 }  // namespace raftd::wal

@@ -65,4 +65,9 @@ Status FaultEnv::sync_dir(const std::string& dir) {
     return base_->sync_dir(dir);
 }
 
+Status FaultEnv::create_dirs(const std::string& dir) {
+    if (int e = check("create_dirs", dir)) return errno_status("mkdir", dir, e);
+    return base_->create_dirs(dir);
+}
+
 }  // namespace raftd::wal

@@ -19,7 +19,7 @@ namespace raftd::wal {
 class FaultEnv final : public Env {
   public:
     // op is one of: open, write, read, datasync, sync, truncate, allocate, rename, remove,
-    // sync_dir. Returns 0 to let the call through or an errno to fail it with.
+    // sync_dir, create_dirs. Returns 0 to let the call through or an errno to fail it with.
     using Hook = std::function<int(std::string_view op, const std::string& path)>;
 
     explicit FaultEnv(Env* base) : base_(base) {}
@@ -29,7 +29,7 @@ class FaultEnv final : public Env {
     Status rename(const std::string& from, const std::string& to) override;
     Status remove(const std::string& path) override;
     Status sync_dir(const std::string& dir) override;
-    Status create_dirs(const std::string& dir) override { return base_->create_dirs(dir); }
+    Status create_dirs(const std::string& dir) override;
     Result<std::vector<std::string>> list_dir(const std::string& dir) override {
         return base_->list_dir(dir);
     }

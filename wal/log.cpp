@@ -20,7 +20,9 @@ Result<std::unique_ptr<Log>> Log::open(Env* env, const std::string& dir, const L
     if (opts.segment_bytes < 4096 || opts.segment_bytes > (1ull << 30))
         return Status::invalid_argument("wal segment size must be in [4 KiB, 1 GiB], got " +
                                         std::to_string(opts.segment_bytes));
-    if (Status s = env->create_dirs(dir); !s) return s;
+    // Durably: segments are made durable by syncing `dir`, which is worth nothing if
+    // `dir`'s own entry is lost in a power cut.
+    if (Status s = create_dirs_durably(*env, dir); !s) return s;
     auto log = std::make_unique<Log>(Token{}, env, dir, opts);
     if (Status s = log->recover(); !s) return s;
     return log;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <random>
 
 #include "raft/confchange.h"
 #include "raft/confchange_codec.h"
@@ -25,6 +26,16 @@ constexpr const char* kKeyCluster = "cluster_id";
 constexpr const char* kKeyNode = "node_id";
 constexpr const char* kKeyHardState = "hard_state";
 constexpr const char* kKeySnapshot = "snapshot";
+constexpr const char* kKeyIncarnation = "incarnation";
+constexpr std::string_view kPeerPrefix = "peer_incarnation/";  // + the node id in decimal
+
+uint64_t new_incarnation() {
+    std::random_device rd;
+    uint64_t v = 0;
+    while (v == 0)
+        v = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+    return v;
+}
 
 std::string u32_bytes(uint32_t v) {
     std::string s(4, '\0');
@@ -86,15 +97,20 @@ Result<std::unique_ptr<DurableStorage>> DurableStorage::open(Env* env, const std
 Status DurableStorage::open_impl() {
     if (opts_.node_id == 0) return Status::invalid_argument("node id 0 is not a node");
     if (opts_.cluster_id.empty()) return Status::invalid_argument("empty cluster id");
-    for (const std::string& d : {dir_, snap_dir_}) {
-        if (Status st = env_->create_dirs(d); !st) return st;
-    }
+    // Every directory entry we create must survive a power cut before anything inside it
+    // is relied on (docs/wal-format.md, section 1): the data dir in its parent, snap/ and
+    // meta/ in the data dir (wal/ is Log::open's), and LevelDB's first files in meta/
+    // (LevelDB syncs meta/ for its MANIFEST but not after renaming CURRENT).
+    if (Status st = create_dirs_durably(*env_, dir_); !st) return st;
+    if (Status st = env_->create_dirs(snap_dir_); !st) return st;
     leveldb::Options o;
     o.create_if_missing = true;
     o.paranoid_checks = true;
     leveldb::DB* raw = nullptr;
     if (Status st = ldb_status(leveldb::DB::Open(o, meta_dir_, &raw), "meta/"); !st) return st;
     db_.reset(raw);
+    if (Status st = env_->sync_dir(meta_dir_); !st) return st;
+    if (Status st = env_->sync_dir(dir_); !st) return st;
     if (Status st = check_identity(); !st) return st;
     auto log = Log::open(env_, wal_dir_, opts_.log);
     if (!log) return log.status();
@@ -103,6 +119,7 @@ Status DurableStorage::open_impl() {
     // The commit last written with entries may be newer than the one in meta/, whose
     // commit-only writes are unsynced (docs/wal-format.md, 5.3).
     hs_.commit = std::max(hs_.commit, log_->durable_commit());
+    if (Status st = load_peer_incarnations(); !st) return st;
     if (Status st = reconcile_log(); !st) return st;
     return clean_snap_dir();
 }
@@ -122,10 +139,15 @@ Status DurableStorage::check_identity() {
                     return Status::corruption("wal/ holds log segments but meta/ has no identity");
             }
         }
+        // A new directory: its own entry in its parent must be durable before state goes
+        // in, also when an earlier start created it and crashed before syncing it.
+        if (Status st = env_->sync_dir(parent_dir(dir_)); !st) return st;
         leveldb::WriteBatch b;
+        incarnation_ = new_incarnation();
         b.Put(kKeyVersion, u32_bytes(kDataDirFormatVersion));
         b.Put(kKeyCluster, opts_.cluster_id);
         b.Put(kKeyNode, u64_bytes(opts_.node_id));
+        b.Put(kKeyIncarnation, u64_bytes(incarnation_));
         leveldb::WriteOptions wo;
         wo.sync = true;
         return ldb_status(db_->Write(wo, &b), "meta/ write identity");
@@ -149,6 +171,54 @@ Status DurableStorage::check_identity() {
         return Status::invalid_argument("belongs to node " + std::to_string(id) + ", not node " +
                                         std::to_string(opts_.node_id));
     }
+    std::string inc;
+    leveldb::Status si = db_->Get(ro, kKeyIncarnation, &inc);
+    if (si.IsNotFound()) {
+        // Made by a build without incarnations: it gets one now (docs/wal-format.md, 5.2).
+        incarnation_ = new_incarnation();
+        leveldb::WriteBatch b;
+        b.Put(kKeyIncarnation, u64_bytes(incarnation_));
+        leveldb::WriteOptions wo;
+        wo.sync = true;
+        return ldb_status(db_->Write(wo, &b), "meta/ write incarnation");
+    }
+    if (Status st = ldb_status(si, "meta/ read incarnation"); !st) return st;
+    if (inc.size() != 8 || get_u64(inc.data()) == 0)
+        return Status::corruption("meta/ incarnation is not a non-zero u64");
+    incarnation_ = get_u64(inc.data());
+    return Status::ok();
+}
+
+Status DurableStorage::load_peer_incarnations() {
+    leveldb::ReadOptions ro;
+    ro.verify_checksums = true;
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(leveldb::Slice(kPeerPrefix.data(), kPeerPrefix.size())); it->Valid();
+         it->Next()) {
+        std::string_view k(it->key().data(), it->key().size());
+        if (!k.starts_with(kPeerPrefix)) break;
+        std::string id(k.substr(kPeerPrefix.size()));
+        char* end = nullptr;
+        uint64_t node = std::strtoull(id.c_str(), &end, 10);
+        if (id.empty() || *end != '\0' || node == 0 || it->value().size() != 8)
+            return Status::corruption("meta/ bad peer incarnation record '" + std::string(k) + "'");
+        peer_incarnations_[node] = get_u64(it->value().data());
+    }
+    return ldb_status(it->status(), "meta/ read peer incarnations");
+}
+
+std::map<uint64_t, uint64_t> DurableStorage::peer_incarnations() const {
+    std::shared_lock lk(mu_);
+    return peer_incarnations_;
+}
+
+Status DurableStorage::record_peer_incarnation(uint64_t peer, uint64_t incarnation) {
+    if (Status st = failure(); !st) return st;
+    leveldb::WriteBatch b;
+    b.Put(std::string(kPeerPrefix) + std::to_string(peer), u64_bytes(incarnation));
+    if (Status st = write_meta(b, true); !st) return fail(std::move(st));
+    std::unique_lock lk(mu_);
+    peer_incarnations_[peer] = incarnation;
     return Status::ok();
 }
 

@@ -2,8 +2,9 @@
 // the segmented Log in <data_dir>/wal, LevelDB metadata in <data_dir>/meta and snapshot
 // files in <data_dir>/snap (layout, keys and file formats: docs/wal-format.md).
 //
-// Owns: the Log, the LevelDB handle, the current snapshot file and the data dir's recorded
-// identity (format version, cluster id, node id).
+// Owns: the Log, the LevelDB handle, the current snapshot file, the data dir's recorded
+// identity (format version, cluster id, node id, incarnation) and the incarnations recorded
+// for peers.
 // Never: acknowledge (return ok from) a write before it is durable; retry a failed write or
 // sync (after any write-path error the storage is failed: every later write returns that
 // error, reads of what was durable keep working); start on a directory of another cluster,
@@ -11,10 +12,10 @@
 //
 // Thread rules: ONE writer thread (the daemon's storage thread) calls persist,
 // begin_snapshot (and the SnapshotWriter it returns), install_snapshot and
-// save_snapshot_and_compact. The raft::Storage / raft::SnapshotSource methods and failure()
-// may be called from any other thread concurrently with it: they see only what a write
-// reported durable, and install/compact change the log and the snapshot metadata under one
-// lock, so a reader never sees the snapshot of one state with the log of another.
+// save_snapshot_and_compact and record_peer_incarnation. The raft::Storage / raft::SnapshotSource
+// methods and failure() may be called from any other thread concurrently with it: they see only
+// what a write reported durable, and install/compact change the log and the snapshot metadata under
+// one lock, so a reader never sees the snapshot of one state with the log of another.
 //
 // Typical use by the daemon, per Ready (docs/raft.md, "Persistence contract"):
 //   chunk at offset 0        -> w = begin_snapshot(chunk.meta)   (drops any unfinished writer)
@@ -27,6 +28,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -148,6 +150,16 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     // compacts the log below meta.index (LogOptions::compact_keep_entries are kept).
     Status save_snapshot_and_compact(const raft::SnapshotMeta& meta);
 
+    // A random non-zero id drawn when this directory's metadata was created (or, for a
+    // directory an older build made, when this build first opened it). A node whose data
+    // directory was lost and made again comes back with another one. Any thread.
+    uint64_t incarnation() const { return incarnation_; }
+    // The incarnation recorded for each peer node id. Any thread.
+    std::map<uint64_t, uint64_t> peer_incarnations() const;
+    // Durably records (one synced metadata write) `incarnation` as node `peer`'s. A failed
+    // write fails the storage like any other.
+    Status record_peer_incarnation(uint64_t peer, uint64_t incarnation);
+
     // The error that failed the storage, ok while healthy. Any thread.
     Status failure() const;
     const RecoveryReport& log_recovery() const { return log_->recovery(); }
@@ -177,6 +189,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     Status open_impl();
     Status check_identity();
     Status load_meta();
+    Status load_peer_incarnations();
     Status verify_snapshot_file(SnapFile& sf) const;
     Status reconcile_log();
     Status clean_snap_dir();
@@ -193,6 +206,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     std::unique_ptr<leveldb::DB> db_;
     std::unique_ptr<Log> log_;
     std::atomic<uint64_t> meta_syncs_{0};
+    uint64_t incarnation_ = 0;  // set by open, then constant
     std::string open_notes_;
     uint64_t writer_seq_ = 0;  // writer thread only: unique temporary snapshot names
 
@@ -202,6 +216,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     raft::HardState hs_;               // as persisted
     SnapFile snap_;                    // current snapshot; meta.index 0 = none
     std::optional<SnapFile> pending_;  // committed by a writer, not yet current
+    std::map<uint64_t, uint64_t> peer_incarnations_;
     Status failed_;
 };
 

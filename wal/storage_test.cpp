@@ -595,3 +595,90 @@ TEST_CASE("a_commit_with_entries_costs_no_extra_sync_and_no_metadata_write") {
     CHECK(s->log().durable_commit() == 4);
     CHECK(s->initial_state().hard == HardState{1, 1, 4});
 }
+
+namespace {
+// Every Env call a FaultEnv sees, as "op path", in order.
+struct OpRecorder {
+    std::vector<std::string> ops;
+    void attach(FaultEnv& env) {
+        env.set_hook([this](std::string_view op, const std::string& p) {
+            ops.push_back(std::string(op) + " " + p);
+            return 0;
+        });
+    }
+    // Position of the first `what` at or after `from`; ops.size() when absent.
+    size_t find(const std::string& what, size_t from = 0) const {
+        for (size_t i = from; i < ops.size(); i++)
+            if (ops[i] == what) return i;
+        return ops.size();
+    }
+};
+}  // namespace
+
+TEST_CASE("a_new_data_dir_and_its_subdirectories_are_synced_into_their_parents") {
+    // A power cut must not take back a directory the node already wrote into: each new
+    // entry is fsynced in its parent before anything inside is relied on.
+    TempDir d;
+    const std::string parent = d.sub("node"), dir = parent + "/data";
+    FaultEnv env(Env::posix());
+    OpRecorder rec;
+    rec.attach(env);
+    auto s = open_ok(dir, opts(), &env);
+    env.set_hook(nullptr);
+    const size_t made = rec.find("create_dirs " + dir);
+    REQUIRE(made < rec.ops.size());
+    CHECK(rec.find("sync_dir " + d.path(), made) < rec.ops.size());  // "node" in the tmp dir
+    CHECK(rec.find("sync_dir " + parent, made) < rec.ops.size());    // "data" in "node"
+    const size_t meta = rec.find("sync_dir " + dir + "/meta");
+    CHECK(meta < rec.ops.size());                                 // LevelDB's files in meta/
+    const size_t meta_entry = rec.find("sync_dir " + dir, meta);  // meta/ in the data dir
+    CHECK(meta_entry < rec.ops.size());
+    CHECK(rec.find("create_dirs " + dir + "/snap") < meta_entry);
+    const size_t wal = rec.find("create_dirs " + dir + "/wal");
+    REQUIRE(wal < rec.ops.size());
+    CHECK(rec.find("sync_dir " + dir, wal) < rec.ops.size());  // wal/ in the data dir
+}
+
+TEST_CASE("a_data_dir_keeps_its_incarnation_and_a_new_one_gets_another") {
+    TempDir d;
+    uint64_t first = 0;
+    {
+        auto s = open_ok(d.sub("a"));
+        first = s->incarnation();
+        CHECK(first != 0);
+        REQUIRE(s->record_peer_incarnation(2, 0x1234).is_ok());
+        REQUIRE(s->record_peer_incarnation(12, 0x5678).is_ok());
+        REQUIRE(s->record_peer_incarnation(2, 0x9abc).is_ok());  // node 2 came back anew
+    }
+    auto s = open_ok(d.sub("a"));
+    CHECK(s->incarnation() == first);
+    CHECK(s->peer_incarnations() == std::map<uint64_t, uint64_t>{{2, 0x9abc}, {12, 0x5678}});
+    // Wiped and made again: the same node id, another incarnation, no peer records.
+    s.reset();
+    std::filesystem::remove_all(d.sub("a"));
+    auto again = open_ok(d.sub("a"));
+    CHECK(again->incarnation() != 0);
+    CHECK(again->incarnation() != first);
+    CHECK(again->peer_incarnations().empty());
+}
+
+TEST_CASE("a_data_dir_made_without_an_incarnation_gets_one_on_open") {
+    TempDir d;
+    { auto s = open_ok(d.path()); }
+    {
+        // As an older build left it: no "incarnation" key.
+        leveldb::DB* raw = nullptr;
+        REQUIRE(leveldb::DB::Open(leveldb::Options(), d.sub("meta"), &raw).ok());
+        std::unique_ptr<leveldb::DB> db(raw);
+        leveldb::WriteOptions wo;
+        wo.sync = true;
+        REQUIRE(db->Delete(wo, "incarnation").ok());
+    }
+    uint64_t given = 0;
+    {
+        auto s = open_ok(d.path());
+        given = s->incarnation();
+        CHECK(given != 0);
+    }
+    CHECK(open_ok(d.path())->incarnation() == given);
+}

@@ -8,6 +8,7 @@ then). Conditions are awaited with deadlines; nothing sleeps for a fixed time.
 """
 import re
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -392,9 +393,58 @@ def signals():
         assert_has(c, n, acked)
 
 
+def wiped_member():
+    """A new cluster bootstraps once all of its members run, also when one starts late; a
+    member whose data directory was wiped refuses to bootstrap again and the others go on."""
+    with Cluster(3) as c:
+        n1, n2, n3 = c.nodes[1], c.nodes[2], c.nodes[3]
+        # Nodes 1 and 2 of a new cluster serve clients but do not bootstrap without node 3.
+        n1.start()
+        n2.start()
+        for n in (n1, n2):
+            c.await_(lambda n=n: "waiting for every other initial member" in n.log(),
+                     f"node {n.id} to say it waits for its peers")
+            st = n.try_status()
+            check(st["last_index"] == 0 and st["leader"] == 0, f"node {n.id} waits empty: {st}")
+        c.await_(lambda: "heard from 2" in n1.log() or "heard from 1" in n2.log(),
+                 "the two early nodes to hear from each other")
+        check(all(n.try_status()["last_index"] == 0 for n in (n1, n2)), "still no bootstrap")
+        # The late node: all three bootstrap and elect a leader.
+        n3.start()
+        leader = c.leader()
+        check(all("bootstrapped cluster" in n.log() for n in (n1, n2, n3)), "all bootstrapped")
+        acked = propose_many(c, leader, 10, "before")
+        for n in (n1, n2, n3):
+            assert_has(c, n, acked)
+        # Node 3 loses its data directory.
+        check(n3.stop() == 0, "node 3 stops cleanly")
+        shutil.rmtree(n3.data_dir)
+        try:
+            p = subprocess.run(n3.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=30, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the wiped node kept running: it bootstrapped again")
+        check(p.returncode != 0, f"the wiped node exits non-zero, got {p.returncode}")
+        lines = [l for l in p.stdout.splitlines()
+                 if f"refusing to bootstrap: data dir {n3.data_dir} is empty but peer " in l]
+        check(len(lines) == 1, f"one refusal line, got: {p.stdout[-3000:]}")
+        check("knew node 3 with a log" in lines[0] and "join = true (--join)" in lines[0] and
+              "A member lost its data directory" in lines[0], f"the line says how: {lines[0]}")
+        wal = os.path.join(n3.data_dir, "wal")
+        check(not os.path.isdir(wal) or not any(f.endswith(".log") for f in os.listdir(wal)),
+              "the wiped node wrote no log")
+        check(any("comes back with an empty data dir" in n.log() for n in (n1, n2)),
+              "a peer logs why it refused node 3")
+        # The cluster keeps working without node 3.
+        leader = c.leader(among=[n1, n2])
+        acked.update(propose_many(c, leader, 5, "after"))
+        for n in (n1, n2):
+            assert_has(c, n, acked)
+
+
 SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup_snapshot,
                                       restart_rejoin, wrong_cluster, five_nodes, join,
-                                      startup_errors, defaults, systemd, signals)}
+                                      startup_errors, defaults, systemd, signals, wiped_member)}
 
 
 def main(argv):
