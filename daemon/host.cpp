@@ -1,5 +1,5 @@
-// The running daemon: see host.h. The Ready pipeline (process / on_persisted / finish_ready)
-// is where the persistence contract of docs/raft.md is enforced.
+// The running daemon: see host.h. The Ready pipeline's rules live in ready_pipeline.cpp;
+// this file adapts it to libuv, the transport and the storage thread.
 #include "daemon/host.h"
 
 #include <spdlog/spdlog.h>
@@ -115,8 +115,9 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
         return Status(node.status().code(), "recovering raft state from " + cfg.data_dir + ": " +
                                                 node.status().message());
     h->node_ = std::move(node).value();
-    h->delivered_ = rc.applied;
-    h->written_hs_ = h->store_->storage().initial_state().hard;
+    PipelineActions& actions = *h;  // a private base: accessible here, not in make_unique
+    h->pipeline_ = std::make_unique<ReadyPipeline>(
+        *h->node_, actions, h->store_->storage().initial_state().hard, rc.applied);
     auto st = h->node_->status();
     spdlog::info("recovered: term {} vote {} commit {} log [{}, {}] members {}", st.hard.term,
                  st.hard.vote, st.hard.commit, st.first_index, st.last_index,
@@ -131,20 +132,13 @@ Status NodeHost::start() {
     if (Status st = worker_->start(loop_.get()); !st) return st;
 
     Status st = tick_.init(loop_.get());
-    if (st)
-        st = tick_.start(cfg_.tick_ms, cfg_.tick_ms, [this] {
-            node_->tick();
-            process();
-            commit_due_ = true;
-            // Idle: write the commit index the last Readies left behind.
-            if (lazy_hs_ && !persisting_ && async_jobs_ == 0 && !stopping_) flush_commit_index();
-        });
+    if (st) st = tick_.start(cfg_.tick_ms, cfg_.tick_ms, [this] { pipeline_->tick(); });
     if (st) st = kick_check_.init(loop_.get());
     if (st)
         st = kick_check_.start([this] {
             while (kicked_) {
                 kicked_ = false;
-                process();
+                pipeline_->process();
             }
         });
     if (st) st = sigterm_.init(loop_.get());
@@ -176,7 +170,7 @@ Status NodeHost::start() {
     const auto& conf = node_->conf_state();
     if (conf.voters.size() == 1 && conf.voters[0] == cfg_.node_id && conf.voters_outgoing.empty())
         (void)node_->campaign();
-    process();
+    pipeline_->process();
     return Status::ok();
 }
 
@@ -199,268 +193,66 @@ std::string NodeHost::status_line() const {
     return s + ", term " + std::to_string(node_->term());
 }
 
-// ---- the Ready pipeline -----------------------------------------------------------------
+// ---- the Ready pipeline's actions ----------------------------------------------------------
 
 void NodeHost::kick() {
     // Before start() (no check handle yet) or after stop there is no later iteration to wait for.
     if (kick_check_.is_open())
         kicked_ = true;
     else
-        process();
+        pipeline_->process();
 }
 
-namespace {
-// The hard state differs from the one last written only in its commit index: nothing a
-// message or a restart depends on. The commit can be learned again from the leader
-// (docs/wal-format.md), and the entries it covers are durable already.
-bool commit_only(const raft::Ready& rd, const raft::HardState& written) {
-    return rd.hard_state && !rd.snapshot && rd.snapshot_chunks.empty() &&
-           rd.hard_state->term == written.term && rd.hard_state->vote == written.vote;
-}
-}  // namespace
-
-void NodeHost::attach_hard_state(PersistJob& job) {
-    if (job.hard_state) {
-        lazy_hs_.reset();  // the newer hard state carries the newer commit
-    } else if (lazy_hs_ && commit_due_) {
-        // At most once per tick: a LevelDB write per batch would cost every batch a syscall.
-        job.hard_state = lazy_hs_;
-        lazy_hs_.reset();
-    }
-    if (job.hard_state) {
-        written_hs_ = *job.hard_state;
-        commit_due_ = false;
-    }
-    ++stats_.persist_jobs;
-    stats_.persisted_entries += job.entries.size();
-}
-
-void NodeHost::queue_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last) {
-    if (async_jobs_ == 0) {
-        submit_leader_entries(std::move(entries), last);
-        return;
-    }
-    // One batch is syncing: what the loop hands out meanwhile becomes the next one.
-    if (async_next_.empty()) {
-        async_next_ = std::move(entries);
-    } else {
-        for (auto& e : entries)
-            async_next_.push_back(std::move(e));
-    }
-    async_next_last_ = last;
-}
-
-void NodeHost::submit_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last) {
-    PersistJob job;
-    job.entries = std::move(entries);
-    attach_hard_state(job);
-    ++stats_.leader_async_jobs;
-    ++async_jobs_;
-    persist_on_worker(std::move(job), [this, last](Status st) {
-        on_leader_entries_persisted(std::move(st), last);
-    });
-}
-
-void NodeHost::persist_on_worker(PersistJob job, std::function<void(Status)> done) {
-    auto shared = std::make_shared<PersistJob>(std::move(job));
-    worker_->submit([this, shared] { return store_->persist(*shared); }, std::move(done));
-}
-
-void NodeHost::flush_leader_entries() {
-    if (async_next_.empty()) return;
-    auto next = std::move(async_next_);
-    async_next_.clear();
-    submit_leader_entries(std::move(next), async_next_last_);
-}
-
-void NodeHost::on_leader_entries_persisted(Status st, raft::EntryId last) {
-    --async_jobs_;
-    if (!st) {
-        fatal("write-ahead log: " + st.to_string());
-        return;
-    }
-    node_->entries_persisted(last);  // the leader may now count itself: commit may advance
-    flush_leader_entries();
-    if (stopping_) {
-        if (!persisting_ && async_jobs_ == 0) finish_shutdown();
-        return;
-    }
-    process();
-}
-
-void NodeHost::submit_persist(PersistJob job) {
-    // Leader batches still waiting go first: the storage thread writes in submission order.
-    flush_leader_entries();
-    attach_hard_state(job);
-    persisting_ = true;
-    persist_on_worker(std::move(job), [this](Status st) { on_persisted(std::move(st)); });
-}
-
-bool NodeHost::persist_inline(PersistJob& job) {
-    // Leader batches waiting in async_next_ imply one on the worker, so outstanding() covers them.
-    if (!cfg_.persist_on_loop || worker_->outstanding() != 0) return false;
-    attach_hard_state(job);
-    ++stats_.inline_jobs;
-    if (Status st = store_->persist(job); !st) {
-        fatal("write-ahead log: " + st.to_string());
-    }
-    return true;
-}
-
-void NodeHost::flush_commit_index() {
-    // Through the pipeline like any batch, so no Ready is handed out while it runs and the
-    // storage thread stays the only writer.
-    submit_persist(PersistJob{});
-}
-
-void NodeHost::process() {
-    // One Ready at a time: while a batch is on the storage thread, new steps and proposals
-    // accumulate inside raft and leave as the next Ready (group commit).
-    if (in_process_ || persisting_ || stopped_) return;
-    in_process_ = true;
-    while (!persisting_ && !stopped_ && node_->has_ready()) {
-        raft::Ready rd = node_->ready();
-        ++stats_.readies;
-        if (rd.soft_state) on_role_change(*rd.soft_state);
-        if (rd.hard_state && rd.hard_state->term != logged_term_) {
-            logged_term_ = rd.hard_state->term;
-            spdlog::debug("term {}", logged_term_);
-            if (events_.role_changed) events_.role_changed();
-        }
-        // Step 1 of the contract: these never depend on this Ready's writes. In particular
-        // the leader's AppendEntries go out now and replicate while its own batch syncs
-        // (thesis 10.2.1). Step 4 moves up: raft hands out only committed entries that are
-        // durable already, so their replies need not wait for this Ready's own write. New
-        // entries go to the followers first (their fsync is the longer path); a Ready
-        // without any (a commit notice) lets the clients' replies go first instead.
-        // A snapshot being installed comes first, though: subscribers read the entries
-        // after it from the store, so those wait for the install (finish_ready).
-        const bool replicate_first = !rd.entries.empty();
-        if (replicate_first) send_messages(rd);
-        delivered_early_ = !rd.snapshot;
-        if (delivered_early_) deliver(rd);  // queues the replies; written below
-        const bool lazy = commit_only(rd, written_hs_);
-        if (lazy) {
-            lazy_hs_ = rd.hard_state;
-            ++stats_.lazy_commit_writes;
-        }
-        const bool needs_disk = !rd.entries.empty() || rd.snapshot || !rd.snapshot_chunks.empty() ||
-                                (rd.hard_state && !lazy);
-        // A leader's own entries: they are written while it goes on replicating and
-        // committing (it counts itself only once they are durable, raft.md), so the next
-        // batch need not wait for this one's sync.
-        const bool leader_async = cfg_.leader_async_append &&
-                                  node_->role() == raft::Role::kLeader && !rd.entries.empty() &&
-                                  !rd.snapshot && rd.snapshot_chunks.empty() &&
-                                  rd.persisted_messages.empty() && (!rd.hard_state || lazy);
-        if (leader_async) {
-            std::vector<raft::Entry> entries = std::move(rd.entries);
-            flush_clients();
-            pending_ = std::move(rd);
-            raft::EntryId last = finish_ready(/*entries_durable=*/false);
-            queue_leader_entries(std::move(entries), last);
-            continue;
-        }
-        if (needs_disk) {
-            PersistJob job;
-            job.chunks = std::move(rd.snapshot_chunks);
-            job.snapshot = rd.snapshot;
-            job.entries = std::move(rd.entries);
-            if (!lazy) job.hard_state = rd.hard_state;
-            // Replies to write (a busy leader): the storage thread syncs while the loop
-            // writes them. Nothing else to do meanwhile (a follower, a quiet leader): the
-            // loop syncs itself and saves the hand-off.
-            const bool output = events_.clients_have_output && events_.clients_have_output();
-            if (!output && persist_inline(job)) {
-                if (stopped_) break;
-                if (!replicate_first) send_messages(rd);
-                pending_ = std::move(rd);
-                finish_ready();
-                continue;
-            }
-            submit_persist(std::move(job));
-            flush_clients();
-            if (!replicate_first) send_messages(rd);
-            pending_ = std::move(rd);
-            break;
-        }
-        flush_clients();
-        if (!replicate_first) send_messages(rd);
-        pending_ = std::move(rd);
-        finish_ready();
-    }
-    in_process_ = false;
-}
-
-void NodeHost::on_persisted(Status st) {
-    persisting_ = false;
-    if (!st) {
-        // Never retried: after a failed write or fsync the kernel may have dropped the data,
-        // and carrying on would acknowledge entries that are not on disk.
-        fatal("write-ahead log: " + st.to_string());
-        return;
-    }
-    if (pending_) finish_ready();  // none after a commit-index-only flush
-    if (stopping_) {
-        if (async_jobs_ == 0) finish_shutdown();
-        return;
-    }
-    process();
-}
-
-void NodeHost::send_messages(raft::Ready& rd) {
-    if (rd.messages.empty()) return;
-    for (const auto& m : rd.messages)
+void NodeHost::send(const std::vector<raft::Message>& msgs) {
+    for (const auto& m : msgs)
         transport_->send(m);
     transport_->flush();
 }
 
-void NodeHost::deliver(raft::Ready& rd) {
-    conf_may_change_ = rd.snapshot.has_value();
-    if (!rd.committed_entries.empty()) {
-        delivered_ = rd.committed_entries.back().index;
-        stats_.committed_entries += rd.committed_entries.size();
-        for (const auto& e : rd.committed_entries)
-            conf_may_change_ |= e.type == raft::EntryType::kConfig;
-        if (events_.committed) events_.committed(rd.committed_entries);
-    }
-    if (!rd.read_states.empty() && events_.read_states) events_.read_states(rd.read_states);
+bool NodeHost::storage_idle() {
+    return !worker_ || worker_->outstanding() == 0;
+}
+
+Status NodeHost::persist_inline(PersistJob& job) {
+    return store_->persist(job);
+}
+
+void NodeHost::persist_on_worker(PersistJob job) {
+    auto shared = std::make_shared<PersistJob>(std::move(job));
+    worker_->submit([this, shared] { return store_->persist(*shared); },
+                    [this](Status st) { pipeline_->persisted(std::move(st)); });
+}
+
+bool NodeHost::clients_have_output() {
+    return events_.clients_have_output && events_.clients_have_output();
 }
 
 void NodeHost::flush_clients() {
-    if (events_.clients_have_output && events_.clients_have_output() && events_.flush_clients)
-        events_.flush_clients();
+    if (events_.flush_clients) events_.flush_clients();
 }
 
-raft::EntryId NodeHost::finish_ready(bool entries_durable) {
-    raft::Ready& rd = *pending_;
-    // Step 3: everything in this Ready is durable now. Only now may a follower acknowledge
-    // the entries, a voter grant its vote and a candidate ask for votes: each of these
-    // promises something about our disk.
-    if (!rd.persisted_messages.empty()) {
-        for (const auto& m : rd.persisted_messages)
-            transport_->send(m);
-        transport_->flush();
-    }
-    // Step 4, unless process() ran it already.
-    if (!delivered_early_) {
-        deliver(rd);
-        flush_clients();
-    }
-    const bool conf_may_change = conf_may_change_;
-    conf_may_change_ = false;
-    pending_.reset();  // `rd` is gone from here on
-    // Step 5.
-    raft::EntryId last;
-    if (entries_durable)
-        node_->advance();
-    else
-        last = node_->advance_except_entries();
-    if (conf_may_change) {
-        sync_peers();
-        if (events_.applied) events_.applied();
-    }
-    return last;
+void NodeHost::deliver(const std::vector<raft::Entry>& committed) {
+    if (events_.committed) events_.committed(committed);
+}
+
+void NodeHost::read_states(const std::vector<raft::ReadState>& rs) {
+    if (events_.read_states) events_.read_states(rs);
+}
+
+void NodeHost::snapshot_installed(const raft::SnapshotMeta& meta) {
+    // The store logged the install; subscribers read what follows it from the store.
+    spdlog::debug("snapshot at index {} term {} installed", meta.index, meta.term);
+}
+
+void NodeHost::term_changed(raft::Term term) {
+    spdlog::debug("term {}", term);
+    if (events_.role_changed) events_.role_changed();
+}
+
+void NodeHost::advanced(const Advanced& a) {
+    if (!a.conf_may_change) return;
+    sync_peers();
+    if (events_.applied) events_.applied();
 }
 
 void NodeHost::sync_peers() {
@@ -475,7 +267,7 @@ void NodeHost::sync_peers() {
     known_conf_ = conf;
 }
 
-void NodeHost::on_role_change(const raft::SoftState& ss) {
+void NodeHost::role_changed(const raft::SoftState& ss) {
     const raft::Term term = node_->term();
     if (ss.role == raft::Role::kLeader && soft_.role != raft::Role::kLeader) {
         spdlog::info("became leader at term {}", term);
@@ -503,10 +295,12 @@ void NodeHost::shutdown(const std::string& why) {
     if (events_.stopping) events_.stopping();
     if (transport_) transport_->stop_listening();
     tick_.close();
-    // The batches on the storage thread, if any, are finished first (on_persisted,
-    // on_leader_entries_persisted).
-    flush_leader_entries();
-    if (!persisting_ && async_jobs_ == 0) finish_shutdown();
+    // The jobs on the storage thread, if any, are finished first; drained() follows.
+    pipeline_->stop();
+}
+
+void NodeHost::drained() {
+    finish_shutdown();
 }
 
 void NodeHost::run_on_storage_thread(std::function<Status()> work,
@@ -527,11 +321,10 @@ void NodeHost::finish_shutdown() {
     stopped_ = true;
     if (transport_) transport_->stop();
     if (worker_) worker_->stop();
-    if (lazy_hs_ && exit_code_ == 0) {
+    if (auto hs = pipeline_->take_unwritten_hard_state(); hs && exit_code_ == 0) {
         // The storage thread is gone: this thread is the only writer now.
         PersistJob job;
-        job.hard_state = lazy_hs_;
-        lazy_hs_.reset();
+        job.hard_state = hs;
         if (Status st = store_->persist(job); !st)
             spdlog::error("writing the commit index: {}", st.message());
     }
@@ -548,8 +341,8 @@ void NodeHost::finish_shutdown() {
     spdlog::info(
         "stopped ({} Readies, {} storage batches ({} on the loop, {} leader batches alongside "
         "replication) for {} entries, {} peer writes for {} messages, {} dropped)",
-        stats_.readies, stats_.persist_jobs, stats_.inline_jobs, stats_.leader_async_jobs,
-        stats_.persisted_entries, transport_ ? transport_->stats().writes : 0,
+        stats().readies, stats().persist_jobs, stats().inline_jobs, stats().leader_async_jobs,
+        stats().persisted_entries, transport_ ? transport_->stats().writes : 0,
         transport_ ? transport_->stats().sent : 0, transport_ ? transport_->stats().dropped : 0);
     // Handles owned by the client side are closed by their owners; stop the loop now so
     // run() returns even if one of them lingers.

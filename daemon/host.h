@@ -1,11 +1,14 @@
 // NodeHost: the running daemon. One libuv loop thread owns the raft::Node, the peer
-// transport, the client server and the timers; one storage thread makes Ready batches durable.
+// transport, the client server and the timers; a storage thread makes batches durable
+// while the loop goes on. The Ready pipeline itself (what leaves when, what is written
+// where) is ReadyPipeline; NodeHost is its adapter to libuv, the transport and the
+// storage thread (the PipelineActions it implements).
 //
-// Owns: the data dir lock, the durable store, the Node, the storage thread, the transport,
-// the tick/watchdog timers, the signal handlers and the sd_notify state.
-// Never: let a follower's acknowledgement, a vote or a candidate's request leave before the
-// batch it depends on is durable; deliver a committed entry that is not durable locally;
-// retry a failed WAL write (the page cache may have dropped the data: the daemon stops).
+// Owns: the data dir lock, the durable store, the Node, the ReadyPipeline, the storage
+// thread, the transport, the tick/watchdog timers, the signal handlers and the sd_notify
+// state.
+// Never: decide an ordering rule of the pipeline (ready_pipeline.h keeps them); retry a
+// failed WAL write (the page cache may have dropped the data: the daemon stops).
 //
 // Thread rules: every method on the loop thread except what StorageWorker documents.
 #pragma once
@@ -21,6 +24,7 @@
 #include "daemon/datadir.h"
 #include "daemon/durable.h"
 #include "daemon/notify.h"
+#include "daemon/ready_pipeline.h"
 #include "daemon/transport.h"
 #include "ipc/uv.h"
 #include "raft/node.h"
@@ -45,17 +49,7 @@ struct HostEvents {
     std::function<void()> flush_clients;
 };
 
-struct PipelineStats {
-    uint64_t readies = 0;
-    uint64_t persist_jobs = 0;  // batches handed to the storage thread
-    uint64_t persisted_entries = 0;
-    uint64_t committed_entries = 0;
-    uint64_t lazy_commit_writes = 0;  // commit-only hard states not waited for
-    uint64_t inline_jobs = 0;         // batches persisted on the loop thread
-    uint64_t leader_async_jobs = 0;   // leader batches written while replication went on
-};
-
-class NodeHost {
+class NodeHost final : private PipelineActions {
   public:
     // Opens the data dir and the store, bootstraps a new cluster when the store is empty
     // (unless cfg.join), and restores the Node. Errors are one line for the operator.
@@ -84,11 +78,11 @@ class NodeHost {
     void kick();
     bool stopping() const { return stopping_; }
     // The highest committed index handed to `events().committed`.
-    raft::Index delivered() const { return delivered_; }
+    raft::Index delivered() const { return pipeline_->delivered(); }
     // Called once the client server listens: READY=1 goes to systemd.
     void ready_to_serve();
 
-    const PipelineStats& stats() const { return stats_; }
+    const PipelineStats& stats() const { return pipeline_->stats(); }
     // Runs `work` on the storage thread after everything submitted before it; `done` on the
     // loop thread. For the store's writes other than Ready batches (application snapshots).
     void run_on_storage_thread(std::function<Status()> work, std::function<void(Status)> done);
@@ -99,31 +93,24 @@ class NodeHost {
 
   private:
     NodeHost(Config cfg);
-    void process();
-    void submit_persist(PersistJob job);
-    // Persists `job` on the loop thread when configured and the storage thread is idle
-    // (nothing of the store can run concurrently then); false: submit it instead.
-    bool persist_inline(PersistJob& job);
-    void flush_commit_index();
-    void on_persisted(Status st);
-    void send_messages(raft::Ready& rd);
-    void deliver(raft::Ready& rd);
-    void flush_clients();
-    // Steps 3-5 of the contract for pending_; with entries_durable false the Ready's entries
-    // are still being written (a leader's, see queue_leader_entries) and the last of them is
-    // returned for reporting later.
-    raft::EntryId finish_ready(bool entries_durable = true);
-    void attach_hard_state(PersistJob& job);
-    void queue_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last);
-    void submit_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last);
-    void flush_leader_entries();
-    // The one place a batch goes to the storage thread; `done` runs on the loop.
-    void persist_on_worker(PersistJob job, std::function<void(Status)> done);
-    void on_leader_entries_persisted(Status st, raft::EntryId last);
+    // PipelineActions, on the loop thread.
+    void send(const std::vector<raft::Message>& msgs) override;
+    bool storage_idle() override;
+    Status persist_inline(PersistJob& job) override;
+    void persist_on_worker(PersistJob job) override;
+    bool clients_have_output() override;
+    void flush_clients() override;
+    void deliver(const std::vector<raft::Entry>& committed) override;
+    void read_states(const std::vector<raft::ReadState>& rs) override;
+    void snapshot_installed(const raft::SnapshotMeta& meta) override;
+    void role_changed(const raft::SoftState& ss) override;
+    void term_changed(raft::Term term) override;
+    void advanced(const Advanced& a) override;
+    void fatal(const std::string& why) override;
+    void drained() override;
+
     void sync_peers();
-    void on_role_change(const raft::SoftState& ss);
     void finish_shutdown();
-    void fatal(const std::string& why);
 
     Config cfg_;
     ipc::uv::Loop loop_;
@@ -139,33 +126,12 @@ class NodeHost {
     ipc::uv::Timer watchdog_;
     ipc::uv::Signal sigterm_, sigint_, sighup_;
     HostEvents events_;
-
-    // The hard state last handed to the storage thread, and a newer one that differs from it
-    // only in its commit index: that one is written with the first batch after a tick (or
-    // on an idle tick) instead of costing a storage round trip before committed entries may
-    // be delivered and a LevelDB write in every batch.
-    raft::HardState written_hs_;
-    std::optional<raft::HardState> lazy_hs_;
-    bool commit_due_ = true;  // a tick passed since the hard state was last written
-    // The Ready whose persist half is on the storage thread; the rest waits here.
-    std::optional<raft::Ready> pending_;
-    bool persisting_ = false;
-    // Leader batches on the storage thread, and the entries handed out meanwhile that form
-    // the next one (with the last of them, to report to raft when durable).
-    int async_jobs_ = 0;
-    std::vector<raft::Entry> async_next_;
-    raft::EntryId async_next_last_;
-    bool in_process_ = false;
+    std::unique_ptr<ReadyPipeline> pipeline_;
     bool stopping_ = false;
     bool stopped_ = false;
     int exit_code_ = 0;
-    raft::Index delivered_ = 0;
-    bool conf_may_change_ = false;  // the Ready being finished delivered a config entry
-    bool delivered_early_ = false;  // process() delivered the pending Ready's commits
     raft::ConfState known_conf_;
     raft::SoftState soft_;
-    raft::Term logged_term_ = 0;
-    PipelineStats stats_;
 };
 
 // Entry point used by main(): runs raftd with `cfg` until it stops; returns the exit status.

@@ -153,41 +153,47 @@ class ReadyPipeline {
     };
 
     void handle(raft::Ready rd);
+    // Steps 3-5 of the contract for `rd`; with entries_durable false its entries (a
+    // leader's own) are still being written, and the last of them is returned.
+    raft::EntryId finish_ready(raft::Ready& rd, bool entries_durable);
     void attach_hard_state(PersistJob& job);
-    void submit(PersistJob job, Submitted what);
     bool try_persist_inline(PersistJob& job);
+    void submit(PersistJob job, Submitted what);
     void queue_leader_entries(std::vector<raft::Entry> entries, raft::EntryId last);
     void flush_leader_entries();
+    void on_leader_entries_persisted(raft::EntryId last);
     void flush_commit_index();
     void send(std::vector<raft::Message>& msgs);
     void deliver(raft::Ready& rd);
     void flush_clients();
-    raft::EntryId finish_ready(bool entries_durable);
-    void on_leader_entries_persisted(raft::EntryId last);
     void fail(const std::string& why);
     void maybe_drained();
 
     raft::Node& node_;
     PipelineActions& actions_;
 
-    // The hard state last handed to the store, the newest one any Ready carried, and
-    // whether that newer one differs only in its commit index and is still unwritten (lazy).
+    // The hard state last handed to the store; the newest one any Ready carried; whether
+    // that one is newer than the written one in its commit index only, and unwritten (lazy).
     raft::HardState written_hs_;
     raft::HardState newest_hs_;
     bool lazy_ = false;
     bool commit_due_ = true;  // a tick passed since the hard state was last written
-    // The Ready whose persist half is on the storage thread; the rest of it waits here.
+    // A Ready's job (or a commit-index flush) is on the storage thread: no Ready is taken
+    // until it is durable. The rest of that Ready waits in pending_.
+    bool persisting_ = false;
     std::optional<raft::Ready> pending_;
     std::deque<Submitted> jobs_;  // on the storage thread, oldest first
-    // Leader entries handed out while a leader job syncs: the next leader job.
+    // Leader jobs on the storage thread, and the entries handed out meanwhile that form the
+    // next one (with the last of them, to report to raft when durable).
+    int leader_jobs_ = 0;
     std::vector<raft::Entry> async_next_;
     raft::EntryId async_next_last_;
     bool in_process_ = false;
     bool stopping_ = false;
     bool stopped_ = false;
+    bool failed_ = false;
     raft::Index delivered_ = 0;
     bool conf_may_change_ = false;  // the Ready being finished delivered a config entry
-    bool delivered_early_ = false;  // the pending Ready's commits went out before its write
     raft::Term logged_term_ = 0;
     PipelineStats stats_;
 };
