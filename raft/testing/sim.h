@@ -54,7 +54,11 @@ class SimReplica {
     // One tick of logical time.
     virtual void tick() = 0;
     // One chance to move the Ready cycle and the disk on; `lag` is the chance that a write in
-    // progress is not finished yet. Messages to send go to `out`.
+    // progress is not finished yet. Messages to send go to `out`. What happened:
+    //   kNone: nothing; kOwnWrite: a leader's own entries became durable;
+    //   kPersisted: a write finished (or the replica moved otherwise): read states may be
+    //   served, messages sent, leaders changed; kTook: a Ready was taken, its immediate
+    //   messages are in `out`.
     enum class Work { kNone, kOwnWrite, kPersisted, kTook };
     virtual Work work(Rng& rng, double lag, std::vector<Message>& out) = 0;
     // The application: every entry applied, from index 1 (restored prefix included).
@@ -74,7 +78,7 @@ struct SimReplicaParams {
     NodeId id = kNoNode;
     Config cfg;                     // cfg.id == id
     std::vector<Member> bootstrap;  // the initial voters when this node is one; else empty
-    bool async_leader = false;      // a leader writes its entries while replicating
+    bool async_leader = false;      // a leader writes its entries while replicating (Peer)
     uint64_t seed = 0;              // for the replica's own random choices
     SimObserver* observer = nullptr;
 };
