@@ -86,6 +86,7 @@ TEST_CASE("pipeline_sim_randomized_clusters_keep_every_safety_property_over_loss
         CHECK(counters["leader async jobs"] > 0);
         CHECK(counters["inline jobs"] > 0);
         CHECK(counters["lazy commit writes"] > 0);
+        CHECK(counters["graceful stops"] > 0);
         CHECK(confs > 0);
     }
     CHECK(failures == 0);
@@ -192,7 +193,7 @@ class Script final : public raft::testing::SimObserver {
         PipelineReplica& n = node(id);
         trace("power loss on " + std::to_string(id));
         n.disk().unsynced.clear();  // nothing of LevelDB's unsynced writes reached the disk
-        n.crash(false);
+        n.power_loss(false);
         REQUIRE(n.start());
     }
 

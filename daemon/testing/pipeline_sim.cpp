@@ -72,6 +72,17 @@ void PipelineReplica::collect_stats() {
 
 void PipelineReplica::crash(bool mid_write) {
     if (!up()) return;
+    // Most crashes are power losses; some are what SIGTERM does (the pipeline drains, the
+    // unwritten commit index is written, the process exits: the kernel keeps what it has).
+    if (!mid_write && rng_.chance(0.3)) {
+        stop_gracefully();
+    } else {
+        power_loss(mid_write);
+    }
+}
+
+void PipelineReplica::power_loss(bool mid_write) {
+    if (!up()) return;
     if (mid_write && !worker_.empty() && !worker_.front().app_snapshot) {
         PersistJob& job = worker_.front().job;
         if (rng_.chance(0.5)) {
@@ -90,6 +101,36 @@ void PipelineReplica::crash(bool mid_write) {
         ++counters_["power losses with unsynced writes"];
         if (disk_.current_hs() != before) ++counters_["hard states lost"];
     }
+    exit_process();
+}
+
+// NodeHost::shutdown and finish_shutdown: the pipeline takes no new Ready and drains the jobs
+// on the storage thread (what is queued behind them is dropped when that thread stops); the
+// commit index never written is written last, on this thread. Messages sent meanwhile are
+// dropped with the transport.
+void PipelineReplica::stop_gracefully() {
+    if (!up()) return;
+    obs_.trace(std::to_string(id_) + " stops gracefully");
+    pipe_->stop();
+    while (!pipe_->stopped() && !worker_.empty())
+        finish_storage_task();
+    if (!pipe_->stopped()) {
+        obs_.fail(std::to_string(id_) +
+                  ": the pipeline did not drain although the storage "
+                  "thread is idle");
+    }
+    if (auto hs = pipe_->take_unwritten_hard_state()) {
+        PersistJob job;
+        job.hard_state = hs;
+        if (Status st = store_->persist(job); !st)
+            obs_.fail("writing the commit index: " + st.to_string());
+    }
+    (void)store_->close();
+    ++counters_["graceful stops"];
+    exit_process();
+}
+
+void PipelineReplica::exit_process() {
     collect_stats();
     pipe_.reset();
     node_.reset();

@@ -36,10 +36,8 @@ class PipelineReplica final : public raft::testing::SimReplica, public PipelineA
     bool up() const override { return node_ != nullptr; }
     raft::Node& node() override { return *node_; }
     Status start() override;
-    // A power loss. With mid_write and a job on the storage thread, the oldest job is torn
-    // (a prefix of its entries kept) or finished just before the power went (its completion
-    // never reached the loop), at random. Then unsynced LevelDB writes are lost
-    // (SimDisk::power_loss).
+    // A power loss (power_loss), or now and then without mid_write a graceful stop
+    // (stop_gracefully).
     void crash(bool mid_write) override;
     void tick() override;
     Work work(raft::Rng& rng, double lag, std::vector<raft::Message>& out) override;
@@ -50,6 +48,15 @@ class PipelineReplica final : public raft::testing::SimReplica, public PipelineA
     // Queued on the storage thread as the daemon's snapshot upload is (app_snapshot_*).
     Status compact(raft::Index i) override;
     void add_counters(std::map<std::string, uint64_t>& c) const override;
+
+    // With mid_write and a job on the storage thread, the oldest job is torn (a prefix of its
+    // entries kept) or finished just before the power went (its completion never reached the
+    // loop), at random; the jobs behind it never ran. Then unsynced LevelDB writes are lost
+    // (SimDisk::power_loss).
+    void power_loss(bool mid_write);
+    // What SIGTERM does: the pipeline drains, the unwritten commit index is written, the
+    // process exits (nothing the kernel holds is lost).
+    void stop_gracefully();
 
     // ---- for scripted scenarios ----
     SimDisk& disk() { return disk_; }
@@ -84,6 +91,7 @@ class PipelineReplica final : public raft::testing::SimReplica, public PipelineA
         std::string data;
     };
     void collect_stats();
+    void exit_process();  // drops everything of the running process
 
     raft::NodeId id_;
     raft::Config cfg_;
