@@ -103,6 +103,16 @@ Result<Invocation> parse_command_line(int argc, const char* const* argv) {
         }
     }
 
+    // Removed options still parse, hidden from --help, and only warn (config.h).
+    std::deque<std::pair<const RemovedOption*, std::string>> removed;
+    std::vector<CLI::Option*> removed_opts;
+    for (const auto& r : removed_options()) {
+        auto& slot = removed.emplace_back(&r, std::string());
+        removed_opts.push_back(
+            app.add_flag("--" + flag_of(r.name) + ",!--no-" + flag_of(r.name), slot.second, "")
+                ->group(""));
+    }
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::Success& e) {  // --help, --version
@@ -136,6 +146,12 @@ Result<Invocation> parse_command_line(int argc, const char* const* argv) {
         }
         std::string origin = "--" + flag_of(s.spec->name);
         if (Status st = apply_text(*s.spec, text, origin, inv.config); !st) return st;
+    }
+    for (size_t i = 0; i < removed.size(); ++i) {
+        if (removed_opts[i]->count() == 0) continue;
+        inv.config.warnings.push_back(
+            "--" + flag_of(removed[i].first->name) +
+            ": option was removed and is ignored: " + std::string(removed[i].first->why));
     }
     if (Status st = validate(inv.config); !st) return st;
 

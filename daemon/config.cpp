@@ -397,6 +397,11 @@ Status apply_toml(std::string_view text, std::string_view source, Config& cfg) {
     for (auto&& [key, node] : parsed.table()) {
         std::string where = std::string(source) + ":" + std::to_string(key.source().begin.line);
         const OptionSpec* opt = find_option(key.str());
+        if (const RemovedOption* gone = find_removed_option(key.str()); !opt && gone) {
+            cfg.warnings.push_back(where + ": option '" + std::string(key.str()) +
+                                   "' was removed and is ignored: " + std::string(gone->why));
+            continue;
+        }
         if (!opt) {
             std::string what = node.is_table() ? "unknown section [" : "unknown key '";
             std::string end = node.is_table() ? "]" : "'";

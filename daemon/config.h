@@ -59,12 +59,14 @@ struct Config {
     uint64_t wal_cache_bytes = 0;
     uint64_t snapshot_keep = 0;
     uint64_t log_keep_entries = 0;
-    bool persist_on_loop = false;
-    bool leader_async_append = false;
     // Logging
     std::string log_level;
     std::string log_file;
     std::string log_format;
+
+    // Not an option: what reading the settings had to say without refusing them (a removed
+    // option named in the file or on the command line). Logged as warnings at start.
+    std::vector<std::string> warnings;
 
     // The address peers dial to reach this node: `advertise`, else `listen`.
     const std::string& advertise_addr() const { return advertise.empty() ? listen : advertise; }
@@ -109,13 +111,24 @@ struct OptionSpec {
 std::span<const OptionSpec> options();
 const OptionSpec* find_option(std::string_view name);
 
+// An option raftd no longer has. A file key or flag that still names one is ignored with a
+// warning (Config::warnings) instead of refused like an unknown key: a setting that has no
+// effect any more should not stop a node from starting after an upgrade.
+struct RemovedOption {
+    std::string_view name;
+    std::string_view why;  // what raftd does instead, for the warning and the docs
+};
+std::span<const RemovedOption> removed_options();
+const RemovedOption* find_removed_option(std::string_view name);
+
 // The embedded defaults: a single-node cluster in ./raftd-data with its socket at
 // ./raftd.sock.
 Config default_config();
 
 // Overlays the keys present in TOML `text` onto `cfg`. `source` names the file in errors:
 // "raftd.toml:7: key 'max_frame': must be at least 4KiB (got 12)". Unknown keys, tables and
-// values of the wrong type are errors. On error `cfg` may be partly updated; callers discard it.
+// values of the wrong type are errors; a removed option adds to cfg.warnings. On error `cfg` may be
+// partly updated; callers discard it.
 Status apply_toml(std::string_view text, std::string_view source, Config& cfg);
 // Reads `path` and applies it as above.
 Status apply_file(const std::string& path, Config& cfg);

@@ -186,6 +186,13 @@ std::string render_reference_markdown() {
         "", 92);
     out += "\n    raftd: error: raftd.toml:7: key 'max_frame': must be at least 64KiB (got 12)\n\n";
     out += wrap(
+        "A key or flag of an option raftd no longer has (see \"Removed options\" at the end) "
+        "is not an error: it is ignored, and raftd logs a warning naming it when it starts "
+        "(`--check-config` prints the warning too), so that a file written for an older "
+        "raftd does not stop a node after an upgrade.",
+        "", 92);
+    out += "\n";
+    out += wrap(
         "Sizes are integers (bytes) or strings with a binary unit: \"512KiB\", \"64MiB\", "
         "\"1GiB\". As flags, lists are comma-separated (`--initial-cluster "
         "1=10.0.0.1:7000,2=10.0.0.2:7000`) and booleans take no value (`--join`, "
@@ -203,6 +210,16 @@ std::string render_reference_markdown() {
         out +=
             "| " + type_text(o) + " | `" + render_value(d, o) + "` | " + flags_text(o) + " |\n\n";
         out += wrap(o.doc, "", 92);
+    }
+    out += "\n## Removed options\n\n";
+    out += wrap("Accepted and ignored with a warning:", "", 92);
+    out += "\n";
+    for (const auto& r : removed_options()) {
+        // A list item whose continuation lines are indented under its text.
+        std::string item =
+            wrap("`" + std::string(r.name) + "`: " + std::string(r.why) + ".", "  ", 92);
+        item[0] = '-';
+        out += item;
     }
     return out;
 }

@@ -209,25 +209,6 @@ OptionSpec{"log_keep_entries", "Storage", Kind::kUint, &Config::log_keep_entries
   "that a follower only a little behind catches up from the log instead of receiving the "
   "whole snapshot.",
   ""},
-OptionSpec{"persist_on_loop", "Storage", Kind::kBool, &Config::persist_on_loop, "true", 0, 0, "",
-  "",
-  "Write and fsync each batch on the event loop thread",
-  "Where a batch of log entries is written and fsynced. true: on the event loop thread, "
-  "whenever the storage thread has nothing queued; that saves two thread wake-ups per "
-  "batch, which is most of the cost of a small write when fsync is fast, and the batch "
-  "that accumulates meanwhile waits in the socket buffers instead. false: always on the "
-  "storage thread, which keeps the loop answering clients and peers while a slow disk "
-  "syncs. The storage thread is used either way for application snapshot uploads.",
-  ""},
-OptionSpec{"leader_async_append", "Storage", Kind::kBool, &Config::leader_async_append, "true", 0,
-  0, "", "",
-  "The leader writes its own entries while it keeps replicating",
-  "true: the leader hands its new entries to the storage thread and goes on sending the next "
-  "ones and committing what a quorum of followers has made durable, counting its own copy "
-  "only once its write returned; replies still wait until the entry is durable on the "
-  "leader too. false: the leader's write is part of each batch, as on followers, and no new "
-  "batch leaves before it is durable.",
-  ""},
 
 // ---- Logging ----------------------------------------------------------------------------
 OptionSpec{"log_level", "Logging", Kind::kEnum, &Config::log_level, "\"info\"", 0, 0,
@@ -250,9 +231,29 @@ OptionSpec{"log_format", "Logging", Kind::kEnum, &Config::log_format, "\"auto\""
   "INVOCATION_ID is set) and logs to stderr, `text` otherwise.",
   ""},
 };
+
+// Removed options, kept here so that a file written for an older raftd still starts.
+const std::array kRemoved = {
+RemovedOption{"persist_on_loop",
+  "a batch is written on the event loop thread when the storage thread is idle and no "
+  "client replies wait to be written, and on the storage thread otherwise"},
+RemovedOption{"leader_async_append",
+  "the leader always writes its own entries on the storage thread while it keeps "
+  "replicating, and counts them toward commit once durable"},
+};
 // clang-format on
 
 }  // namespace
+
+std::span<const RemovedOption> removed_options() {
+    return kRemoved;
+}
+
+const RemovedOption* find_removed_option(std::string_view name) {
+    for (const auto& r : kRemoved)
+        if (r.name == name) return &r;
+    return nullptr;
+}
 
 std::span<const OptionSpec> options() {
     return kOptions;

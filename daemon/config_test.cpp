@@ -225,6 +225,39 @@ TEST_CASE("bad_flags_are_one_line_errors") {
     CHECK(d.status().message() == f.path + ":2: unknown key 'bogus'");
 }
 
+TEST_CASE("a_removed_option_is_ignored_with_a_warning_not_refused") {
+    // A file written for an older raftd must not stop a node after an upgrade.
+    Config c = default_config();
+    REQUIRE(load("node_id = 1\npersist_on_loop = false\nleader_async_append = false\n", c));
+    REQUIRE(c.warnings.size() == 2);
+    auto warned = [&c](std::string_view prefix) {
+        for (const auto& w : c.warnings)
+            if (w.rfind(prefix, 0) == 0) return true;
+        return false;
+    };
+    CHECK(warned("x.toml:2: option 'persist_on_loop' was removed and is ignored: a batch is"));
+    CHECK(warned("x.toml:3: option 'leader_async_append' was removed and is ignored: "));
+    // Any value: the key has no meaning left to check it against.
+    Config d = default_config();
+    REQUIRE(load("persist_on_loop = \"maybe\"\n", d));
+    CHECK(d.warnings.size() == 1);
+
+    TempFile f("leader_async_append = true\n");
+    auto inv = run_cli({"--config", f.path, "--no-persist-on-loop"});
+    REQUIRE_MESSAGE(inv.is_ok(), inv.status().to_string());
+    REQUIRE(inv->config.warnings.size() == 2);
+    CHECK(inv->config.warnings[0].find("'leader_async_append' was removed") != std::string::npos);
+    CHECK(inv->config.warnings[1].rfind("--persist-on-loop: option was removed", 0) == 0);
+
+    // Hidden from --help and the effective config; listed in the reference.
+    auto help = run_cli({"--help"});
+    REQUIRE(help.is_ok());
+    CHECK(help->output.find("persist-on-loop") == std::string::npos);
+    CHECK(render_effective_toml(inv->config).find("persist_on_loop") == std::string::npos);
+    CHECK(render_reference_markdown().find("- `persist_on_loop`: ") != std::string::npos);
+    CHECK(default_config().warnings.empty());
+}
+
 TEST_CASE("help_lists_every_option_with_its_default") {
     auto inv = run_cli({"--help"});
     REQUIRE(inv.is_ok());

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
             std::fputs(inv->output.c_str(), stdout);
             return 0;
         case Invocation::Action::kCheckConfig:
+            for (const auto& w : inv->config.warnings)
+                std::fprintf(stderr, "raftd: warning: %s\n", w.c_str());
             std::printf("raftd: configuration is valid\n");
             return 0;
         case Invocation::Action::kRun:

@@ -77,7 +77,7 @@ void ReadyPipeline::persisted(Status st) {
     if (!st) {
         // Never retried: after a failed write or fsync the kernel may have dropped the data,
         // and carrying on would acknowledge entries that are not on disk.
-        fail("write-ahead log: " + st.to_string());
+        fatal("write-ahead log: " + st.to_string());
         return;
     }
     switch (what.kind) {
@@ -140,13 +140,6 @@ void ReadyPipeline::handle(raft::Ready rd) {
     if (replicate_first) send(rd.messages);
     if (!rd.snapshot) deliver(rd);  // queues the replies; written below
     const bool lazy = commit_only(rd, written_hs_);
-    if (rd.hard_state) {
-        newest_hs_ = *rd.hard_state;
-        if (lazy) {
-            lazy_ = true;
-            ++stats_.lazy_commit_writes;
-        }
-    }
     const bool needs_disk = !rd.entries.empty() || rd.snapshot || !rd.snapshot_chunks.empty() ||
                             (rd.hard_state && !lazy);
     // A leader's own entries: written while it goes on replicating and committing (it counts
@@ -156,6 +149,21 @@ void ReadyPipeline::handle(raft::Ready rd) {
     const bool leader_async = node_.role() == raft::Role::kLeader && !rd.entries.empty() &&
                               !rd.snapshot && rd.snapshot_chunks.empty() &&
                               rd.persisted_messages.empty() && (!rd.hard_state || lazy);
+    if (needs_disk && !leader_async) {
+        // Leader entries still waiting were handed out by earlier Readies: they become a job
+        // now, with the hard state those Readies left, before this Ready's is adopted. This
+        // one's may belong to a new term whose leader replaces them, and its commit may
+        // cover entries of this Ready only: written beside the old entries, a crash before
+        // this Ready's job would restore them as committed.
+        flush_leader_entries();
+    }
+    if (rd.hard_state) {
+        newest_hs_ = *rd.hard_state;
+        if (lazy) {
+            lazy_ = true;
+            ++stats_.lazy_commit_writes;
+        }
+    }
     if (leader_async) {
         std::vector<raft::Entry> entries = std::move(rd.entries);
         flush_clients();
@@ -242,7 +250,7 @@ bool ReadyPipeline::try_persist_inline(PersistJob& job) {
     if (!jobs_.empty() || !actions_.storage_idle()) return false;
     attach_hard_state(job);
     ++stats_.inline_jobs;
-    if (Status st = actions_.persist_inline(job); !st) fail("write-ahead log: " + st.to_string());
+    if (Status st = actions_.persist_inline(job); !st) fatal("write-ahead log: " + st.to_string());
     return true;
 }
 
@@ -316,7 +324,7 @@ void ReadyPipeline::flush_clients() {
     if (actions_.clients_have_output()) actions_.flush_clients();
 }
 
-void ReadyPipeline::fail(const std::string& why) {
+void ReadyPipeline::fatal(const std::string& why) {
     stopped_ = true;
     failed_ = true;
     actions_.fatal(why);

@@ -20,8 +20,10 @@
 //     of a job still being written);
 //   - every job that carries entries carries the newest hard state known when the job is
 //     built, so the commit index is made durable in the same sync as the entries
-//     (DurableStore::persist); a hard state that changes only the commit index and comes
-//     without entries may be written lazily (with the next batch, on a tick, or at stop);
+//     (DurableStore::persist); leader entries still waiting are built into a job before a
+//     newer Ready's hard state (perhaps a new term's) is adopted; a hard state that changes
+//     only the commit index and comes without entries may be written lazily (with the next
+//     batch, on a tick, or at stop);
 //   - jobs reach the store in the order they were built: one job on this thread only when
 //     nothing is queued on or running in the storage thread.
 // Never: I/O, threads, clocks or libuv of its own; retry a failed write (the failure is
@@ -81,7 +83,8 @@ class PipelineActions {
     // Make `job` durable now, on this thread. A failure is fatal (the pipeline stops).
     virtual Status persist_inline(PersistJob& job) = 0;
     // Hand `job` to the storage thread. Its completion must come back, on this thread and in
-    // submission order, as ReadyPipeline::persisted(status).
+    // submission order, as ReadyPipeline::persisted(status), and never from inside this
+    // call (the pipeline sends the Ready's messages after handing the job over).
     virtual void persist_on_worker(PersistJob job) = 0;
 
     // Whether client replies or commit events wait to be written; write them now.
@@ -166,7 +169,8 @@ class ReadyPipeline {
     void send(std::vector<raft::Message>& msgs);
     void deliver(raft::Ready& rd);
     void flush_clients();
-    void fail(const std::string& why);
+    // Stops the pipeline and reports `why` (NodeHost logs it as "{why}; stopping").
+    void fatal(const std::string& why);
     void maybe_drained();
 
     raft::Node& node_;

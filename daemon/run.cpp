@@ -42,6 +42,8 @@ int run_daemon(const Config& cfg) {
     // A peer or client that closes its socket must cost an EPIPE, not the process.
     std::signal(SIGPIPE, SIG_IGN);
     if (Status st = init_logging(cfg); !st) return startup_error(st);
+    for (const auto& w : cfg.warnings)
+        spdlog::warn("config: {}", w);
     const int activated_fd = activated_socket_fd();
     auto host = NodeHost::open(cfg);
     if (!host) return startup_error(host.status());

@@ -91,11 +91,6 @@ def election():
 
 def leader_kill():
     with Cluster(3) as c:
-        # Node 2 persists on its storage thread, the others on the loop (the default), and
-        # node 3 leads without writing its own entries asynchronously: a mixed cluster runs
-        # every pipeline through a leader crash and a restart.
-        c.nodes[2].extra = ["--no-persist-on-loop"]
-        c.nodes[3].extra = ["--no-leader-async-append"]
         c.start()
         old = c.leader()
         acked = propose_many(c, old, 50, "before")
@@ -157,8 +152,6 @@ def catchup_snapshot():
 
 def restart_rejoin():
     with Cluster(3) as c:
-        c.nodes[3].extra = ["--no-persist-on-loop"]
-        c.nodes[1].extra = ["--no-leader-async-append"]
         c.start()
         leader = c.leader()
         acked = propose_many(c, leader, 30, "durable")
