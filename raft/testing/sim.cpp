@@ -561,6 +561,10 @@ void Sim::check_leaders() {
         if (failed_) return;
         if (!p->up() || p->node().role() != Role::kLeader) continue;
         Term t = p->node().term();
+        // A leader whose term is not durable yet has sent nothing in it (its messages wait for
+        // that write, Raft::send) and commits nothing: a crash now makes it a leader nobody
+        // heard of, and another may lead the same term. It counts once its term is durable.
+        if (p->node().raft().durable_hard_state().term != t) continue;
         auto [it, fresh] = leader_of_.emplace(t, id);
         if (!fresh) {
             if (it->second != id) {
