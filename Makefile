@@ -311,6 +311,17 @@ soak-raft:
 	@$(MAKE) VARIANT=release build/release/tests/raft_test
 	RAFT_SIM_SEEDS=$${RAFT_SIM_SEEDS:-20000} build/release/tests/raft_test -tc='sim_*' --duration=true
 
+# ---- daemon: the pipeline simulation soak -------------------------------------------------
+# The same simulation with every node running the daemon's ReadyPipeline over a storage model
+# that loses unsynced writes at a power loss (docs/raft.md, "Pipeline simulation"). `make
+# test` runs 300 seeds (100 under ASan) inside daemon_test; `make soak-pipeline` runs
+# PIPELINE_SIM_SEEDS (default 20000) in release, PIPELINE_SIM_TICKS fault ticks per seed.
+.PHONY: soak-pipeline
+soak: soak-pipeline
+soak-pipeline:
+	@$(MAKE) VARIANT=release build/release/tests/daemon_test
+	PIPELINE_SIM_SEEDS=$${PIPELINE_SIM_SEEDS:-20000} build/release/tests/daemon_test -tc='pipeline_sim_*' --duration=true
+
 # wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
 BINS += $(B)/tests/wal_fiu_probe
 all: $(B)/tests/wal_fiu_probe

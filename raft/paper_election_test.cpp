@@ -57,6 +57,21 @@ TEST_CASE("s5_1_stale_term_append_is_answered_with_the_current_term_and_changes_
     CHECK(f.raft().log().last_index() == 2);
 }
 
+// Figure 2, RequestVote: "Reply false if term < currentTerm", with currentTerm, so the stale
+// candidate catches up. Ignored instead, a voter a term behind that never hears from this node
+// (which campaigns in an older configuration without it) stays behind at every campaign, and
+// a configuration of the two never elects a leader (pipeline simulation seed 8452).
+TEST_CASE("figure2_stale_term_vote_request_is_refused_with_the_current_term") {
+    Fixture f(1, opts().term(5).log({1, 2}));
+    REQUIRE(f.step(vote_request(2, 1, 4, 9, 4)));
+    auto out = filter(f.drain(), MessageType::kVoteResponse);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].reject);
+    CHECK(out[0].term == 5);
+    CHECK(f.node().term() == 5);
+    CHECK(f.raft().hard_state().vote == kNoNode);
+}
+
 TEST_CASE("s5_2_follower_starts_an_election_after_the_election_timeout") {
     Fixture f(1, opts().term(1));
     f.tick(2 * 10);

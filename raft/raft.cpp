@@ -311,9 +311,14 @@ void Raft::step(const Message& m) {
             r.to = m.from;
             r.term = term_;
             send(std::move(r));
-        } else if (m.type == MessageType::kPreVote) {
+        } else if (vote_request) {
+            // Figure 2: reply false with our term. Ignoring a stale candidate can leave it
+            // behind for good: a voter that lags our term and never hears from us (we
+            // campaign in an older configuration without it) stays a term behind each time
+            // it campaigns, and a configuration of the two never elects a leader.
             Message r;
-            r.type = MessageType::kPreVoteResponse;
+            r.type = m.type == MessageType::kPreVote ? MessageType::kPreVoteResponse
+                                                     : MessageType::kVoteResponse;
             r.to = m.from;
             r.term = term_;
             r.reject = true;

@@ -21,7 +21,68 @@ namespace {
 constexpr size_t kTraceLines = 400;
 constexpr int kRoundsPerTick = 3;
 
-class Sim {
+// The default replica: a Peer, which models the persistence contract itself over a
+// MemoryStorage where every write is durable at once.
+class PeerReplica final : public SimReplica {
+  public:
+    explicit PeerReplica(const SimReplicaParams& p) : peer_(p.id, p.cfg), obs_(*p.observer) {
+        peer_.async_leader = p.async_leader;
+        if (!p.bootstrap.empty()) peer_.bootstrap(p.bootstrap);
+        peer_.on_apply = [this](NodeId who, const Entry& e) { obs_.applied(who, e); };
+        peer_.on_restore = [this](NodeId who, const SnapshotMeta& m, const std::vector<Entry>& a) {
+            obs_.restored(who, m, a);
+        };
+    }
+    bool up() const override { return peer_.up(); }
+    Node& node() override { return peer_.node(); }
+    Status start() override { return peer_.start(); }
+    void crash(bool mid_write) override {
+        if (mid_write && peer_.has_pending()) {
+            peer_.persist_partially_then_crash();
+        } else {
+            peer_.crash();
+        }
+    }
+    void tick() override { peer_.node().tick(); }
+    Work work(Rng& rng, double lag, std::vector<Message>& out) override {
+        const NodeId id = peer_.id();
+        if (peer_.has_write() && rng.chance(0.5)) {
+            // A leader's own entries, written while it went on replicating.
+            Status st = peer_.complete_write();
+            if (!st) obs_.fail("write on " + std::to_string(id) + ": " + st.to_string());
+            return Work::kOwnWrite;
+        }
+        if (peer_.has_pending()) {
+            // The write of the outstanding Ready may still be in progress.
+            if (rng.chance(lag)) return Work::kNone;
+            Status st = peer_.persist(out);
+            if (!st) obs_.fail("persist on " + std::to_string(id) + ": " + st.to_string());
+            return Work::kPersisted;
+        }
+        if (!peer_.take_ready(out)) return Work::kNone;
+        const Ready& rd = peer_.last_taken();
+        if (rd.soft_state) obs_.role_changed(id, *rd.soft_state);
+        if (!rd.entries.empty()) {
+            const Log& log = peer_.node().raft().log();
+            const Entry& first = rd.entries.front();
+            // The node's log holds the entries already: the term before them is the
+            // predecessor's unless they start the log.
+            obs_.appended(id, rd.entries, log.term_or_zero(first.index - 1));
+        }
+        return Work::kTook;
+    }
+    const std::vector<Entry>& applied() const override { return peer_.applied(); }
+    std::vector<ReadState>& read_states() override { return peer_.read_states(); }
+    Index first_index() const override { return peer_.storage().first_index(); }
+    Index snapshot_index() const override { return peer_.storage().snapshot_meta().index; }
+    Status compact(Index i) override { return peer_.compact(i); }
+
+  private:
+    Peer peer_;
+    SimObserver& obs_;
+};
+
+class Sim final : public SimObserver {
   public:
     explicit Sim(const SimOptions& opt) : opt_(opt), rng_(opt.seed * 0x2545f4914f6cdd1dULL + 7) {}
 
@@ -50,20 +111,21 @@ class Sim {
     void random_partition();
     void heal();
 
-    // ---- checks ----
+    // ---- checks (SimObserver) ----
     void check_leaders();
-    void check_entries(NodeId id, const Ready& rd);
+    void appended(NodeId id, const std::vector<Entry>& ents, Term prev) override;
     void check_reads(NodeId id);
     void read();
-    void on_apply(NodeId id, const Entry& e);
-    void on_restore(NodeId id, const SnapshotMeta& meta, const std::vector<Entry>& app);
+    void applied(NodeId id, const Entry& e) override;
+    void restored(NodeId id, const SnapshotMeta& meta, const std::vector<Entry>& app) override;
+    void role_changed(NodeId id, const SoftState& ss) override;
     void record_committed(NodeId id, const Entry& e);
     bool liveness(const char* phase);
-    void fail(const std::string& why);
+    void fail(const std::string& why) override;
 
-    void trace(std::string s) {
+    void trace(const std::string& s) override {
         if (opt_.print_trace) std::fprintf(stderr, "%s\n", s.c_str());
-        trace_.push_back(std::move(s));
+        trace_.push_back(s);
         if (trace_.size() > kTraceLines) trace_.pop_front();
     }
     std::string at() const { return "t=" + std::to_string(now_) + " "; }
@@ -88,7 +150,7 @@ class Sim {
     double p_lag_ = 0, p_read_ = 0;
     uint64_t max_delay_ = 0;
 
-    std::map<NodeId, std::unique_ptr<Peer>> peers_;
+    std::map<NodeId, std::unique_ptr<SimReplica>> peers_;
     struct InFlight {
         Message m;
         uint64_t at;
@@ -183,18 +245,23 @@ void Sim::create_peers() {
         // Each node gets its own well-mixed jitter seed, as raftd does (random_device): with one
         // shared seed, raft's id mixing made two nodes' streams the same shifted by one draw
         // for some seeds (seed 392), and two voters then split every election in lockstep.
-        Config cfg = base_;
-        cfg.seed = Rng(opt_.seed ^ Rng(id).next()).next();
-        auto p = std::make_unique<Peer>(id, cfg);
-        p->async_leader = async_leader_;
-        if (id <= voters) p->bootstrap(members);
-        p->on_apply = [this](NodeId who, const Entry& e) { on_apply(who, e); };
-        p->on_restore = [this](NodeId who, const SnapshotMeta& m, const std::vector<Entry>& a) {
-            on_restore(who, m, a);
-        };
+        SimReplicaParams rp;
+        rp.id = id;
+        rp.cfg = base_;
+        rp.cfg.id = id;
+        rp.cfg.seed = Rng(opt_.seed ^ Rng(id).next()).next();
+        if (id <= voters) rp.bootstrap = members;
+        rp.async_leader = async_leader_;
+        rp.seed = rp.cfg.seed ^ 0x5eed;
+        rp.observer = this;
+        auto p = opt_.make_replica ? opt_.make_replica(rp) : std::make_unique<PeerReplica>(rp);
         Status st = p->start();
         if (!st) fail("start " + std::to_string(id) + ": " + st.to_string());
-        applied_[id] = 0;
+        // A replica may count what is committed on its disk as applied from the start (the
+        // daemon does): that must be the agreed prefix too.
+        applied_[id] = p->applied_index();
+        for (const Entry& e : p->applied())
+            record_committed(id, e);
         group_[id] = 0;
         peers_[id] = std::move(p);
     }
@@ -218,42 +285,33 @@ void Sim::handle_readys() {
     for (size_t i = ids.size(); i > 1; --i)
         std::swap(ids[i - 1], ids[rng_.uniform(0, i)]);
     for (NodeId id : ids) {
-        Peer& p = *peers_[id];
+        SimReplica& p = *peers_[id];
         if (failed_) return;
-        if (p.has_write() && chance(0.5)) {
-            // A leader's own entries, written while it went on replicating.
-            Status st = p.complete_write();
-            if (!st) fail("write on " + std::to_string(id) + ": " + st.to_string());
-            ++res_.steps;
-            ++res_.async_writes;
-            continue;
-        }
-        if (p.has_pending()) {
-            // The write of the outstanding Ready may still be in progress.
-            if (chance(p_lag_)) continue;
-            std::vector<Message> out;
-            Status st = p.persist(out);
-            if (!st) fail("persist on " + std::to_string(id) + ": " + st.to_string());
-            ++res_.steps;
-            check_reads(id);
-            send(out);
-            check_leaders();
-            continue;
-        }
         std::vector<Message> out;
-        if (p.take_ready(out)) {
-            ++res_.steps;
-            const Ready& rd = p.last_taken();
-            if (rd.soft_state) {
-                trace(at() + std::to_string(id) + " is " +
-                      std::string(role_name(rd.soft_state->role)) + " term " +
-                      std::to_string(p.node().term()) + " leader " +
-                      std::to_string(rd.soft_state->leader));
-            }
-            check_entries(id, rd);
-            send(out);
+        switch (p.work(rng_, p_lag_, out)) {
+            case SimReplica::Work::kNone:
+                break;
+            case SimReplica::Work::kOwnWrite:
+                ++res_.steps;
+                ++res_.async_writes;
+                break;
+            case SimReplica::Work::kPersisted:
+                ++res_.steps;
+                check_reads(id);
+                send(out);
+                check_leaders();
+                break;
+            case SimReplica::Work::kTook:
+                ++res_.steps;
+                send(out);
+                break;
         }
     }
+}
+
+void Sim::role_changed(NodeId id, const SoftState& ss) {
+    trace(at() + std::to_string(id) + " is " + std::string(role_name(ss.role)) + " term " +
+          std::to_string(peers_[id]->node().term()) + " leader " + std::to_string(ss.leader));
 }
 
 void Sim::deliver_due() {
@@ -282,7 +340,7 @@ void Sim::tick_all() {
     ++now_;
     ++res_.ticks;
     for (NodeId id : up_ids())
-        peers_[id]->node().tick();
+        peers_[id]->tick();
 }
 
 void Sim::process_rounds(bool faults) {
@@ -396,19 +454,15 @@ void Sim::conf_change() {
 }
 
 void Sim::crash(NodeId id, bool partial) {
-    Peer& p = *peers_[id];
+    SimReplica& p = *peers_[id];
     trace(at() + "crash " + std::to_string(id) + (partial ? " in the middle of a write" : ""));
-    if (partial && p.has_pending()) {
-        p.persist_partially_then_crash();
-    } else {
-        p.crash();
-    }
+    p.crash(partial);
     ++res_.crashes;
     ++res_.steps;
 }
 
 void Sim::restart(NodeId id) {
-    Peer& p = *peers_[id];
+    SimReplica& p = *peers_[id];
     Status st = p.start();
     ++res_.steps;
     if (!st) {
@@ -416,9 +470,9 @@ void Sim::restart(NodeId id) {
         return;
     }
     trace(at() + "restart " + std::to_string(id) + " at term " + std::to_string(p.node().term()) +
-          " snapshot " + std::to_string(p.storage().snapshot_meta().index));
-    // The application restarts from the snapshot: what it holds must be the agreed prefix.
-    applied_[id] = p.storage().snapshot_meta().index;
+          " snapshot " + std::to_string(p.snapshot_index()));
+    // The application restarts from what it kept: that must be the agreed prefix.
+    applied_[id] = p.applied_index();
     for (const Entry& e : p.applied())
         record_committed(id, e);
 }
@@ -427,10 +481,10 @@ void Sim::compact() {
     std::vector<NodeId> ids = up_ids();
     if (ids.empty()) return;
     NodeId id = pick(ids);
-    Peer& p = *peers_[id];
+    SimReplica& p = *peers_[id];
     Index applied = p.applied_index();
-    if (applied <= p.storage().first_index()) return;
-    Index at_index = rng_.uniform(p.storage().first_index(), applied + 1);
+    if (applied <= p.first_index()) return;
+    Index at_index = rng_.uniform(p.first_index(), applied + 1);
     Status st = p.compact(at_index);
     ++res_.steps;
     if (st) trace(at() + "compact " + std::to_string(id) + " to " + std::to_string(at_index));
@@ -507,6 +561,10 @@ void Sim::check_leaders() {
         if (failed_) return;
         if (!p->up() || p->node().role() != Role::kLeader) continue;
         Term t = p->node().term();
+        // A leader whose term is not durable yet has sent nothing in it (its messages wait for
+        // that write, Raft::send) and commits nothing: a crash now makes it a leader nobody
+        // heard of, and another may lead the same term. It counts once its term is durable.
+        if (p->node().raft().durable_hard_state().term != t) continue;
         auto [it, fresh] = leader_of_.emplace(t, id);
         if (!fresh) {
             if (it->second != id) {
@@ -537,11 +595,10 @@ void Sim::check_leaders() {
 // Log matching: an (index, term) pair identifies one entry and everything before it. Every
 // entry enters some log through a Ready, so checking each entry's content and predecessor
 // term there, against every other copy ever seen, checks the property by induction.
-void Sim::check_entries(NodeId id, const Ready& rd) {
-    const Log& log = peers_[id]->node().raft().log();
-    for (size_t k = 0; k < rd.entries.size(); ++k) {
-        const Entry& e = rd.entries[k];
-        Term prev = k > 0 ? rd.entries[k - 1].term : log.term_or_zero(e.index - 1);
+void Sim::appended(NodeId id, const std::vector<Entry>& ents, Term prev_first) {
+    for (size_t k = 0; k < ents.size(); ++k) {
+        const Entry& e = ents[k];
+        Term prev = k > 0 ? ents[k - 1].term : prev_first;
         size_t h = std::hash<std::string_view>()(e.data.view()) * 31 + static_cast<size_t>(e.type);
         auto [it, fresh] = sigs_.emplace(std::make_pair(e.index, e.term), Sig{h, prev});
         if (!fresh && (it->second.data_hash != h || it->second.prev_term != prev)) {
@@ -579,7 +636,7 @@ void Sim::record_committed(NodeId id, const Entry& e) {
 }
 
 // Every node delivers a prefix of one agreed sequence, without gaps or repeats.
-void Sim::on_apply(NodeId id, const Entry& e) {
+void Sim::applied(NodeId id, const Entry& e) {
     Index& last = applied_[id];
     if (e.index != last + 1) {
         fail(std::to_string(id) + " applied index " + std::to_string(e.index) + " after " +
@@ -590,7 +647,7 @@ void Sim::on_apply(NodeId id, const Entry& e) {
     record_committed(id, e);
 }
 
-void Sim::on_restore(NodeId id, const SnapshotMeta& meta, const std::vector<Entry>& app) {
+void Sim::restored(NodeId id, const SnapshotMeta& meta, const std::vector<Entry>& app) {
     ++res_.snapshots;
     trace(at() + std::to_string(id) + " installs snapshot " + std::to_string(meta.term) + "/" +
           std::to_string(meta.index));
@@ -660,7 +717,7 @@ bool Sim::liveness(const char* phase) {
             if (is_member(agreed_conf_, id) || agreed_conf_.voters.empty()) needed.insert(id);
         }
         for (NodeId m : std::set<NodeId>(needed)) {
-            const Peer& p = *peers_[m];
+            SimReplica& p = *peers_[m];
             if (!p.up()) continue;
             for (NodeId other : all_members(p.node().conf_state()))
                 needed.insert(other);
@@ -734,6 +791,8 @@ SimResult Sim::run() {
         liveness("after a full restart");
     }
     res_.committed = committed_.size();
+    for (const auto& [id, p] : peers_)
+        p->add_counters(res_.counters);
     if (failed_) {
         for (const std::string& l : trace_)
             res_.trace += l + "\n";
