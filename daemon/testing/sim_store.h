@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,6 +66,11 @@ class SimStore final : public DurableStore {
     const raft::Storage& storage() const override { return view_; }
     const raft::SnapshotSource* snapshots() const override { return &disk_.log; }
     bool empty() const override;
+    // First-boot identity is not simulated: every simulated node bootstraps as a new member
+    // (daemon/first_boot.cpp is covered by its own tests and tests/scripts).
+    uint64_t incarnation() const override { return 1; }
+    std::map<uint64_t, uint64_t> peer_incarnations() const override { return {}; }
+    Status record_peer_incarnation(uint64_t, uint64_t) override { return Status::ok(); }
     uint64_t syncs() const override { return disk_.syncs; }
     Status persist(PersistJob& job) override;
     Status close() override;
