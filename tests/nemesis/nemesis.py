@@ -1,0 +1,713 @@
+#!/usr/bin/python3
+"""The nemesis driver (issue 14): a raftd cluster on loopback, a KV workload through the
+public protocol, a seeded fault schedule, heal, and the checkers of checker.py.
+
+  nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--faults kill,pause,partition,powerloss]
+
+Every node runs as its own uid (so nftables can cut links between nodes on loopback by
+socket owner) with its data directory on its own loop-mounted ext4 image (disk.py), so a
+power loss can drop what was not fsynced. The workload is a register per key: writes are
+proposals {"op": "set", "k", "v"} with unique values, applied from the commit stream by one
+replica per node; reads take a read_index on a node and wait for that node's replica to
+apply through it. Clients are spread over all nodes, followers included.
+
+The schedule is a pure function of (seed, nodes, seconds, faults): the same seed replays the
+same faults on the same nodes at the same offsets (what raftd does in between is up to the
+machine's timing). Exit status: 0 all checks hold, 1 a check failed (the seed, schedule,
+logs and offending history are saved under build/nemesis/), 2 usage or set-up error, 77 the
+machine cannot run it (not root, no loop devices, no nft).
+See docs/testing.md.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+import msgpack  # noqa: E402
+from raftd_client import Client, RaftdError  # noqa: E402
+
+import checker  # noqa: E402
+import disk  # noqa: E402
+
+FAULT_KINDS = ("kill", "pause", "partition", "powerloss")
+UID_BASE = 61000          # node i runs as uid/gid UID_BASE + i
+KEYS = 6                  # registers in the workload
+OP_TIMEOUT = 4.0          # client deadline per operation; a write past it is indeterminate
+LIVENESS_S = 60.0         # after healing, every node must apply the final write within this
+T0 = time.monotonic()
+
+
+def now():
+    return time.monotonic() - T0
+
+
+def log(msg):
+    print(f"[{now():7.2f}] {msg}", flush=True)
+
+
+# ---- the schedule ------------------------------------------------------------------------
+
+def make_schedule(seed, nodes, seconds, faults):
+    """[{"at", "kind", "nodes", "dur", ...}], deterministic in its arguments. One fault at a
+    time; each lasts 1-4 s and is followed by 1-3 s of calm so the cluster can recover."""
+    rng = random.Random(seed)
+    ids = list(range(1, nodes + 1))
+    out, t = [], rng.uniform(1.0, 2.0)
+    while t < seconds - 6.0:
+        kind = rng.choice(faults)
+        f = {"at": round(t, 3), "kind": kind, "dur": round(rng.uniform(1.0, 4.0), 3)}
+        if kind == "partition":
+            shape = rng.choice(["minority", "bridge"])
+            order = rng.sample(ids, nodes)
+            if shape == "minority":
+                k = rng.randint(1, (nodes - 1) // 2)
+                f["sides"] = [sorted(order[:k]), sorted(order[k:])]
+            else:  # a bridge node sees both halves; the halves do not see each other
+                rest = order[1:]
+                half = len(rest) // 2
+                f["bridge"] = order[0]
+                f["sides"] = [sorted(rest[:half]), sorted(rest[half:])]
+            f["shape"] = shape
+        else:
+            f["nodes"] = [rng.choice(ids)]
+        out.append(f)
+        t += f["dur"] + rng.uniform(1.0, 3.0)
+    return out
+
+
+def describe(f):
+    if f["kind"] == "partition":
+        s = " | ".join(",".join(map(str, side)) for side in f["sides"])
+        if f["shape"] == "bridge":
+            s += f" (bridge {f['bridge']})"
+        return f"partition {s} for {f['dur']:.1f}s"
+    return f"{f['kind']} node {f['nodes'][0]} for {f['dur']:.1f}s"
+
+
+# ---- network: nftables rules on loopback, by socket owner --------------------------------
+
+class Net:
+    """Cuts links between nodes on loopback. Every node listens on 127.0.0.1:port_i and runs
+    as uid_i; a message from i to j travels on the connection i dialled to port_j (the peer
+    protocol uses one connection per direction), so dropping packets owned by uid_i to
+    port_j in the output hook cuts i -> j, including i's reconnection attempts. Only our own
+    nodes' packets match. The table is ours alone and deleted at the end."""
+
+    def __init__(self, nodes):
+        self.table = f"nemesis_{os.getpid()}"
+        self.nodes = nodes
+        nft(f"add table inet {self.table}")
+        nft(f"add chain inet {self.table} out {{ type filter hook output priority 0 ; }}")
+
+    def cut(self, a, b):
+        """Drops a -> b and b -> a."""
+        for x, y in ((a, b), (b, a)):
+            nx, ny = self.nodes[x], self.nodes[y]
+            nft(f"add rule inet {self.table} out meta skuid {nx.uid} ip daddr 127.0.0.1 "
+                f"tcp dport {ny.port} drop")
+
+    def heal(self):
+        nft(f"flush chain inet {self.table} out")
+
+    def close(self):
+        nft(f"delete table inet {self.table}", check=False)
+
+
+def nft(cmd, check=True):
+    r = subprocess.run(["nft"] + cmd.split(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"nft {cmd}: {r.stdout.strip()}")
+
+
+# ---- nodes ---------------------------------------------------------------------------------
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+class Node:
+    def __init__(self, run, node_id, port):
+        self.run = run
+        self.id = node_id
+        self.port = port
+        self.uid = UID_BASE + node_id
+        self.dir = os.path.join(run.work, f"n{node_id}")
+        os.makedirs(self.dir)
+        os.chown(self.dir, self.uid, self.uid)
+        self.socket = os.path.join(self.dir, "raftd.sock")
+        self.log_path = os.path.join(self.dir, "raftd.log")
+        self.disk = disk.LoopDisk(run.work, f"n{node_id}", owner=(self.uid, self.uid))
+        self.proc = None
+        self.paused = False
+        self.lock = threading.Lock()
+
+    @property
+    def data_dir(self):
+        return os.path.join(self.disk.mnt, "data")
+
+    def prepare(self):
+        self.disk.create()
+        os.makedirs(self.data_dir)
+        os.chown(self.data_dir, self.uid, self.uid)
+        disk.run("sync", "-f", self.disk.mnt)
+
+    def start(self):
+        r = self.run
+        argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
+                r.raftd, "--node-id", str(self.id), "--cluster", "nemesis",
+                "--data-dir", self.data_dir, "--socket", self.socket,
+                "--listen", f"127.0.0.1:{self.port}", "--tick-ms", "20",
+                "--election-ticks", "10", "--reconnect-min-ms", "20",
+                "--reconnect-max-ms", "300", "--wal-segment-size", "4MiB",
+                "--log-level", "info", "--log-format", "text",
+                "--initial-cluster", ",".join(f"{n.id}=127.0.0.1:{n.port}"
+                                              for n in r.nodes.values())]
+        with open(self.log_path, "ab") as logf:
+            logf.write(f"---- start at {now():.2f} (disk generation "
+                       f"{self.disk.generation}) ----\n".encode())
+            logf.flush()
+            self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        self.paused = False
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        if self.running():
+            self.proc.send_signal(sig)
+
+    def kill(self):
+        if self.running():
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait()
+        self.paused = False
+
+    def pause(self):
+        self.signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self):
+        self.signal(signal.SIGCONT)
+        self.paused = False
+
+    def power_loss(self):
+        """Stop the node, copy its disk image (what reached the device), kill it, and move it
+        onto the copy: whatever only the page cache held is gone."""
+        self.signal(signal.SIGSTOP)
+        copy = self.disk.cut()
+        self.kill()
+        self.disk.switch_to_copy(copy)
+
+    def ready(self):
+        try:
+            with Client(self.socket, timeout=1.0, name=None) as c:
+                c.status()
+            return True
+        except (RaftdError, OSError):
+            return False
+
+
+# ---- the application: one replica per node -------------------------------------------------
+
+def encode(k, v):
+    return msgpack.packb({"op": "set", "k": k, "v": v}, use_bin_type=True)
+
+
+def ident(data):
+    try:
+        return msgpack.unpackb(data, raw=False).get("v")
+    except Exception:
+        return None
+
+
+class Replica(threading.Thread):
+    """The KV state machine of one node: applies that node's commit stream, reconnecting
+    after the node restarts, and records every delivery for the stream checks."""
+
+    def __init__(self, run, node):
+        super().__init__(daemon=True, name=f"replica-{node.id}")
+        self.run_ = run
+        self.node = node
+        self.state = {}
+        self.applied = 0
+        self.cond = threading.Condition()
+        self.deliveries = []      # (node, index, term, type, data)
+        self.anomalies = []
+
+    def run(self):
+        while not self.run_.stopping_replicas:
+            try:
+                with Client(self.node.socket, timeout=2.0, name=None) as c:
+                    sub = c.subscribe(from_=self.applied + 1, timeout=0.5)
+                    while not self.run_.stopping_replicas:
+                        ev = sub.next(0.5)
+                        if ev is None:
+                            continue
+                        self.apply(ev)
+            except (RaftdError, OSError, StopIteration):
+                pass
+            time.sleep(0.05)
+
+    def apply(self, ev):
+        if ev.kind == "snapshot":
+            # The workload takes no snapshots, so raftd has none to send.
+            self.anomalies.append(f"node {self.node.id}: unexpected snapshot at {ev.index}")
+            return
+        with self.cond:
+            if ev.index != self.applied + 1:
+                self.anomalies.append(f"node {self.node.id}: stream gap: index {ev.index} "
+                                      f"after {self.applied}")
+                return
+            self.deliveries.append((self.node.id, ev.index, ev.term, ev.type, ev.data))
+            if ev.type == "data":
+                c = msgpack.unpackb(ev.data, raw=False)
+                self.state[c["k"]] = c["v"]
+            self.applied = ev.index
+            self.cond.notify_all()
+
+    def wait_applied(self, index, timeout):
+        """The value map through `index` (a copy of one key's value is taken by the caller
+        under the lock), or None on timeout."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.applied < index:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+            return True
+
+
+# ---- clients -------------------------------------------------------------------------------
+
+class Worker(threading.Thread):
+    def __init__(self, run, cid, node, seed):
+        super().__init__(daemon=True, name=f"client-{cid}")
+        self.run_ = run
+        self.cid = cid
+        self.node = node
+        self.rng = random.Random(seed * 1000 + cid)
+        self.seq = 0
+        self.conn = None
+
+    def client(self):
+        if self.conn is None:
+            self.conn = Client(self.node.socket, timeout=OP_TIMEOUT, name=None)
+        return self.conn
+
+    def drop(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def run(self):
+        r = self.run_
+        while not r.stopping_clients:
+            key = f"k{self.rng.randrange(KEYS)}"
+            try:
+                if self.rng.random() < 0.5:
+                    self.write(key)
+                else:
+                    self.read(key)
+            except Exception as e:  # a bug in the harness must not hang the run
+                r.harness_errors.append(f"client {self.cid}: {type(e).__name__}: {e}")
+                self.drop()
+                time.sleep(0.1)
+
+    def write(self, key):
+        r = self.run_
+        self.seq += 1
+        v = f"c{self.cid}-{self.seq}"
+        data = encode(key, v)
+        op = {"client": self.cid, "node": self.node.id, "f": "w", "key": key, "value": v,
+              "call": now(), "ret": None}
+        try:
+            p = self.client().propose(data)
+            op["ret"] = now()
+            op["index"], op["term"] = p.index, p.term
+            r.record(op, "ok")
+            r.acked.append((data, p.index, p.term))
+        except RaftdError as e:
+            op["error"] = e.code
+            if e.code in ("UNAVAILABLE", "BUSY") or (e.code == "CONNECTION"
+                                                     and self.conn is None):
+                # Not appended anywhere: definitely no effect (protocol.md section 5).
+                r.record(op, "unavailable")
+                r.unavailable.append(data)
+                if e.code == "UNAVAILABLE":
+                    time.sleep(0.05)
+            else:
+                r.record(op, "indeterminate")
+            if e.code in ("CONNECTION", "TIMEOUT"):
+                self.drop()
+                time.sleep(0.05)
+
+    def read(self, key):
+        r = self.run_
+        rep = r.replicas[self.node.id]
+        op = {"client": self.cid, "node": self.node.id, "f": "r", "key": key, "call": now()}
+        try:
+            idx = self.client().read_index()
+        except RaftdError as e:
+            r.counts["read_failed"] += 1
+            if e.code in ("CONNECTION", "TIMEOUT"):
+                self.drop()
+                time.sleep(0.05)
+            elif e.code == "UNAVAILABLE":
+                time.sleep(0.05)
+            return
+        if not rep.wait_applied(idx, OP_TIMEOUT):
+            r.counts["read_failed"] += 1
+            return
+        with rep.cond:
+            op["value"] = rep.state.get(key)
+            op["index"] = idx
+        op["ret"] = now()
+        r.record(op, "ok")
+
+
+# ---- the run -------------------------------------------------------------------------------
+
+class Run:
+    def __init__(self, a):
+        self.a = a
+        self.raftd = os.path.abspath(os.path.join(
+            os.environ.get("RAFTD_BUILD", os.path.join(ROOT, "build", "release")), "bin", "raftd"))
+        self.work = tempfile.mkdtemp(prefix=f"nemesis-{a.seed}-", dir=a.workdir)
+        os.chmod(self.work, 0o755)
+        ports = free_ports(a.nodes)
+        self.nodes = {}
+        for i in range(1, a.nodes + 1):
+            self.nodes[i] = Node(self, i, ports[i - 1])
+        self.net = None
+        self.history = []
+        self.acked = []
+        self.unavailable = []
+        self.lock = threading.Lock()
+        self.counts = {"ok": 0, "indeterminate": 0, "unavailable": 0, "read_failed": 0,
+                       "w_ok": 0, "r_ok": 0}
+        self.injected = {k: 0 for k in FAULT_KINDS}
+        self.stopping_clients = False
+        self.stopping_replicas = False
+        self.harness_errors = []
+        self.replicas = {}
+        self.workers = []
+
+    def record(self, op, outcome):
+        with self.lock:
+            self.counts[outcome] += 1
+            if outcome == "ok":
+                self.counts["w_ok" if op["f"] == "w" else "r_ok"] += 1
+            if outcome != "unavailable":
+                self.history.append(op)
+
+    def setup(self):
+        self.net = Net(self.nodes)
+        for n in self.nodes.values():
+            n.prepare()
+        for n in self.nodes.values():
+            n.start()
+        deadline = time.monotonic() + 30
+        while not all(n.ready() for n in self.nodes.values()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster did not start serving within 30 s")
+            time.sleep(0.05)
+        # Wait for a leader so the first seconds of history are not all UNAVAILABLE.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with Client(self.nodes[1].socket, timeout=5, name=None) as c:
+                    c.read_index()
+                break
+            except RaftdError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("no leader within 30 s")
+                time.sleep(0.1)
+        for n in self.nodes.values():
+            self.replicas[n.id] = Replica(self, n)
+            self.replicas[n.id].start()
+        ids = sorted(self.nodes)
+        for cid in range(self.a.clients):
+            w = Worker(self, cid, self.nodes[ids[cid % len(ids)]], self.a.seed)
+            self.workers.append(w)
+
+    def inject(self, f):
+        self.injected[f["kind"]] += 1
+        if f["kind"] == "kill":
+            self.nodes[f["nodes"][0]].kill()
+        elif f["kind"] == "pause":
+            self.nodes[f["nodes"][0]].pause()
+        elif f["kind"] == "powerloss":
+            self.nodes[f["nodes"][0]].power_loss()
+        elif f["kind"] == "partition":
+            a, b = f["sides"]
+            for x in a:
+                for y in b:
+                    self.net.cut(x, y)
+
+    def heal(self, f):
+        if f["kind"] in ("kill", "powerloss"):
+            self.nodes[f["nodes"][0]].start()
+        elif f["kind"] == "pause":
+            self.nodes[f["nodes"][0]].resume()
+        elif f["kind"] == "partition":
+            self.net.heal()
+
+    def heal_all(self):
+        self.net.heal()
+        for n in self.nodes.values():
+            if n.paused:
+                n.resume()
+            if not n.running():
+                n.start()
+
+    def nemesis(self, schedule, start):
+        for i, f in enumerate(schedule):
+            wait = start + f["at"] - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            t = now()
+            self.inject(f)
+            time.sleep(f["dur"])
+            self.heal(f)
+            with self.lock:
+                c = dict(self.counts)
+            log(f"fault {i + 1}/{len(schedule)} {describe(f)} (at {t:.1f}s, healed "
+                f"{now():.1f}s) ops ok {c['ok']} indet {c['indeterminate']} "
+                f"unavail {c['unavailable']}")
+
+    def final_write(self):
+        """A write after healing, retried on any node until acknowledged: the index every
+        node must reach."""
+        deadline = time.monotonic() + LIVENESS_S
+        i = 0
+        while time.monotonic() < deadline:
+            n = self.nodes[1 + i % len(self.nodes)]
+            i += 1
+            data = encode("final", f"final-{i}")
+            try:
+                with Client(n.socket, timeout=OP_TIMEOUT, name=None) as c:
+                    p = c.propose(data)
+                self.acked.append((data, p.index, p.term))
+                return p.index, deadline
+            except RaftdError as e:
+                if e.code == "UNAVAILABLE":
+                    self.unavailable.append(data)
+                time.sleep(0.2)
+        return None, deadline
+
+    def execute(self):
+        a = self.a
+        schedule = make_schedule(a.seed, a.nodes, a.seconds, a.faults)
+        self.schedule = schedule
+        log(f"seed {a.seed}: {a.nodes} nodes, {a.seconds:.0f}s, faults {','.join(a.faults)}, "
+            f"{len(schedule)} faults scheduled, {a.clients} clients, raftd {self.raftd}")
+        self.setup()
+        start = time.monotonic()
+        for w in self.workers:
+            w.start()
+        nem = threading.Thread(target=self.nemesis, args=(schedule, start), daemon=True)
+        nem.start()
+        nem.join()
+        left = start + a.seconds - time.monotonic()
+        if left > 0:
+            time.sleep(left)
+        self.stopping_clients = True
+        for w in self.workers:
+            w.join(OP_TIMEOUT + 5)
+            w.drop()
+        log("workload stopped; healing every fault")
+        self.heal_all()
+        index, deadline = self.final_write()
+        live = []
+        if index is None:
+            live.append(f"no write was acknowledged within {LIVENESS_S:.0f}s after healing")
+        else:
+            for n in self.nodes.values():
+                if not self.replicas[n.id].wait_applied(index, max(0.1, deadline -
+                                                                   time.monotonic())):
+                    live.append(f"node {n.id} applied only through "
+                                f"{self.replicas[n.id].applied}, not the final write at "
+                                f"{index}, within {LIVENESS_S:.0f}s of healing")
+            log(f"final write at index {index}: "
+                f"{'every node applied it' if not live else 'NOT every node applied it'}")
+        self.stopping_replicas = True
+        for r in self.replicas.values():
+            r.join(5)
+        return self.check(live)
+
+    def check(self, live):
+        deliveries = [d for r in self.replicas.values() for d in r.deliveries]
+        stream_errors = checker.check_streams(deliveries, self.acked, self.unavailable, ident)
+        anomalies = [x for r in self.replicas.values() for x in r.anomalies]
+        lin = checker.check_kv(self.history, budget_s=self.a.check_seconds)
+        lost = sum(1 for e in stream_errors if "is lost" in e or "no node delivered" in e)
+        res = {"seed": self.a.seed, "nodes": self.a.nodes, "seconds": self.a.seconds,
+               "faults": self.injected, "ops": dict(self.counts),
+               "lost_acknowledged": lost, "stream_errors": stream_errors,
+               "anomalies": anomalies, "liveness": live, "linearizable": lin["ok"],
+               "linearizability": lin, "harness_errors": self.harness_errors[:20]}
+        return res
+
+    def cleanup(self):
+        self.stopping_clients = self.stopping_replicas = True
+        for n in self.nodes.values():
+            try:
+                n.resume()
+                n.kill()
+            except Exception:
+                pass
+        if self.net:
+            self.net.close()
+        for n in self.nodes.values():
+            try:
+                n.disk.destroy()
+            except Exception as e:
+                print(f"cleanup: node {n.id}: {e}", file=sys.stderr)
+
+    def save_failure(self, res):
+        out = os.path.join(self.a.out, f"seed-{self.a.seed}-{int(time.time())}")
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "result.json"), "w") as f:
+            json.dump(res, f, indent=1, default=str)
+        with open(os.path.join(out, "schedule.json"), "w") as f:
+            json.dump({"seed": self.a.seed, "nodes": self.a.nodes, "seconds": self.a.seconds,
+                       "faults": self.a.faults, "schedule": self.schedule}, f, indent=1)
+        bad_keys = set(res["linearizability"]["bad"]) | set(res["linearizability"]["unknown"])
+        with open(os.path.join(out, "history.jsonl"), "w") as f:
+            for op in sorted(self.history, key=lambda o: o["call"]):
+                if not bad_keys or op["key"] in bad_keys:
+                    f.write(json.dumps(op) + "\n")
+        for n in self.nodes.values():
+            if os.path.exists(n.log_path):
+                shutil.copy(n.log_path, os.path.join(out, f"raftd-{n.id}.log"))
+        with open(os.path.join(out, "streams.jsonl"), "w") as f:
+            for r in self.replicas.values():
+                for node, index, term, typ, data in r.deliveries:
+                    f.write(json.dumps([node, index, term, typ, ident(data) if typ == "data"
+                                        else ""]) + "\n")
+        return out
+
+
+def summary(res):
+    f, o = res["faults"], res["ops"]
+    lin = {True: "yes", False: "NO", None: "unknown (search budget exceeded)"}[res["linearizable"]]
+    rows = [("seed", res["seed"]), ("nodes", res["nodes"]),
+            ("faults injected", ", ".join(f"{k} {v}" for k, v in f.items())),
+            ("ops ok", f"{o['ok']} (writes {o['w_ok']}, reads {o['r_ok']})"),
+            ("ops indeterminate", o["indeterminate"]),
+            ("ops unavailable", o["unavailable"]),
+            ("reads failed (no effect)", o["read_failed"]),
+            ("lost acknowledged", res["lost_acknowledged"]),
+            ("stream violations", len(res["stream_errors"])),
+            ("liveness after heal", "ok" if not res["liveness"] else "FAILED"),
+            ("linearizable", lin)]
+    w = max(len(k) for k, _ in rows)
+    print("-" * (w + 40))
+    for k, v in rows:
+        print(f"{k:<{w}}  {v}")
+    print("-" * (w + 40))
+    for e in res["stream_errors"][:10] + res["anomalies"][:10] + res["liveness"]:
+        print("  !", e)
+    for k, why in res["linearizability"]["bad"].items():
+        print(f"  ! key {k}: {why}")
+    for e in res["harness_errors"][:5]:
+        print("  harness:", e)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=3, choices=[3, 5])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--faults", default=",".join(FAULT_KINDS))
+    ap.add_argument("--clients", type=int, default=None, help="default: 2 per node")
+    ap.add_argument("--check-seconds", type=float, default=120.0,
+                    help="time budget of the linearizability search")
+    ap.add_argument("--workdir", default=None, help="where images live (default $TMPDIR)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "build", "nemesis"))
+    ap.add_argument("--print-schedule", action="store_true",
+                    help="print the schedule for the seed and exit")
+    a = ap.parse_args()
+    a.faults = [f for f in a.faults.split(",") if f]
+    for f in a.faults:
+        if f not in FAULT_KINDS:
+            print(f"nemesis: unknown fault {f!r} (known: {', '.join(FAULT_KINDS)}; "
+                  "corrupt, enospc, clock and membership are not implemented yet)")
+            return 2
+    if a.seed is None:
+        a.seed = random.SystemRandom().randrange(1, 1 << 31)
+    a.clients = a.clients or 2 * a.nodes
+    if a.print_schedule:
+        for f in make_schedule(a.seed, a.nodes, a.seconds, a.faults):
+            print(f"{f['at']:8.3f}s  {describe(f)}")
+        return 0
+    why = disk.available()
+    if why is None and shutil.which("nft") is None:
+        why = "nft not installed (make deps)"
+    if why is None and shutil.which("setpriv") is None:
+        why = "setpriv not installed"
+    if why:
+        print(f"nemesis: skipped: {why}")
+        return 77
+    print(f"nemesis: seed {a.seed} (replay: tests/nemesis/nemesis.py --seed {a.seed} "
+          f"--nodes {a.nodes} --seconds {a.seconds:g} --faults {','.join(a.faults)})",
+          flush=True)
+
+    def on_term(signum, frame):
+        raise SystemExit(f"nemesis: signal {signum}")
+    signal.signal(signal.SIGTERM, on_term)
+    run = Run(a)
+    res = None
+    try:
+        with disk.WritebackHold():
+            try:
+                res = run.execute()
+            except BaseException:
+                for n in run.nodes.values():
+                    if os.path.exists(n.log_path):
+                        with open(n.log_path, errors="replace") as f:
+                            print(f"---- node {n.id} log (tail) ----\n" + f.read()[-2000:])
+                raise
+            finally:
+                run.cleanup()
+        summary(res)
+        failed = (res["stream_errors"] or res["anomalies"] or res["liveness"]
+                  or res["linearizable"] is False)
+        if failed:
+            out = run.save_failure(res)
+            print(f"nemesis: FAILED, seed {a.seed}; schedule, history and logs in {out}")
+            return 1
+        if res["linearizable"] is None:
+            print(f"nemesis: inconclusive (search budget), seed {a.seed}")
+        print(f"nemesis: passed, seed {a.seed}")
+        return 0
+    finally:
+        shutil.rmtree(run.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
