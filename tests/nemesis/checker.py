@@ -19,7 +19,7 @@ class Unknown(Exception):
     """The search ran out of its time budget."""
 
 
-def check_register(ops, budget_s=30.0):
+def check_register(ops, budget_s=30.0, info=None):
     """Wing & Gong's search with Lowe's memoisation (the core of Knossos / Porcupine) for one
     register. Returns (True, None) or (False, explanation); raises Unknown on timeout.
 
@@ -47,31 +47,45 @@ def check_register(ops, budget_s=30.0):
     for i, o in enumerate(ops):
         if o["ret"] is not None:
             required |= 1 << i
+    indet = [i for i in range(n) if rets[i] == INF]
     deadline = time.monotonic() + budget_s
     seen = set()
-    stack = [(0, None)]
-    best = 0  # the largest linearized prefix count reached, for the explanation
+    stack = [(0, None, 0)]
+    best = 0  # the largest linearized count reached, for the explanation
     best_mask = 0
     steps = 0
     while stack:
-        mask, value = stack.pop()
+        mask, value, count = stack.pop()
         if mask & required == required:
             return True, None
         steps += 1
         if steps & 1023 == 0 and time.monotonic() > deadline:
             raise Unknown(f"register search exceeded {budget_s}s ({len(seen)} states)")
-        c = bin(mask).count("1")
-        if c > best:
-            best, best_mask = c, mask
-        # The earliest return among pending operations bounds which calls may go next.
+        if count > best:
+            best, best_mask = count, mask
+        # Only a window of operations can go next: from the first pending acknowledged
+        # one (everything acknowledged before it is linearized) up to the earliest pending
+        # return, plus indeterminate writes left pending before the window (they never
+        # return, so they stay candidates). The scans never walk the whole history.
+        pend = required & ~mask
+        lo = (pend & -pend).bit_length() - 1
+        # The earliest return among pending operations bounds which calls may go next. An
+        # operation called after that bound returns after it too, so the scan stops there.
         min_ret = INF
-        for i in range(n):
-            if not mask >> i & 1 and rets[i] < min_ret:
+        for i in range(lo, n):
+            if calls[i] > min_ret:
+                break
+            if rets[i] < min_ret and not mask >> i & 1:
                 min_ret = rets[i]
         succ = []
         greedy = None
         want = None  # the value the earliest pending read needs
-        for i in range(n):
+        for i in indet:
+            if i >= lo:
+                break
+            if not mask >> i & 1:
+                succ.append((ops[i]["value"], i))
+        for i in range(lo, n):
             if calls[i] > min_ret:
                 break  # sorted by call: no later operation can go next either
             if mask >> i & 1:
@@ -96,9 +110,11 @@ def check_register(ops, budget_s=30.0):
             st = (mask | 1 << i, nv)
             if st not in seen:
                 seen.add(st)
-                stack.append(st)
+                stack.append(st + (count + 1,))
     stuck = [ops[i] for i in range(n) if not best_mask >> i & 1 and rets[i] != INF]
     stuck.sort(key=lambda o: o["call"])
+    if info is not None and stuck:
+        info["at"] = stuck[0]["call"]
     return False, ("no linearization; the longest one found linearizes "
                    f"{best} of {n} operations and cannot place: "
                    + "; ".join(fmt(o) for o in stuck[:4]))
@@ -117,18 +133,21 @@ def check_kv(history, budget_s=60.0):
     by_key = defaultdict(list)
     for o in history:
         by_key[o["key"]].append(o)
-    bad, unknown = {}, []
+    bad, unknown, at = {}, [], {}
     deadline = time.monotonic() + budget_s
     for k in sorted(by_key, key=str):
         try:
-            ok, why = check_register(by_key[k], max(1.0, deadline - time.monotonic()))
+            info = {}
+            ok, why = check_register(by_key[k], max(1.0, deadline - time.monotonic()), info)
         except Unknown:
             unknown.append(k)
             continue
         if not ok:
             bad[k] = why
+            if "at" in info:
+                at[k] = info["at"]
     ok = False if bad else (None if unknown else True)
-    return {"ok": ok, "keys": len(by_key), "bad": bad, "unknown": unknown}
+    return {"ok": ok, "keys": len(by_key), "bad": bad, "unknown": unknown, "bad_at": at}
 
 
 def check_streams(deliveries, acked, unavailable, ident):

@@ -69,19 +69,30 @@ def make_schedule(seed, nodes, seconds, faults):
         kind = rng.choice(faults)
         f = {"at": round(t, 3), "kind": kind, "dur": round(rng.uniform(1.0, 4.0), 3)}
         if kind == "partition":
-            shape = rng.choice(["minority", "bridge"])
+            shape = rng.choice(["minority", "bridge", "oneway"])
             order = rng.sample(ids, nodes)
             if shape == "minority":
                 k = rng.randint(1, (nodes - 1) // 2)
                 f["sides"] = [sorted(order[:k]), sorted(order[k:])]
-            else:  # a bridge node sees both halves; the halves do not see each other
+            elif shape == "bridge":  # a bridge node sees both halves, which do not see each other
                 rest = order[1:]
                 half = len(rest) // 2
                 f["bridge"] = order[0]
                 f["sides"] = [sorted(rest[:half]), sorted(rest[half:])]
+            else:  # one node's messages to all others are dropped, or theirs to it
+                if rng.random() < 0.5:
+                    f["sides"] = [[order[0]], sorted(order[1:])]
+                else:
+                    f["sides"] = [sorted(order[1:]), [order[0]]]
             f["shape"] = shape
+        elif kind == "powerloss" and rng.random() < 0.3:
+            # Correlated: a majority (or every node) loses power at the same instant, so
+            # only what each had fsynced survives anywhere.
+            k = rng.choice([nodes // 2 + 1, nodes])
+            f["nodes"] = sorted(rng.sample(ids, k))
         else:
-            f["nodes"] = [rng.choice(ids)]
+            # A fixed node, or whichever node leads when the fault starts.
+            f["nodes"] = ["leader"] if rng.random() < 0.4 else [rng.choice(ids)]
         out.append(f)
         t += f["dur"] + rng.uniform(1.0, 3.0)
     return out
@@ -92,8 +103,13 @@ def describe(f):
         s = " | ".join(",".join(map(str, side)) for side in f["sides"])
         if f["shape"] == "bridge":
             s += f" (bridge {f['bridge']})"
+        elif f["shape"] == "oneway":
+            s = " -> ".join(",".join(map(str, side)) for side in f["sides"]) + " dropped"
         return f"partition {s} for {f['dur']:.1f}s"
-    return f"{f['kind']} node {f['nodes'][0]} for {f['dur']:.1f}s"
+    who = ",".join(map(str, f.get("resolved", f["nodes"])))
+    if f["nodes"] == ["leader"]:
+        who = f"{f['resolved'][0] if f.get('resolved') else '?'} (the leader)"
+    return f"{f['kind']} node {who} for {f['dur']:.1f}s"
 
 
 # ---- network: nftables rules on loopback, by socket owner --------------------------------
@@ -111,9 +127,9 @@ class Net:
         nft(f"add table inet {self.table}")
         nft(f"add chain inet {self.table} out {{ type filter hook output priority 0 ; }}")
 
-    def cut(self, a, b):
-        """Drops a -> b and b -> a."""
-        for x, y in ((a, b), (b, a)):
+    def cut(self, a, b, oneway=False):
+        """Drops a -> b and (unless oneway) b -> a."""
+        for x, y in ((a, b),) if oneway else ((a, b), (b, a)):
             nx, ny = self.nodes[x], self.nodes[y]
             nft(f"add rule inet {self.table} out meta skuid {nx.uid} ip daddr 127.0.0.1 "
                 f"tcp dport {ny.port} drop")
@@ -175,7 +191,7 @@ class Node:
     def start(self):
         r = self.run
         argv = ["setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                r.raftd, "--node-id", str(self.id), "--cluster", "nemesis",
+                *r.a.wrapper.split(), r.raftd, "--node-id", str(self.id), "--cluster", "nemesis",
                 "--data-dir", self.data_dir, "--socket", self.socket,
                 "--listen", f"127.0.0.1:{self.port}", "--tick-ms", "20",
                 "--election-ticks", "10", "--reconnect-min-ms", "20",
@@ -212,14 +228,6 @@ class Node:
     def resume(self):
         self.signal(signal.SIGCONT)
         self.paused = False
-
-    def power_loss(self):
-        """Stop the node, copy its disk image (what reached the device), kill it, and move it
-        onto the copy: whatever only the page cache held is gone."""
-        self.signal(signal.SIGSTOP)
-        copy = self.disk.cut()
-        self.kill()
-        self.disk.switch_to_copy(copy)
 
     def ready(self):
         try:
@@ -454,27 +462,61 @@ class Run:
             w = Worker(self, cid, self.nodes[ids[cid % len(ids)]], self.a.seed)
             self.workers.append(w)
 
+    def leader(self):
+        """The leader as some running, unpaused node reports it (0: none known)."""
+        for n in self.nodes.values():
+            if n.running() and not n.paused:
+                try:
+                    with Client(n.socket, timeout=1.0, name=None) as c:
+                        lid = c.status()["leader"]
+                    if lid:
+                        return lid
+                except (RaftdError, OSError):
+                    pass
+        return 0
+
+    def targets(self, f):
+        if f["nodes"] == ["leader"]:
+            lid = self.leader()
+            f["resolved"] = [lid or min(self.nodes)]
+        else:
+            f["resolved"] = list(f["nodes"])
+        return [self.nodes[i] for i in f["resolved"]]
+
     def inject(self, f):
         self.injected[f["kind"]] += 1
-        if f["kind"] == "kill":
-            self.nodes[f["nodes"][0]].kill()
-        elif f["kind"] == "pause":
-            self.nodes[f["nodes"][0]].pause()
-        elif f["kind"] == "powerloss":
-            self.nodes[f["nodes"][0]].power_loss()
-        elif f["kind"] == "partition":
+        if f["kind"] == "partition":
             a, b = f["sides"]
             for x in a:
                 for y in b:
-                    self.net.cut(x, y)
+                    self.net.cut(x, y, oneway=f["shape"] == "oneway")
+            return
+        nodes = self.targets(f)
+        if f["kind"] == "kill":
+            for n in nodes:
+                n.kill()
+        elif f["kind"] == "pause":
+            for n in nodes:
+                n.pause()
+        elif f["kind"] == "powerloss":
+            # Every target stops first, so the cut is one instant for all of them.
+            for n in nodes:
+                n.signal(signal.SIGSTOP)
+            copies = [n.disk.cut() for n in nodes]
+            for n, copy in zip(nodes, copies):
+                n.kill()
+                n.disk.switch_to_copy(copy)
 
     def heal(self, f):
-        if f["kind"] in ("kill", "powerloss"):
-            self.nodes[f["nodes"][0]].start()
-        elif f["kind"] == "pause":
-            self.nodes[f["nodes"][0]].resume()
-        elif f["kind"] == "partition":
+        if f["kind"] == "partition":
             self.net.heal()
+            return
+        for i in f["resolved"]:
+            n = self.nodes[i]
+            if f["kind"] in ("kill", "powerloss"):
+                n.start()
+            elif f["kind"] == "pause":
+                n.resume()
 
     def heal_all(self):
         self.net.heal()
@@ -596,11 +638,17 @@ class Run:
         with open(os.path.join(out, "schedule.json"), "w") as f:
             json.dump({"seed": self.a.seed, "nodes": self.a.nodes, "seconds": self.a.seconds,
                        "faults": self.a.faults, "schedule": self.schedule}, f, indent=1)
-        bad_keys = set(res["linearizability"]["bad"]) | set(res["linearizability"]["unknown"])
+        # The offending slice: per non-linearizable key, its operations from 3 s before to
+        # 1 s after the first one no linearization could place; the whole history too.
+        lin = res["linearizability"]
+        with open(os.path.join(out, "history-slice.jsonl"), "w") as f:
+            for op in sorted(self.history, key=lambda o: o["call"]):
+                t = lin["bad_at"].get(op["key"])
+                if t is not None and t - 3.0 <= op["call"] <= t + 1.0:
+                    f.write(json.dumps(op) + "\n")
         with open(os.path.join(out, "history.jsonl"), "w") as f:
             for op in sorted(self.history, key=lambda o: o["call"]):
-                if not bad_keys or op["key"] in bad_keys:
-                    f.write(json.dumps(op) + "\n")
+                f.write(json.dumps(op) + "\n")
         for n in self.nodes.values():
             if os.path.exists(n.log_path):
                 shutil.copy(n.log_path, os.path.join(out, f"raftd-{n.id}.log"))
@@ -649,6 +697,9 @@ def main():
                     help="time budget of the linearizability search")
     ap.add_argument("--workdir", default=None, help="where images live (default $TMPDIR)")
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "nemesis"))
+    ap.add_argument("--wrapper", default="",
+                    help="a command raftd runs under, e.g. 'eatmydata' (fsync becomes a "
+                         "no-op) to check that the suite catches lost writes")
     ap.add_argument("--print-schedule", action="store_true",
                     help="print the schedule for the seed and exit")
     a = ap.parse_args()

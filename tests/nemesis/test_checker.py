@@ -88,6 +88,41 @@ class KV(unittest.TestCase):
         self.assertTrue(check_kv(h, budget_s=10)["ok"])
 
 
+def simulated(n, seed, indeterminate=0.01):
+    """A linearizable history of n operations on 3 keys from a simulated register whose
+    operations take effect at a random point inside overlapping intervals."""
+    import random
+    rng = random.Random(seed)
+    evs = []
+    for i in range(n):
+        call = i * 0.001 + rng.random() * 0.0005
+        lin = call + rng.random() * 0.003
+        evs.append((lin, f"k{rng.randrange(3)}", call, lin + rng.random() * 0.003, i))
+    evs.sort()
+    h, cur = [], {}
+    for lin, k, call, ret, i in evs:
+        if rng.random() < 0.5:
+            cur[k] = f"v{i}"
+            h.append(w(f"v{i}", call, None if rng.random() < indeterminate else ret, key=k))
+        else:
+            h.append(r(cur.get(k), call, ret, key=k))
+    return h
+
+
+class Scale(unittest.TestCase):
+    def test_large_linearizable_history(self):
+        self.assertTrue(check_kv(simulated(6000, 1), budget_s=30)["ok"])
+
+    def test_one_stale_read_in_a_large_history(self):
+        h = simulated(6000, 2)
+        late = [o for o in h if o["f"] == "r" and o["call"] > 3 and o["value"] is not None]
+        first = next(o for o in h if o["f"] == "w" and o["key"] == late[0]["key"])
+        late[0]["value"] = first["value"]
+        res = check_kv(h, budget_s=30)
+        self.assertFalse(res["ok"])
+        self.assertEqual(list(res["bad"]), [late[0]["key"]])
+
+
 def ident(d):
     return d.decode()
 

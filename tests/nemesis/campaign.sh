@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# `make nemesis`: a mixed campaign of about NEMESIS_SECONDS (default 600), split into runs of
+# NEMESIS_RUN_SECONDS (default 120) alternating 3 and 5 nodes, every fault kind. Run k uses
+# seed NEMESIS_SEED+k (NEMESIS_SEED default: random, printed). Stops at the first failure.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+total=${NEMESIS_SECONDS:-600}
+per=${NEMESIS_RUN_SECONDS:-120}
+base=${NEMESIS_SEED:-$(( (RANDOM << 15 | RANDOM) + 1 ))}
+faults=${NEMESIS_FAULTS:-kill,pause,partition,powerloss}
+echo "nemesis campaign: ${total}s in runs of ${per}s, seeds from $base, faults $faults"
+/usr/bin/python3 tests/nemesis/selftest_powerloss.py || exit $?
+k=0 spent=0
+while [ "$spent" -lt "$total" ]; do
+    nodes=$(( k % 2 == 0 ? 3 : 5 ))
+    /usr/bin/python3 tests/nemesis/nemesis.py --nodes "$nodes" --seconds "$per" \
+        --seed $((base + k)) --faults "$faults"
+    rc=$?
+    [ $rc -eq 0 ] || { echo "nemesis campaign: run $k (seed $((base + k)), $nodes nodes) exit $rc"; exit $rc; }
+    k=$((k + 1)); spent=$((spent + per))
+done
+echo "nemesis campaign: $k runs passed, seeds $base..$((base + k - 1))"
