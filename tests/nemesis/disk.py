@@ -42,27 +42,83 @@ class WritebackHold:
     """Holds background writeback back while active: vm.dirty_expire_centisecs and
     vm.dirty_writeback_centisecs raised, the previous values restored on exit. Machine-wide:
     other processes' dirty pages also stay in memory longer (they are still written on fsync,
-    on memory pressure and at the dirty_ratio limits)."""
+    on memory pressure and at the dirty_ratio limits).
+
+    Several runs may overlap: the first one records the original values in STATE (with the
+    pids holding), later ones join, and the last live holder to leave restores them, so the
+    machine never keeps the held values after the last run."""
     KEYS = ("vm/dirty_expire_centisecs", "vm/dirty_writeback_centisecs")
+    STATE = "/run/raftd-nemesis-writeback.json"
 
     def __init__(self, centisecs=360000):
         self.centisecs = centisecs
-        self.saved = {}
+
+    def _locked(self, fn):
+        import fcntl
+        import json
+        with open(self.STATE + ".lock", "a") as lk:
+            fcntl.flock(lk, fcntl.LOCK_EX)
+            try:
+                with open(self.STATE) as f:
+                    st = json.load(f)
+            except (OSError, ValueError):
+                st = None
+            if st is not None:
+                st["pids"] = [p for p in st["pids"] if _alive(p)]
+            st = fn(st)
+            if st is None:
+                try:
+                    os.unlink(self.STATE)
+                except FileNotFoundError:
+                    pass
+            else:
+                with open(self.STATE, "w") as f:
+                    json.dump(st, f)
 
     def __enter__(self):
-        for k in self.KEYS:
-            p = "/proc/sys/" + k
-            with open(p) as f:
-                self.saved[k] = f.read().strip()
-            with open(p, "w") as f:
-                f.write(str(self.centisecs))
+        def enter(st):
+            if st is None or not st["pids"]:
+                orig = st["orig"] if st else {k: _read(k) for k in self.KEYS}
+                st = {"orig": orig, "pids": []}
+            st["pids"].append(os.getpid())
+            for k in self.KEYS:
+                _write(k, str(self.centisecs))
+            return st
+        self._locked(enter)
         return self
 
     def __exit__(self, *exc):
-        for k, v in self.saved.items():
-            with open("/proc/sys/" + k, "w") as f:
-                f.write(v)
+        def leave(st):
+            if st is None:
+                return None
+            st["pids"] = [p for p in st["pids"] if p != os.getpid()]
+            if st["pids"]:
+                return st
+            for k, v in st["orig"].items():
+                _write(k, v)
+            return None
+        self._locked(leave)
         return False
+
+
+def _read(key):
+    with open("/proc/sys/" + key) as f:
+        return f.read().strip()
+
+
+def _write(key, value):
+    with open("/proc/sys/" + key, "w") as f:
+        f.write(value)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
 
 
 class LoopDisk:

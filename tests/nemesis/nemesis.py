@@ -362,8 +362,9 @@ class Worker(threading.Thread):
             op["error"] = e.code
             if e.code in ("UNAVAILABLE", "BUSY") or (e.code == "CONNECTION"
                                                      and self.conn is None):
-                # Not appended anywhere: definitely no effect (protocol.md section 5).
-                r.record(op, "unavailable")
+                # Not appended anywhere: definitely no effect (protocol.md section 5), or
+                # never sent (the node's socket refused the connection).
+                r.record(op, "unavailable" if e.code != "CONNECTION" else "refused")
                 r.unavailable.append(data)
                 if e.code == "UNAVAILABLE":
                     time.sleep(0.05)
@@ -380,7 +381,7 @@ class Worker(threading.Thread):
         try:
             idx = self.client().read_index()
         except RaftdError as e:
-            r.counts["read_failed"] += 1
+            r.bump("read_failed")
             if e.code in ("CONNECTION", "TIMEOUT"):
                 self.drop()
                 time.sleep(0.05)
@@ -388,7 +389,7 @@ class Worker(threading.Thread):
                 time.sleep(0.05)
             return
         if not rep.wait_applied(idx, OP_TIMEOUT):
-            r.counts["read_failed"] += 1
+            r.bump("read_failed")
             return
         with rep.cond:
             op["value"] = rep.state.get(key)
@@ -415,7 +416,8 @@ class Run:
         self.acked = []
         self.unavailable = []
         self.lock = threading.Lock()
-        self.counts = {"ok": 0, "indeterminate": 0, "unavailable": 0, "read_failed": 0,
+        self.counts = {"ok": 0, "indeterminate": 0, "unavailable": 0, "refused": 0,
+                       "read_failed": 0,
                        "w_ok": 0, "r_ok": 0}
         self.injected = {k: 0 for k in FAULT_KINDS}
         self.stopping_clients = False
@@ -424,12 +426,16 @@ class Run:
         self.replicas = {}
         self.workers = []
 
+    def bump(self, what):
+        with self.lock:
+            self.counts[what] += 1
+
     def record(self, op, outcome):
         with self.lock:
             self.counts[outcome] += 1
             if outcome == "ok":
                 self.counts["w_ok" if op["f"] == "w" else "r_ok"] += 1
-            if outcome != "unavailable":
+            if outcome not in ("unavailable", "refused"):
                 self.history.append(op)
 
     def setup(self):
@@ -539,7 +545,7 @@ class Run:
                 c = dict(self.counts)
             log(f"fault {i + 1}/{len(schedule)} {describe(f)} (at {t:.1f}s, healed "
                 f"{now():.1f}s) ops ok {c['ok']} indet {c['indeterminate']} "
-                f"unavail {c['unavailable']}")
+                f"unavail {c['unavailable']} refused {c['refused']}")
 
     def final_write(self):
         """A write after healing, retried on any node until acknowledged: the index every
@@ -668,6 +674,7 @@ def summary(res):
             ("ops ok", f"{o['ok']} (writes {o['w_ok']}, reads {o['r_ok']})"),
             ("ops indeterminate", o["indeterminate"]),
             ("ops unavailable", o["unavailable"]),
+            ("writes refused (node down)", o["refused"]),
             ("reads failed (no effect)", o["read_failed"]),
             ("lost acknowledged", res["lost_acknowledged"]),
             ("stream violations", len(res["stream_errors"])),
