@@ -154,5 +154,29 @@ class Streams(unittest.TestCase):
         self.assertTrue(any("committed twice" in e for e in errs), errs)
 
 
+class Schedule(unittest.TestCase):
+    def test_same_seed_same_schedule(self):
+        from nemesis import FAULT_KINDS, make_schedule
+        a = make_schedule(42, 5, 120, list(FAULT_KINDS))
+        self.assertEqual(a, make_schedule(42, 5, 120, list(FAULT_KINDS)))
+        self.assertNotEqual(a, make_schedule(43, 5, 120, list(FAULT_KINDS)))
+        self.assertEqual({f["kind"] for f in a}, set(FAULT_KINDS))
+
+    def test_faults_fit_and_do_not_overlap(self):
+        from nemesis import make_schedule
+        for seed in range(20):
+            s = make_schedule(seed, 3, 60, ["kill", "partition", "powerloss"])
+            end = 0.0
+            for f in s:
+                self.assertGreaterEqual(f["at"], end)
+                end = f["at"] + f["dur"]
+                if f["kind"] == "partition":
+                    a, b = f["sides"]
+                    self.assertTrue(a and b and not set(a) & set(b))
+                    self.assertLessEqual(set(a) | set(b) | {f.get("bridge")} - {None},
+                                         {1, 2, 3})
+            self.assertLess(end, 60)
+
+
 if __name__ == "__main__":
     unittest.main()
