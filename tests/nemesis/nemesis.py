@@ -176,7 +176,7 @@ class Node:
         self.disk = disk.LoopDisk(run.work, f"n{node_id}", owner=(self.uid, self.uid))
         self.proc = None
         self.paused = False
-        self.lock = threading.Lock()
+        self.down = False          # stopped by the nemesis (kill, power loss)
 
     @property
     def data_dir(self):
@@ -206,6 +206,7 @@ class Node:
             self.proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
         self.paused = False
+        self.down = False
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
@@ -215,11 +216,24 @@ class Node:
             self.proc.send_signal(sig)
 
     def kill(self):
+        self.down = True
         if self.running():
             self.proc.kill()
         if self.proc is not None:
             self.proc.wait()
         self.paused = False
+
+    def died(self):
+        """Why the node is not running although the nemesis did not stop it, else None."""
+        if self.down or self.proc is None or self.running():
+            return None
+        tail = ""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                tail = " | ".join(f.read().strip().splitlines()[-3:])
+        except OSError:
+            pass
+        return f"node {self.id} exited on its own with status {self.proc.returncode}: {tail}"
 
     def pause(self):
         self.signal(signal.SIGSTOP)
@@ -423,6 +437,7 @@ class Run:
         self.stopping_clients = False
         self.stopping_replicas = False
         self.harness_errors = []
+        self.died = []
         self.replicas = {}
         self.workers = []
 
@@ -524,7 +539,15 @@ class Run:
             elif f["kind"] == "pause":
                 n.resume()
 
+    def check_died(self):
+        for n in self.nodes.values():
+            why = n.died()
+            if why and why not in self.died:
+                self.died.append(why)
+                log("! " + why)
+
     def heal_all(self):
+        self.check_died()
         self.net.heal()
         for n in self.nodes.values():
             if n.paused:
@@ -537,6 +560,7 @@ class Run:
             wait = start + f["at"] - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            self.check_died()
             t = now()
             self.inject(f)
             time.sleep(f["dur"])
@@ -610,7 +634,7 @@ class Run:
     def check(self, live):
         deliveries = [d for r in self.replicas.values() for d in r.deliveries]
         stream_errors = checker.check_streams(deliveries, self.acked, self.unavailable, ident)
-        anomalies = [x for r in self.replicas.values() for x in r.anomalies]
+        anomalies = [x for r in self.replicas.values() for x in r.anomalies] + self.died
         lin = checker.check_kv(self.history, budget_s=self.a.check_seconds)
         lost = sum(1 for e in stream_errors if "is lost" in e or "no node delivered" in e)
         res = {"seed": self.a.seed, "nodes": self.a.nodes, "seconds": self.a.seconds,
