@@ -348,45 +348,71 @@ class Worker(threading.Thread):
     def run(self):
         r = self.run_
         while not r.stopping_clients:
-            key = f"k{self.rng.randrange(KEYS)}"
             try:
                 if self.rng.random() < 0.5:
-                    self.write(key)
+                    # Up to `pipeline` proposals in flight on the connection at once, so a
+                    # leader change finds several pending (protocol.md 3.3).
+                    n = self.rng.randint(1, r.a.pipeline)
+                    self.write([f"k{self.rng.randrange(KEYS)}" for _ in range(n)])
                 else:
-                    self.read(key)
+                    self.read(f"k{self.rng.randrange(KEYS)}")
             except Exception as e:  # a bug in the harness must not hang the run
                 r.harness_errors.append(f"client {self.cid}: {type(e).__name__}: {e}")
                 self.drop()
                 time.sleep(0.1)
 
-    def write(self, key):
+    def write(self, keys):
         r = self.run_
-        self.seq += 1
-        v = f"c{self.cid}-{self.seq}"
-        data = encode(key, v)
-        op = {"client": self.cid, "node": self.node.id, "f": "w", "key": key, "value": v,
-              "call": now(), "ret": None}
+        ops = []
+        for key in keys:
+            self.seq += 1
+            v = f"c{self.cid}-{self.seq}"
+            ops.append(({"client": self.cid, "node": self.node.id, "f": "w", "key": key,
+                         "value": v, "call": now(), "ret": None}, encode(key, v)))
         try:
-            p = self.client().propose(data)
-            op["ret"] = now()
-            op["index"], op["term"] = p.index, p.term
-            r.record(op, "ok")
-            r.acked.append((data, p.index, p.term))
+            c = self.client()
         except RaftdError as e:
-            op["error"] = e.code
-            if e.code in ("UNAVAILABLE", "BUSY") or (e.code == "CONNECTION"
-                                                     and self.conn is None):
-                # Not appended anywhere: definitely no effect (protocol.md section 5), or
-                # never sent (the node's socket refused the connection).
-                r.record(op, "unavailable" if e.code != "CONNECTION" else "refused")
+            # The node's socket refused the connection: nothing was sent.
+            for op, data in ops:
+                op["error"] = e.code
+                r.record(op, "refused")
                 r.unavailable.append(data)
-                if e.code == "UNAVAILABLE":
-                    time.sleep(0.05)
-            else:
+            time.sleep(0.05)
+            return
+        sent = []
+        for op, data in ops:
+            try:
+                sent.append((op, data, c.propose_async(data)))
+            except RaftdError as e:
+                # The send failed part-way: this one may have reached raftd, later ones not.
+                op["error"] = e.code
                 r.record(op, "indeterminate")
-            if e.code in ("CONNECTION", "TIMEOUT"):
-                self.drop()
-                time.sleep(0.05)
+                break
+        for op, data in ops[len(sent) + 1:]:
+            op["error"] = "NOT_SENT"
+            r.record(op, "refused")
+            r.unavailable.append(data)
+        trouble = len(sent) < len(ops)
+        for op, data, rid in sent:
+            try:
+                m = c.result(rid)
+                op["ret"] = now()
+                op["index"], op["term"] = m["index"], m["term"]
+                r.record(op, "ok")
+                r.acked.append((data, m["index"], m["term"]))
+            except RaftdError as e:
+                op["error"] = e.code
+                if e.code in ("UNAVAILABLE", "BUSY"):
+                    # Not appended anywhere: definitely no effect (protocol.md section 5).
+                    r.record(op, "unavailable")
+                    r.unavailable.append(data)
+                else:
+                    r.record(op, "indeterminate")
+                if e.code in ("CONNECTION", "TIMEOUT"):
+                    trouble = True
+        if trouble:
+            self.drop()
+            time.sleep(0.05)
 
     def read(self, key):
         r = self.run_
@@ -724,6 +750,8 @@ def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--faults", default=",".join(FAULT_KINDS))
     ap.add_argument("--clients", type=int, default=None, help="default: 2 per node")
+    ap.add_argument("--pipeline", type=int, default=4,
+                    help="a client's writes go out in batches of 1..N pipelined proposals")
     ap.add_argument("--check-seconds", type=float, default=120.0,
                     help="time budget of the linearizability search")
     ap.add_argument("--workdir", default=None, help="where images live (default $TMPDIR)")
@@ -778,7 +806,7 @@ def main():
                 run.cleanup()
         summary(res)
         failed = (res["stream_errors"] or res["anomalies"] or res["liveness"]
-                  or res["linearizable"] is False)
+                  or res["harness_errors"] or res["linearizable"] is False)
         if failed:
             out = run.save_failure(res)
             print(f"nemesis: FAILED, seed {a.seed}; schedule, history and logs in {out}")
