@@ -7,6 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 total=${NEMESIS_SECONDS:-600}
 per=${NEMESIS_RUN_SECONDS:-120}
+[ "$per" -le "$total" ] || per=$total
 base=${NEMESIS_SEED:-$(( (RANDOM << 15 | RANDOM) + 1 ))}
 faults=${NEMESIS_FAULTS:-kill,pause,partition,powerloss}
 echo "nemesis campaign: ${total}s in runs of ${per}s, seeds from $base, faults $faults"
