@@ -661,7 +661,10 @@ class Run:
         deliveries = [d for r in self.replicas.values() for d in r.deliveries]
         stream_errors = checker.check_streams(deliveries, self.acked, self.unavailable, ident)
         anomalies = [x for r in self.replicas.values() for x in r.anomalies] + self.died
+        t = time.monotonic()
         lin = checker.check_kv(self.history, budget_s=self.a.check_seconds)
+        log(f"checked {len(deliveries)} deliveries and {len(self.history)} operations in "
+            f"{time.monotonic() - t:.1f}s")
         lost = sum(1 for e in stream_errors if "is lost" in e or "no node delivered" in e)
         res = {"seed": self.a.seed, "nodes": self.a.nodes, "seconds": self.a.seconds,
                "faults": self.injected, "ops": dict(self.counts),
