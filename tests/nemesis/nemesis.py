@@ -658,10 +658,10 @@ class Run:
         return self.check(live)
 
     def check(self, live):
+        t = time.monotonic()
         deliveries = [d for r in self.replicas.values() for d in r.deliveries]
         stream_errors = checker.check_streams(deliveries, self.acked, self.unavailable, ident)
         anomalies = [x for r in self.replicas.values() for x in r.anomalies] + self.died
-        t = time.monotonic()
         lin = checker.check_kv(self.history, budget_s=self.a.check_seconds)
         log(f"checked {len(deliveries)} deliveries and {len(self.history)} operations in "
             f"{time.monotonic() - t:.1f}s")
