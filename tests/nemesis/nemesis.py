@@ -715,8 +715,8 @@ class Run:
                 commit, last = int(rec.group(1)), int(rec.group(3))
                 if last < applied:
                     out.append(f"node {n.id}: after power cut {gen} it recovered its log only "
-                               f"through {last}, but before the cut its stream had delivered entries through {applied} "
-                               "(a delivered entry was not durable)")
+                               f"through {last}, but before the cut its stream had delivered "
+                               f"entries through {applied} (a delivered entry was not durable)")
                 if commit > last:
                     out.append(f"node {n.id}: after power cut {gen} it recovered commit "
                                f"{commit} beyond its last entry {last}")
