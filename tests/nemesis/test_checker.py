@@ -131,7 +131,8 @@ class Streams(unittest.TestCase):
     def test_clean(self):
         dl = [(1, 1, 1, "noop", b""), (1, 2, 1, "data", b"p1"), (2, 2, 1, "data", b"p1"),
               (2, 1, 1, "noop", b"")]
-        self.assertEqual(check_streams(dl, [(b"p1", 2, 1)], [b"p2"], lambda d: d.decode() or None), [])
+        errs = check_streams(dl, [(b"p1", 2, 1)], [b"p2"], lambda d: d.decode() or None)
+        self.assertEqual(errs, [])
 
     def test_disagreement(self):
         dl = [(1, 2, 1, "data", b"p1"), (2, 2, 2, "data", b"p3")]
