@@ -16,7 +16,8 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev
+# nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node).
+DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
@@ -148,6 +149,13 @@ build/fuzz/frame_fuzz: $(FUZZ_SRCS) $(wildcard ipc/*.h raft/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  $(CPPFLAGS) -o $@ $(FUZZ_SRCS)
+
+# The nemesis suite (tests/nemesis, docs/testing.md): faults on a real cluster, checked for
+# linearizability. Needs root. `make nemesis NEMESIS_SECONDS=1800 NEMESIS_SEED=42`.
+.PHONY: nemesis
+nemesis: $(B)/bin/raftd
+	RAFTD_BUILD=$(B) NEMESIS_SECONDS=$(or $(NEMESIS_SECONDS),600) NEMESIS_SEED=$(NEMESIS_SEED) \
+	  tests/nemesis/campaign.sh
 
 .PHONY: soak-fuzz
 soak: soak-fuzz

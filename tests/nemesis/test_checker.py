@@ -1,0 +1,183 @@
+#!/usr/bin/python3
+"""Unit tests of the nemesis checkers on small hand-made histories, linearizable and not."""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checker import check_kv, check_register, check_streams  # noqa: E402
+
+
+def w(v, call, ret, key="x", c=0):
+    return {"client": c, "f": "w", "key": key, "value": v, "call": call, "ret": ret}
+
+
+def r(v, call, ret, key="x", c=0):
+    return {"client": c, "f": "r", "key": key, "value": v, "call": call, "ret": ret}
+
+
+class Register(unittest.TestCase):
+    def ok(self, ops):
+        res, why = check_register(ops)
+        self.assertTrue(res, why)
+
+    def bad(self, ops):
+        res, why = check_register(ops)
+        self.assertFalse(res)
+        self.assertTrue(why)
+
+    def test_empty_and_initial_read(self):
+        self.ok([])
+        self.ok([r(None, 0, 1)])
+
+    def test_sequential(self):
+        self.ok([w("a", 0, 1), r("a", 2, 3), w("b", 4, 5), r("b", 6, 7)])
+
+    def test_stale_read_after_acknowledged_write(self):
+        self.bad([w("a", 0, 1), w("b", 2, 3), r("a", 4, 5)])
+
+    def test_read_of_initial_after_write(self):
+        self.bad([w("a", 0, 1), r(None, 2, 3)])
+
+    def test_concurrent_write_either_order(self):
+        # r overlaps w(b): may see a or b.
+        self.ok([w("a", 0, 1), w("b", 2, 6), r("a", 3, 4)])
+        self.ok([w("a", 0, 1), w("b", 2, 6), r("b", 3, 4)])
+
+    def test_reads_must_agree_on_order(self):
+        # Two concurrent writes; one reader sees a then b, another b then a: not linearizable.
+        ops = [w("a", 0, 10, c=1), w("b", 0, 10, c=2),
+               r("a", 1, 2, c=3), r("b", 3, 4, c=3),
+               r("b", 1, 2, c=4), r("a", 3, 4, c=4)]
+        self.bad(ops)
+
+    def test_value_never_written(self):
+        self.bad([w("a", 0, 1), r("zzz", 2, 3)])
+
+    def test_indeterminate_write_may_take_effect_late(self):
+        # w(b) never returned: a read long after may see it, or not.
+        self.ok([w("a", 0, 1), w("b", 2, None), r("b", 100, 101)])
+        self.ok([w("a", 0, 1), w("b", 2, None), r("a", 100, 101)])
+
+    def test_indeterminate_write_cannot_act_before_its_call(self):
+        self.bad([w("a", 0, 1), r("b", 2, 3), w("b", 5, None)])
+
+    def test_indeterminate_write_cannot_be_undone(self):
+        # Once b was read, a later read cannot see a again without a new write.
+        self.bad([w("a", 0, 1), w("b", 2, None), r("b", 3, 4), r("a", 5, 6)])
+
+    def test_read_sees_a_write_that_was_overwritten_before_it_began(self):
+        self.bad([w("a", 0, 1), w("b", 2, 3), r("a", 4, 5), r("b", 6, 7)])
+
+
+class KV(unittest.TestCase):
+    def test_keys_are_independent(self):
+        h = [w("a", 0, 1, key="x"), w("b", 0, 1, key="y"), r("a", 2, 3, key="x"),
+             r("b", 2, 3, key="y")]
+        self.assertTrue(check_kv(h)["ok"])
+
+    def test_one_bad_key_is_reported(self):
+        h = [w("a", 0, 1, key="x"), r(None, 2, 3, key="x"), w("b", 0, 1, key="y")]
+        res = check_kv(h)
+        self.assertFalse(res["ok"])
+        self.assertEqual(list(res["bad"]), ["x"])
+
+    def test_many_concurrent_indeterminate_writes_stay_fast(self):
+        h = [w(f"v{i}", i, None, c=i) for i in range(40)]
+        h += [r(f"v{i}", 100 + 2 * i, 101 + 2 * i, c=99) for i in range(0, 40, 3)]
+        self.assertTrue(check_kv(h, budget_s=10)["ok"])
+
+
+def simulated(n, seed, indeterminate=0.01):
+    """A linearizable history of n operations on 3 keys from a simulated register whose
+    operations take effect at a random point inside overlapping intervals."""
+    import random
+    rng = random.Random(seed)
+    evs = []
+    for i in range(n):
+        call = i * 0.001 + rng.random() * 0.0005
+        lin = call + rng.random() * 0.003
+        evs.append((lin, f"k{rng.randrange(3)}", call, lin + rng.random() * 0.003, i))
+    evs.sort()
+    h, cur = [], {}
+    for lin, k, call, ret, i in evs:
+        if rng.random() < 0.5:
+            cur[k] = f"v{i}"
+            h.append(w(f"v{i}", call, None if rng.random() < indeterminate else ret, key=k))
+        else:
+            h.append(r(cur.get(k), call, ret, key=k))
+    return h
+
+
+class Scale(unittest.TestCase):
+    def test_large_linearizable_history(self):
+        self.assertTrue(check_kv(simulated(6000, 1), budget_s=30)["ok"])
+
+    def test_one_stale_read_in_a_large_history(self):
+        h = simulated(6000, 2)
+        late = [o for o in h if o["f"] == "r" and o["call"] > 3 and o["value"] is not None]
+        first = next(o for o in h if o["f"] == "w" and o["key"] == late[0]["key"])
+        late[0]["value"] = first["value"]
+        res = check_kv(h, budget_s=30)
+        self.assertFalse(res["ok"])
+        self.assertEqual(list(res["bad"]), [late[0]["key"]])
+
+
+def ident(d):
+    return d.decode()
+
+
+class Streams(unittest.TestCase):
+    def test_clean(self):
+        dl = [(1, 1, 1, "noop", b""), (1, 2, 1, "data", b"p1"), (2, 2, 1, "data", b"p1"),
+              (2, 1, 1, "noop", b"")]
+        errs = check_streams(dl, [(b"p1", 2, 1)], [b"p2"], lambda d: d.decode() or None)
+        self.assertEqual(errs, [])
+
+    def test_disagreement(self):
+        dl = [(1, 2, 1, "data", b"p1"), (2, 2, 2, "data", b"p3")]
+        errs = check_streams(dl, [], [], ident)
+        self.assertTrue(any("disagreement at index 2" in e for e in errs), errs)
+
+    def test_lost_acknowledged(self):
+        dl = [(1, 2, 2, "data", b"p3")]
+        errs = check_streams(dl, [(b"p1", 2, 1)], [], ident)
+        self.assertTrue(any("is lost" in e for e in errs), errs)
+        errs = check_streams(dl, [(b"p1", 3, 1)], [], ident)
+        self.assertTrue(any("no node delivered" in e for e in errs), errs)
+
+    def test_unavailable_committed(self):
+        errs = check_streams([(1, 2, 1, "data", b"p1")], [], [b"p1"], ident)
+        self.assertTrue(any("UNAVAILABLE" in e for e in errs), errs)
+
+    def test_duplicate(self):
+        errs = check_streams([(1, 2, 1, "data", b"p1"), (1, 3, 1, "data", b"p1")], [], [], ident)
+        self.assertTrue(any("committed twice" in e for e in errs), errs)
+
+
+class Schedule(unittest.TestCase):
+    def test_same_seed_same_schedule(self):
+        from nemesis import FAULT_KINDS, make_schedule
+        a = make_schedule(42, 5, 120, list(FAULT_KINDS))
+        self.assertEqual(a, make_schedule(42, 5, 120, list(FAULT_KINDS)))
+        self.assertNotEqual(a, make_schedule(43, 5, 120, list(FAULT_KINDS)))
+        self.assertEqual({f["kind"] for f in a}, set(FAULT_KINDS))
+
+    def test_faults_fit_and_do_not_overlap(self):
+        from nemesis import make_schedule
+        for seed in range(20):
+            s = make_schedule(seed, 3, 60, ["kill", "partition", "powerloss"])
+            end = 0.0
+            for f in s:
+                self.assertGreaterEqual(f["at"], end)
+                end = f["at"] + f["dur"]
+                if f["kind"] == "partition":
+                    a, b = f["sides"]
+                    self.assertTrue(a and b and not set(a) & set(b))
+                    self.assertLessEqual(set(a) | set(b) | {f.get("bridge")} - {None},
+                                         {1, 2, 3})
+            self.assertLess(end, 60)
+
+
+if __name__ == "__main__":
+    unittest.main()
