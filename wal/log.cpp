@@ -45,7 +45,17 @@ Status Log::recover() {
 
     // Pass 1: read and verify everything without changing a byte.
     std::vector<ScanResult> scans;
-    for (const auto& [idx, name] : found) {
+    for (size_t k = 0; k < found.size(); k++) {
+        const auto& [idx, name] = found[k];
+        // The disk reads the next segment while this one is checked, so it never waits at a
+        // segment boundary (one segment ahead: memory, not the log's size, bounds it).
+        if (k + 1 < found.size()) {
+            auto next = env_->open(join_path(dir_, found[k + 1].second), OpenMode::kRead);
+            if (next) {
+                auto size = next.value()->size();
+                if (size) next.value()->will_read(0, size.value());
+            }
+        }
         auto r = scan_segment(env_, join_path(dir_, name), idx);
         if (!r) return r.status();
         scans.push_back(std::move(r.value()));
