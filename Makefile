@@ -300,8 +300,10 @@ BENCH_PKGS := gnuplot-nox etcd-server wrk
 bench-deps:
 	@env -u MAKEFLAGS -u MFLAGS $(MAKE) deps DEPS_PKGS="$(BENCH_PKGS)" DEPS_TEST_PKGS=
 # The standard matrix against clusters it starts itself; build/bench/results.json + PNG.
-bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/release/bin/wal_bench
+bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/release/bin/wal_bench \
+       build/release/bin/raftctl
 	@tests/bench/run.sh
+	@tests/bench/restart.sh
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
 bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
