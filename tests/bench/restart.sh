@@ -2,7 +2,7 @@
 # make bench-restart: memory and time to ready after a restart, against the size of the log.
 # A single node takes 4 KiB proposals until its WAL holds each size of RESTART_SIZES_MB in
 # turn; at each size it is stopped (SIGTERM), the page cache is dropped (RESTART_COLD=1, the
-# default; needs root) and it is started again on the same data directory. Measured each time:
+# default as root) and it is started again on the same data directory. Measured each time:
 #   hwm_kb      peak resident memory of the restarted process until ready (VmHWM)
 #   anon_kb     its anonymous resident memory once ready (RssAnon)
 #   ready_s     from exec until it answers `status` as leader
@@ -18,7 +18,8 @@ for b in "$RAFTD" "$RAFTBENCH" "$RAFTCTL"; do [ -x "$b" ] || { echo "no $b; buil
 SIZES=${RESTART_SIZES_MB:-1024 4096}
 CACHE=${RESTART_CACHE:-64MiB}
 SEGMENT=${RESTART_SEGMENT:-64MiB}
-COLD=${RESTART_COLD:-1}
+# Dropping the page cache needs root; without it the figures are for a warm cache (cold: 0).
+COLD=${RESTART_COLD:-$([ "$(id -u)" -eq 0 ] && echo 1 || echo 0)}
 dir=${RESTART_DIR:-$(mktemp -d)}
 own_dir=$([ -z "${RESTART_DIR:-}" ] && echo 1 || echo 0)
 mkdir -p build/bench
