@@ -18,52 +18,12 @@ using raftd::daemon::testing::PipelineScenario;
 using namespace raftd::raft::testing;
 namespace fs = std::filesystem;
 
-namespace {
-
-fs::path scenario_dir() {
-    fs::path p = fs::current_path();
-    for (int i = 0; i < 8; ++i) {
-        fs::path d = p / "tests" / "scenarios" / "pipeline";
-        if (fs::is_directory(d)) return d;
-        if (!p.has_parent_path() || p.parent_path() == p) break;
-        p = p.parent_path();
-    }
-    return {};
-}
-
-bool rewrite_requested() {
-    const char* env = std::getenv("RAFT_SCENARIO_REWRITE");
-    if (env != nullptr && std::string(env) == "1") return true;
-    std::ifstream in("/proc/self/cmdline", std::ios::binary);
-    std::string arg;
-    while (std::getline(in, arg, '\0')) {
-        if (arg == "--rewrite") return true;
-    }
-    return false;
-}
-
-std::vector<fs::path> scenario_files() {
-    std::vector<fs::path> files;
-    fs::path dir = scenario_dir();
-    if (dir.empty()) return files;
-    const char* only = std::getenv("RAFT_SCENARIO");
-    for (const auto& e : fs::directory_iterator(dir)) {
-        if (e.path().extension() != ".txt") continue;
-        if (only != nullptr && e.path().stem() != only) continue;
-        files.push_back(e.path());
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-}
-
-}  // namespace
-
 TEST_CASE("pipeline_scenario_scripts_print_what_their_expected_output_says") {
-    auto files = scenario_files();
+    auto files = scenario_files("pipeline");
     if (std::getenv("RAFT_SCENARIO") != nullptr && files.empty()) return;  // raft_test's name
     REQUIRE_MESSAGE(!files.empty(), "no scenario files found under tests/scenarios/pipeline");
     if (std::getenv("RAFT_SCENARIO") == nullptr) CHECK(files.size() >= 9);
-    bool rewrite = rewrite_requested();
+    bool rewrite = scenario_rewrite_requested();
     for (const fs::path& path : files) {
         std::ifstream in(path);
         std::stringstream ss;

@@ -1,6 +1,8 @@
 #include "raft/testing/scenario.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <sstream>
 
@@ -621,6 +623,38 @@ std::string ScenarioRunner::exec(const std::vector<std::string>& args) {
         return "";
     }
     return "unknown command " + cmd;
+}
+
+std::vector<std::filesystem::path> scenario_files(const std::string& suite) {
+    namespace fs = std::filesystem;
+    std::vector<fs::path> files;
+    fs::path dir, p = fs::current_path();
+    for (int i = 0; i < 8 && dir.empty(); ++i) {
+        fs::path d = p / "tests" / "scenarios" / suite;
+        if (fs::is_directory(d)) dir = d;
+        if (!p.has_parent_path() || p.parent_path() == p) break;
+        p = p.parent_path();
+    }
+    if (dir.empty()) return files;
+    const char* only = std::getenv("RAFT_SCENARIO");
+    for (const auto& e : fs::directory_iterator(dir)) {
+        if (e.path().extension() != ".txt") continue;
+        if (only != nullptr && e.path().stem() != only) continue;
+        files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+bool scenario_rewrite_requested() {
+    const char* env = std::getenv("RAFT_SCENARIO_REWRITE");
+    if (env != nullptr && std::string(env) == "1") return true;
+    std::ifstream in("/proc/self/cmdline", std::ios::binary);
+    std::string arg;
+    while (std::getline(in, arg, '\0')) {
+        if (arg == "--rewrite") return true;
+    }
+    return false;
 }
 
 }  // namespace raftd::raft::testing

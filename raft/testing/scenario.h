@@ -9,6 +9,7 @@
 // Thread rules: single-threaded test code.
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,14 @@ struct ScenarioFile {
 };
 
 Result<ScenarioFile> parse_scenario(const std::string& text);
+
+// The scripts of tests/scenarios/<suite>/*.txt, sorted, found from the working directory
+// upwards (tests run from the repository root; a developer may run a binary from anywhere
+// inside it). RAFT_SCENARIO=name keeps only name.txt. Empty when the directory is missing.
+std::vector<std::filesystem::path> scenario_files(const std::string& suite);
+// RAFT_SCENARIO_REWRITE=1 in the environment, or --rewrite on the command line: rewrite the
+// expected output instead of comparing it.
+bool scenario_rewrite_requested();
 // The file with each block's expected output replaced by `outputs` (same order).
 std::string render_scenario(const ScenarioFile& f, const std::vector<std::string>& outputs);
 
