@@ -299,7 +299,7 @@ std::string ScenarioRunner::describe_log(NodeId id) {
         }
         return s;
     }
-    const Log& log = p.node().raft().log();
+    const RaftLog& log = p.node().raft().log();
     s += " commit=" + std::to_string(log.committed()) +
          " applied=" + std::to_string(p.applied_index());
     if (log.durable_last() < log.last_index()) {
