@@ -99,7 +99,7 @@ Status DurableStorage::open_impl() {
     if (opts_.cluster_id.empty()) return Status::invalid_argument("empty cluster id");
     // Every directory entry we create must survive a power cut before anything inside it
     // is relied on (docs/wal-format.md, section 1): the data dir in its parent, snap/ and
-    // meta/ in the data dir (wal/ is Log::open's), and LevelDB's first files in meta/
+    // meta/ in the data dir (wal/ is SegmentedLog::open's), and LevelDB's first files in meta/
     // (LevelDB syncs meta/ for its MANIFEST but not after renaming CURRENT).
     if (Status st = create_dirs_durably(*env_, dir_); !st) return st;
     if (Status st = env_->create_dirs(snap_dir_); !st) return st;
@@ -112,7 +112,7 @@ Status DurableStorage::open_impl() {
     if (Status st = env_->sync_dir(meta_dir_); !st) return st;
     if (Status st = env_->sync_dir(dir_); !st) return st;
     if (Status st = check_identity(); !st) return st;
-    auto log = Log::open(env_, wal_dir_, opts_.log);
+    auto log = SegmentedLog::open(env_, wal_dir_, opts_.log);
     if (!log) return log.status();
     log_ = std::move(log.value());
     if (Status st = load_meta(); !st) return st;

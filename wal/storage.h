@@ -1,8 +1,8 @@
 // DurableStorage: raft's Storage and SnapshotSource over the files of one data directory:
-// the segmented Log in <data_dir>/wal, LevelDB metadata in <data_dir>/meta and snapshot
+// the SegmentedLog in <data_dir>/wal, LevelDB metadata in <data_dir>/meta and snapshot
 // files in <data_dir>/snap (layout, keys and file formats: docs/wal-format.md).
 //
-// Owns: the Log, the LevelDB handle, the current snapshot file, the data dir's recorded
+// Owns: the SegmentedLog, the LevelDB handle, the current snapshot file, the data dir's recorded
 // identity (format version, cluster id, node id, incarnation) and the incarnations recorded
 // for peers.
 // Never: acknowledge (return ok from) a write before it is durable; retry a failed write or
@@ -41,7 +41,7 @@
 #include "raft/storage.h"
 #include "raft/types.h"
 #include "wal/env.h"
-#include "wal/log.h"
+#include "wal/segmented_log.h"
 
 namespace leveldb {
 class DB;
@@ -56,7 +56,7 @@ inline constexpr uint32_t kDataDirFormatVersion = 1;
 struct StorageOptions {
     std::string cluster_id;  // must match the one recorded when the directory was created
     uint64_t node_id = 0;    // likewise; >= 1
-    LogOptions log;
+    SegmentedLogOptions log;
 };
 
 class DurableStorage;
@@ -147,7 +147,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     Status install_snapshot(const raft::SnapshotMeta& meta);
     // A snapshot the application made of its state at meta.index (<= last_index(), with the
     // log's term there): records the metadata, removes the previous snapshot file, then
-    // compacts the log below meta.index (LogOptions::compact_keep_entries are kept).
+    // compacts the log below meta.index (SegmentedLogOptions::compact_keep_entries are kept).
     Status save_snapshot_and_compact(const raft::SnapshotMeta& meta);
 
     // A random non-zero id drawn when this directory's metadata was created (or, for a
@@ -165,7 +165,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     const RecoveryReport& log_recovery() const { return log_->recovery(); }
     // What open() cleaned up or repaired, for the daemon's start-up log line.
     const std::string& open_notes() const { return open_notes_; }
-    const Log& log() const { return *log_; }
+    const SegmentedLog& log() const { return *log_; }
     // fdatasync/fsync calls made for durability since open: the log's and synced metadata
     // writes. Any thread.
     uint64_t syncs() const { return log_->syncs() + meta_syncs_.load(std::memory_order_relaxed); }
@@ -204,7 +204,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     std::string dir_, wal_dir_, meta_dir_, snap_dir_;
     StorageOptions opts_;
     std::unique_ptr<leveldb::DB> db_;
-    std::unique_ptr<Log> log_;
+    std::unique_ptr<SegmentedLog> log_;
     std::atomic<uint64_t> meta_syncs_{0};
     uint64_t incarnation_ = 0;  // set by open, then constant
     std::string open_notes_;
