@@ -10,7 +10,7 @@
 
 #include "daemon/client_side.h"
 #include "daemon/host.h"
-#include "daemon/log.h"
+#include "daemon/logging.h"
 
 namespace raftd::daemon {
 

@@ -1,4 +1,4 @@
-#include "daemon/log.h"
+#include "daemon/logging.h"
 
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>
