@@ -39,7 +39,7 @@ class DurableStore {
     virtual const raft::SnapshotSource* snapshots() const = 0;
     // Nothing was ever persisted (no hard state, entry or snapshot): a brand-new node.
     virtual bool empty() const = 0;
-    // This data directory's incarnation (wal/storage.h): a new directory has a new one.
+    // This data directory's incarnation (wal/disk_storage.h): a new directory has a new one.
     virtual uint64_t incarnation() const = 0;
     // The incarnation last recorded for each peer node id. Any thread.
     virtual std::map<uint64_t, uint64_t> peer_incarnations() const = 0;

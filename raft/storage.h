@@ -1,6 +1,6 @@
 // Storage: the read-only view of the durable log that the raft state machine consults.
 //
-// Owns: nothing; it is an interface. wal::DurableStorage implements it over the data directory, and
+// Owns: nothing; it is an interface. wal::DiskStorage implements it over the data directory, and
 // raft::MemoryStorage implements it in memory for tests and the simulator.
 // Never: raft/ writes through this interface. Writes happen in the caller (daemon/ or a
 // test) from Ready bundles, and the caller reports them back (see docs/raft.md).

@@ -12,7 +12,7 @@
 //
 // usage: wal_bench [--dir D] [--sizes 64,256,4096] [--batches 1,16,256] [--seconds 1]
 //                  [--reps 3] [--recovery-mb 0] [--persist] [--drop-caches] [--json]
-// --persist measures DurableStorage::persist (entries plus a hard state whose commit moved)
+// --persist measures DiskStorage::persist (entries plus a hard state whose commit moved)
 // instead of SegmentedLog::append. --drop-caches empties the page cache before the recovery run
 // (writes /proc/sys/vm/drop_caches; needs root) so recovery reads from the disk.
 #include <fcntl.h>
@@ -29,9 +29,9 @@
 #include <vector>
 
 #include "wal/crc32c.h"
+#include "wal/disk_storage.h"
 #include "wal/record.h"
 #include "wal/segmented_log.h"
-#include "wal/storage.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -47,7 +47,7 @@ struct Args {
     int reps = 3;
     size_t recovery_mb = 0;
     bool json = false;
-    bool persist = false;      // measure DurableStorage::persist (entries + hard state)
+    bool persist = false;      // measure DiskStorage::persist (entries + hard state)
     bool drop_caches = false;  // recovery from a cold page cache (root only)
 };
 
@@ -86,12 +86,12 @@ Run run_wal(const std::string& dir, size_t size, size_t n, double secs, uint64_t
             bool persist) {
     std::filesystem::remove_all(dir);
     std::unique_ptr<SegmentedLog> log;
-    std::unique_ptr<DurableStorage> storage;
+    std::unique_ptr<DiskStorage> storage;
     if (persist) {
-        StorageOptions so;
+        DiskStorageOptions so;
         so.cluster_id = "bench";
         so.node_id = 1;
-        auto sr = DurableStorage::open(Env::posix(), dir, so);
+        auto sr = DiskStorage::open(Env::posix(), dir, so);
         if (!sr) die(sr.status().to_string());
         storage = std::move(sr.value());
     } else {

@@ -1,6 +1,7 @@
-// DurableStorage: raft's Storage and SnapshotSource over the files of one data directory:
+// DiskStorage: raft's Storage and SnapshotSource over the files of one data directory:
 // the SegmentedLog in <data_dir>/wal, LevelDB metadata in <data_dir>/meta and snapshot
-// files in <data_dir>/snap (layout, keys and file formats: docs/wal-format.md).
+// files in <data_dir>/snap (layout, keys and file formats: docs/wal-format.md). The daemon
+// reaches it through its own interface, daemon::DurableStore (daemon/wal_store.cpp).
 //
 // Owns: the SegmentedLog, the LevelDB handle, the current snapshot file, the data dir's recorded
 // identity (format version, cluster id, node id, incarnation) and the incarnations recorded
@@ -53,17 +54,17 @@ namespace raftd::wal {
 // The data dir format this build reads and writes (meta key "format_version").
 inline constexpr uint32_t kDataDirFormatVersion = 1;
 
-struct StorageOptions {
+struct DiskStorageOptions {
     std::string cluster_id;  // must match the one recorded when the directory was created
     uint64_t node_id = 0;    // likewise; >= 1
     SegmentedLogOptions log;
 };
 
-class DurableStorage;
+class DiskStorage;
 
 // Writes one snapshot file: created under a temporary name, filled with sequential writes,
 // made durable and renamed by commit(). Abandoning it (destroying it without commit, or a
-// failed write) removes the temporary file. Must not outlive its DurableStorage; writer
+// failed write) removes the temporary file. Must not outlive its DiskStorage; writer
 // thread only.
 class SnapshotWriter {
   public:
@@ -81,13 +82,13 @@ class SnapshotWriter {
     const raft::SnapshotMeta& meta() const { return meta_; }
 
     struct Token {};
-    SnapshotWriter(Token, DurableStorage* owner, raft::SnapshotMeta meta, std::string tmp_path,
+    SnapshotWriter(Token, DiskStorage* owner, raft::SnapshotMeta meta, std::string tmp_path,
                    std::string final_path, std::unique_ptr<File> file);
 
   private:
     void abandon();
 
-    DurableStorage* owner_;
+    DiskStorage* owner_;
     raft::SnapshotMeta meta_;
     std::string tmp_path_;
     std::string final_path_;
@@ -97,18 +98,18 @@ class SnapshotWriter {
     Status failed_;
 };
 
-class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
+class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
   public:
     // Opens or creates the storage in data_dir (which must exist or be creatable). A fresh
     // directory records the format version, cluster id and node id; an existing one must
     // match all three. Recovers the log, verifies the current snapshot file, removes
     // leftovers (temporary files, snapshot files that are not current) and finishes an
     // interrupted snapshot install. Errors are one line naming the directory.
-    static Result<std::unique_ptr<DurableStorage>> open(Env* env, const std::string& data_dir,
-                                                        const StorageOptions& opts);
-    ~DurableStorage() override;
-    DurableStorage(const DurableStorage&) = delete;
-    DurableStorage& operator=(const DurableStorage&) = delete;
+    static Result<std::unique_ptr<DiskStorage>> open(Env* env, const std::string& data_dir,
+                                                     const DiskStorageOptions& opts);
+    ~DiskStorage() override;
+    DiskStorage(const DiskStorage&) = delete;
+    DiskStorage& operator=(const DiskStorage&) = delete;
 
     // ---- raft::Storage / raft::SnapshotSource (any thread) -------------------------------
     // hard: the latest persisted hard state, its commit the highest of meta/'s, the log's
@@ -172,7 +173,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     const std::string& data_dir() const { return dir_; }
 
     struct Token {};
-    DurableStorage(Token, Env* env, std::string dir, StorageOptions opts);
+    DiskStorage(Token, Env* env, std::string dir, DiskStorageOptions opts);
 
   private:
     friend class SnapshotWriter;
@@ -202,7 +203,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
 
     Env* env_;
     std::string dir_, wal_dir_, meta_dir_, snap_dir_;
-    StorageOptions opts_;
+    DiskStorageOptions opts_;
     std::unique_ptr<leveldb::DB> db_;
     std::unique_ptr<SegmentedLog> log_;
     std::atomic<uint64_t> meta_syncs_{0};
