@@ -90,8 +90,8 @@ class WalStore final : public DurableStore {
 
   private:
     std::unique_ptr<wal::DiskStorage> s_;
-    std::unique_ptr<wal::SnapshotWriter> incoming_;
-    std::unique_ptr<wal::SnapshotWriter> upload_;
+    std::unique_ptr<wal::SnapshotFileWriter> incoming_;
+    std::unique_ptr<wal::SnapshotFileWriter> upload_;
 };
 
 }  // namespace

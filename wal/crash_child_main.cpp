@@ -1,6 +1,6 @@
 // wal_crash_child: the victim of the WAL crash test (wal/crash_test.cpp). Executes the
 // seeded CrashPlan against a DiskStorage from step `from` on (appends through persist,
-// snapshots through a SnapshotWriter and save_snapshot_and_compact / install_snapshot) and,
+// snapshots through a SnapshotFileWriter and save_snapshot_and_compact / install_snapshot) and,
 // after each step returned ok (it is durable), writes the step number as 8 bytes to
 // `report_fd`. It runs until it is SIGKILLed.
 //

@@ -425,7 +425,7 @@ Status DiskStorage::persist(std::span<const raft::Entry> entries,
 
 // ---- snapshots ---------------------------------------------------------------------------
 
-Result<std::unique_ptr<SnapshotWriter>> DiskStorage::begin_snapshot(
+Result<std::unique_ptr<SnapshotFileWriter>> DiskStorage::begin_snapshot(
     const raft::SnapshotMeta& meta) {
     if (Status st = failure(); !st) return st;
     if (meta.index == 0 || meta.term == 0)
@@ -446,8 +446,8 @@ Result<std::unique_ptr<SnapshotWriter>> DiskStorage::begin_snapshot(
         (void)env_->remove(tmp);
         return st;
     }
-    return std::make_unique<SnapshotWriter>(SnapshotWriter::Token{}, this, meta, tmp, final_path,
-                                            std::move(f.value()));
+    return std::make_unique<SnapshotFileWriter>(SnapshotFileWriter::Token{}, this, meta, tmp,
+                                                final_path, std::move(f.value()));
 }
 
 void DiskStorage::committed(SnapFile sf) {

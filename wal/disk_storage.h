@@ -12,7 +12,7 @@
 // node or format version; make a snapshot current before its file and metadata are durable.
 //
 // Thread rules: ONE writer thread (the daemon's storage thread) calls persist,
-// begin_snapshot (and the SnapshotWriter it returns), install_snapshot and
+// begin_snapshot (and the SnapshotFileWriter it returns), install_snapshot and
 // save_snapshot_and_compact and record_peer_incarnation. The raft::Storage / raft::SnapshotSource
 // methods and failure() may be called from any other thread concurrently with it: they see only
 // what a write reported durable, and install/compact change the log and the snapshot metadata under
@@ -65,12 +65,13 @@ class DiskStorage;
 // Writes one snapshot file: created under a temporary name, filled with sequential writes,
 // made durable and renamed by commit(). Abandoning it (destroying it without commit, or a
 // failed write) removes the temporary file. Must not outlive its DiskStorage; writer
-// thread only.
-class SnapshotWriter {
+// thread only. (ipc::SnapshotWriter is the other end: a client's upload stream, which the
+// daemon turns into one of these.)
+class SnapshotFileWriter {
   public:
-    ~SnapshotWriter();
-    SnapshotWriter(const SnapshotWriter&) = delete;
-    SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+    ~SnapshotFileWriter();
+    SnapshotFileWriter(const SnapshotFileWriter&) = delete;
+    SnapshotFileWriter& operator=(const SnapshotFileWriter&) = delete;
 
     // Appends data at `offset`, which must equal bytes_written() (chunks arrive in order).
     Status write(uint64_t offset, std::string_view data);
@@ -82,8 +83,8 @@ class SnapshotWriter {
     const raft::SnapshotMeta& meta() const { return meta_; }
 
     struct Token {};
-    SnapshotWriter(Token, DiskStorage* owner, raft::SnapshotMeta meta, std::string tmp_path,
-                   std::string final_path, std::unique_ptr<File> file);
+    SnapshotFileWriter(Token, DiskStorage* owner, raft::SnapshotMeta meta, std::string tmp_path,
+                       std::string final_path, std::unique_ptr<File> file);
 
   private:
     void abandon();
@@ -141,7 +142,7 @@ class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
 
     // Starts a snapshot file for `meta`. kInvalidArgument when meta.index is not above the
     // current snapshot's index.
-    Result<std::unique_ptr<SnapshotWriter>> begin_snapshot(const raft::SnapshotMeta& meta);
+    Result<std::unique_ptr<SnapshotFileWriter>> begin_snapshot(const raft::SnapshotMeta& meta);
     // A follower installing the committed snapshot for `meta` from its leader: records the
     // snapshot metadata (and commit >= its index) in one synced batch, then resets the log
     // to continue at meta.index + 1, then removes the previous snapshot file.
@@ -176,7 +177,7 @@ class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
     DiskStorage(Token, Env* env, std::string dir, DiskStorageOptions opts);
 
   private:
-    friend class SnapshotWriter;
+    friend class SnapshotFileWriter;
 
     // What the meta key "snapshot" holds besides the SnapshotMeta.
     struct SnapFile {
@@ -198,7 +199,7 @@ class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
     Status write_meta(leveldb::WriteBatch& b, bool sync);
     Status remove_snapshot_file(const std::string& path);
     Status take_pending(const raft::SnapshotMeta& meta, SnapFile& out);
-    void committed(SnapFile sf);  // SnapshotWriter::commit reports here
+    void committed(SnapFile sf);  // SnapshotFileWriter::commit reports here
     std::string snap_path(const raft::SnapshotMeta& m) const;
 
     Env* env_;
