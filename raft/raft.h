@@ -126,7 +126,7 @@ class Raft {
     void handle_snapshot_response(const Message& m, Progress& pr);
     void update_self_progress();
 
-    // features (features.cpp)
+    // operations and the caller's reports (operations.cpp)
     EntryId append_entry(EntryType type, Payload data);
     void handle_read_request(NodeId from, std::string context);
     void deliver_read(NodeId from, Index index, std::string context);
