@@ -6,9 +6,9 @@
 // test) from Ready bundles, and the caller reports them back (see docs/raft.md).
 //
 // Thread rules: raft calls it on its own thread only; an implementation that is also
-// written from another thread must make reads see only what it reported as durable or
-// appended-in-order (the daemon appends on the loop thread before handing the batch to the
-// storage thread, so reads never race with writes).
+// written from another thread must make reads see only what it reported as durable (the
+// daemon's wal::DiskStorage is written on a storage thread while raft reads on the loop
+// thread).
 #pragma once
 
 #include <vector>

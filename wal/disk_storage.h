@@ -11,9 +11,11 @@
 // error, reads of what was durable keep working); start on a directory of another cluster,
 // node or format version; make a snapshot current before its file and metadata are durable.
 //
-// Thread rules: ONE writer thread (the daemon's storage thread) calls persist,
-// begin_snapshot (and the SnapshotFileWriter it returns), install_snapshot and
-// save_snapshot_and_compact and record_peer_incarnation. The raft::Storage / raft::SnapshotSource
+// Thread rules: ONE writer at a time calls persist, begin_snapshot (and the
+// SnapshotFileWriter it returns), install_snapshot, save_snapshot_and_compact and
+// record_peer_incarnation: the calls must not overlap and each must happen-after the one
+// before (the daemon makes them on its storage thread, or on its loop thread while the
+// storage thread is idle; daemon/durable.h). The raft::Storage / raft::SnapshotSource
 // methods and failure() may be called from any other thread concurrently with it: they see only
 // what a write reported durable, and install/compact change the log and the snapshot metadata under
 // one lock, so a reader never sees the snapshot of one state with the log of another.
@@ -130,7 +132,7 @@ class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
     Result<raft::SnapshotBytes> read_snapshot(Index index, uint64_t offset,
                                               uint64_t max_bytes) const override;
 
-    // ---- writes (the one writer thread) --------------------------------------------------
+    // ---- writes (one writer at a time) ---------------------------------------------------
     // Durably appends `entries` (one write and one fdatasync; a conflicting suffix is
     // truncated first) followed by a commit record of `hs`'s commit (or the stored one), so
     // whenever entries become durable the commit known then is durable with them. Then

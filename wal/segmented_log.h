@@ -8,8 +8,9 @@
 // reads of what was already durable keep working); modify files when open() finds
 // corruption.
 //
-// Thread rules: one writer thread calls append / truncate_suffix / compact / reset; any
-// number of reader threads may call the const methods concurrently with it. Readers see
+// Thread rules: one writer at a time (calls that do not overlap and are ordered, perhaps from
+// different threads) calls append / truncate_suffix / compact / reset; any number of reader
+// threads may call the const methods concurrently with it. Readers see
 // only entries whose batch is durable (append published them after the fdatasync). The
 // write and the fdatasync of append run outside the lock, so readers near the tail are
 // never blocked by a sync; truncate_suffix, compact and reset hold the lock while they
@@ -72,7 +73,7 @@ class SegmentedLog {
     // the cost follows the number of config entries, not the log's size.
     Result<std::vector<raft::Entry>> config_entries(Index lo, Index hi) const;
 
-    // ---- writes (the one writer thread) --------------------------------------------------
+    // ---- writes (one writer at a time) ---------------------------------------------------
     // Durably appends consecutive entries. When batch[0].index <= last_index() the entries
     // from batch[0].index on are truncated first (a follower replacing a conflicting tail).
     // A `commit` above 0 is written as a commit record after the entries, so it is durable
