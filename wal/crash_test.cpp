@@ -19,8 +19,8 @@
 #include <filesystem>
 #include <random>
 
-#include "wal/crash_plan.h"
 #include "wal/disk_storage.h"
+#include "wal/testing/crash_plan.h"
 
 using namespace raftd;
 using namespace raftd::wal;

@@ -13,9 +13,9 @@
 #include "raft/confchange_codec.h"
 #include "raft/node.h"
 #include "wal/crc32c.h"
-#include "wal/fault_env.h"
 #include "wal/snapshot_file.h"
-#include "wal/test_util.h"
+#include "wal/testing/fault_env.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;

@@ -10,7 +10,7 @@
 #include <random>
 
 #include "wal/segmented_log.h"
-#include "wal/test_util.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;

@@ -7,7 +7,7 @@
 #include <fstream>
 #include <random>
 
-#include "wal/test_util.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;

@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "wal/segmented_log.h"
-#include "wal/test_util.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;

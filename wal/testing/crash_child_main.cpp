@@ -13,8 +13,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "wal/crash_plan.h"
 #include "wal/disk_storage.h"
+#include "wal/testing/crash_plan.h"
 
 using namespace raftd;
 using namespace raftd::wal;

@@ -17,8 +17,8 @@
 #include <string>
 
 #include "wal/disk_storage.h"
-#include "wal/fault_env.h"
-#include "wal/test_util.h"
+#include "wal/testing/fault_env.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;
