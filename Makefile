@@ -175,10 +175,10 @@ $(B)/tests/fake_raftd: $(B)/obj/ipc/testing/fake_raftd_main.o $(LIBS)
 BINS += $(B)/tests/wal_crash_child
 all: $(B)/tests/wal_crash_child
 $(B)/tests/wal_test: $(B)/tests/wal_crash_child
-$(B)/tests/wal_crash_child: $(B)/obj/wal/crash_child_main.o $(LIBS)
+$(B)/tests/wal_crash_child: $(B)/obj/wal/testing/crash_child_main.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
--include $(B)/obj/wal/crash_child_main.d
+-include $(B)/obj/wal/testing/crash_child_main.d
 
 .PHONY: soak soak-wal
 soak: soak-wal
@@ -335,10 +335,10 @@ soak-pipeline:
 # wal_fiu_probe runs under fiu-run in tests/scripts/wal_fiu.sh (libfiu, DEPS_TEST_PKGS).
 BINS += $(B)/tests/wal_fiu_probe
 all: $(B)/tests/wal_fiu_probe
-$(B)/tests/wal_fiu_probe: $(B)/obj/wal/fiu_probe_main.o $(LIBS)
+$(B)/tests/wal_fiu_probe: $(B)/obj/wal/testing/fiu_probe_main.o $(LIBS)
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -lfiu
--include $(B)/obj/wal/fiu_probe_main.d
+-include $(B)/obj/wal/testing/fiu_probe_main.d
 
 # WAL micro-benchmark: group-commit throughput against a raw write+fdatasync loop of the same
 # bytes, and recovery time. Not part of make test. BENCH_WAL_ARGS adds flags (e.g. --json).

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "daemon/cli.h"
-#include "daemon/testutil.h"
+#include "daemon/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::daemon;

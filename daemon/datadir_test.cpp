@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <vector>
 
-#include "daemon/testutil.h"
-#include "wal/fault_env.h"
+#include "daemon/testing/util.h"
+#include "wal/testing/fault_env.h"
 
 using namespace raftd;
 using namespace raftd::daemon;

@@ -1,14 +1,17 @@
 // DurableStore: the narrow interface between the daemon's Ready pipeline and its storage.
 //
 // Owns: nothing; an interface. The pipeline hands it the persist half of each Ready (a
-// PersistJob) on the storage thread, and raft reads through storage()/snapshots() on the
-// loop thread meanwhile.
+// PersistJob), on the storage thread or, when that thread is idle, on the loop thread; raft
+// reads through storage()/snapshots() on the loop thread meanwhile.
 // Never: report a job done before everything in it is durable (the persistence contract in
 // docs/raft.md depends on it); retry a failed write (the daemon stops instead).
 //
-// Thread rules: persist() and close() on the one storage thread (or on the loop thread before
-// the storage thread starts / after it stopped); the read views from the loop thread,
-// concurrently with persist(). Implementations make reads see only durable data.
+// Thread rules: one writer at a time, in job order, never two threads at once. persist() on
+// the storage thread, or on the loop thread while the storage thread has nothing queued or
+// running (ReadyPipeline::try_persist_inline) and after it was joined (the last commit index
+// at stop); record_peer_incarnation() and app_snapshot_* on the storage thread; close() after
+// it was joined. The read views from the loop thread, concurrently with a write on the
+// storage thread. Implementations make reads see only durable data.
 #pragma once
 
 #include <map>
@@ -39,11 +42,11 @@ class DurableStore {
     virtual const raft::SnapshotSource* snapshots() const = 0;
     // Nothing was ever persisted (no hard state, entry or snapshot): a brand-new node.
     virtual bool empty() const = 0;
-    // This data directory's incarnation (wal/storage.h): a new directory has a new one.
+    // This data directory's incarnation (wal/disk_storage.h): a new directory has a new one.
     virtual uint64_t incarnation() const = 0;
     // The incarnation last recorded for each peer node id. Any thread.
     virtual std::map<uint64_t, uint64_t> peer_incarnations() const = 0;
-    // Durably records a peer's incarnation. Storage thread (like persist).
+    // Durably records a peer's incarnation. Storage thread.
     virtual Status record_peer_incarnation(uint64_t peer, uint64_t incarnation) = 0;
     // fsync-family calls made for durability since open. Any thread.
     virtual uint64_t syncs() const = 0;

@@ -4,7 +4,7 @@
 // member of a cluster that was never started. If it bootstrapped again from initial_cluster
 // it would have forgotten its votes and the entries it acknowledged, and could help elect a
 // leader that lacks committed entries. Only its peers can tell the two apart, so:
-//   - every data directory has a random incarnation (wal/storage.h) that travels in each
+//   - every data directory has a random incarnation (wal/disk_storage.h) that travels in each
 //     handshake; a node records (durably) the incarnation of every peer that dials it with
 //     state, and a peer's new incarnation when it comes back with state under another one;
 //   - a node with an empty store that would bootstrap sends `bootstrapping` in its

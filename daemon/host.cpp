@@ -8,7 +8,7 @@
 #include <csignal>
 #include <random>
 
-#include "daemon/log.h"
+#include "daemon/logging.h"
 #include "daemon/storage_worker.h"
 #include "raft/confchange.h"
 

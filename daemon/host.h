@@ -1,8 +1,10 @@
 // NodeHost: the running daemon. One libuv loop thread owns the raft::Node, the peer
-// transport, the client server and the timers; a storage thread makes batches durable
-// while the loop goes on. The Ready pipeline itself (what leaves when, what is written
-// where) is ReadyPipeline; NodeHost is its adapter to libuv, the transport and the
-// storage thread (the PipelineActions it implements).
+// transport, the client server and the timers. Batches are made durable on a storage thread
+// while the loop goes on, or on the loop thread itself when the storage thread is idle and no
+// client replies wait: the store has two writers, one at a time (daemon/README.md,
+// "Threads"). The Ready pipeline itself (what leaves when, what is written where) is
+// ReadyPipeline; NodeHost is its adapter to libuv, the transport and the storage thread
+// (the PipelineActions it implements).
 //
 // Owns: the data dir lock, the durable store, the Node, the ReadyPipeline, the storage
 // thread, the transport, the tick/watchdog timers, the signal handlers and the sd_notify

@@ -9,7 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "daemon/testutil.h"
+#include "daemon/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::daemon;

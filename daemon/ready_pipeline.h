@@ -49,12 +49,13 @@ namespace raftd::daemon {
 
 struct PipelineStats {
     uint64_t readies = 0;
-    uint64_t persist_jobs = 0;  // jobs made durable, inline or on the storage thread
+    // Jobs handed to the store: inline_jobs on the loop thread, the rest to the storage thread.
+    uint64_t persist_jobs = 0;
     uint64_t persisted_entries = 0;
     uint64_t committed_entries = 0;
     uint64_t lazy_commit_writes = 0;  // commit-only hard states not waited for
     uint64_t inline_jobs = 0;         // jobs persisted on the loop thread
-    uint64_t leader_async_jobs = 0;   // leader jobs written while replication went on
+    uint64_t leader_async_jobs = 0;   // a leader's own entries, written while replication goes on
 };
 
 // What advance() meant, for the adapter's follow-up (membership) and for traces.

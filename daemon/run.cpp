@@ -8,9 +8,9 @@
 #include <cstring>
 #include <string>
 
-#include "daemon/client_side.h"
+#include "daemon/client_service.h"
 #include "daemon/host.h"
-#include "daemon/log.h"
+#include "daemon/logging.h"
 
 namespace raftd::daemon {
 
@@ -48,7 +48,7 @@ int run_daemon(const Config& cfg) {
     auto host = NodeHost::open(cfg);
     if (!host) return startup_error(host.status());
     if (Status st = (*host)->start(); !st) return startup_error(st);
-    auto client = start_client_side(**host, activated_fd);
+    auto client = start_client_service(**host, activated_fd);
     if (!client) return startup_error(client.status());
     (*host)->ready_to_serve();
     int rc = (*host)->run();

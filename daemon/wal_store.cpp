@@ -1,7 +1,7 @@
-// DurableStore over wal::DurableStorage: the Ready's persist half mapped onto the storage's
+// DurableStore over wal::DiskStorage: the Ready's persist half mapped onto the storage's
 // snapshot writer, install, and persist calls in the order of the persistence contract.
 //
-// Owns: the DurableStorage and the snapshot writers in progress (one streamed from the
+// Owns: the DiskStorage and the snapshot writers in progress (one streamed from the
 // leader, one uploaded by the application).
 // Never: install a snapshot whose chunks were not all written, or report success before the
 // storage did.
@@ -9,14 +9,14 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/durable.h"
-#include "wal/storage.h"
+#include "wal/disk_storage.h"
 
 namespace raftd::daemon {
 namespace {
 
 class WalStore final : public DurableStore {
   public:
-    explicit WalStore(std::unique_ptr<wal::DurableStorage> s) : s_(std::move(s)) {}
+    explicit WalStore(std::unique_ptr<wal::DiskStorage> s) : s_(std::move(s)) {}
 
     const raft::Storage& storage() const override { return *s_; }
     const raft::SnapshotSource* snapshots() const override { return s_.get(); }
@@ -89,21 +89,21 @@ class WalStore final : public DurableStore {
     void app_snapshot_abort() override { upload_.reset(); }
 
   private:
-    std::unique_ptr<wal::DurableStorage> s_;
-    std::unique_ptr<wal::SnapshotWriter> incoming_;
-    std::unique_ptr<wal::SnapshotWriter> upload_;
+    std::unique_ptr<wal::DiskStorage> s_;
+    std::unique_ptr<wal::SnapshotFileWriter> incoming_;
+    std::unique_ptr<wal::SnapshotFileWriter> upload_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<DurableStore>> open_store(const std::string& dir, const StoreOptions& opts) {
-    wal::StorageOptions so;
+    wal::DiskStorageOptions so;
     so.cluster_id = opts.cluster;
     so.node_id = opts.node_id;
     so.log.segment_bytes = opts.segment_bytes;
     so.log.cache_bytes = opts.cache_bytes;
     so.log.compact_keep_entries = opts.keep_entries;
-    auto s = wal::DurableStorage::open(wal::Env::posix(), dir, so);
+    auto s = wal::DiskStorage::open(wal::Env::posix(), dir, so);
     if (!s) return s.status();
     if (!(*s)->open_notes().empty()) spdlog::warn("storage: {}", (*s)->open_notes());
     const auto& rec = (*s)->log_recovery();

@@ -74,7 +74,7 @@ Status Node::campaign() {
 bool Node::has_ready() const {
     if (outstanding_) return false;
     const Raft& r = *raft_;
-    const Log& log = r.log();
+    const RaftLog& log = r.log();
     return SoftState{r.leader(), r.role()} != prev_soft_ ||
            r.hard_state() != r.durable_hard_state() || log.has_next_unstable() ||
            log.next_snapshot() || log.has_next_committed() || !r.outbox().empty() ||
@@ -85,7 +85,7 @@ Ready Node::ready() {
     Ready rd;
     Raft& r = *raft_;
     r.flush_bcast();
-    Log& log = r.log();
+    RaftLog& log = r.log();
     Outstanding out;
 
     SoftState ss{r.leader(), r.role()};

@@ -31,7 +31,7 @@ Message ack(NodeId from, NodeId to, Term term, Index index) {
 
 std::vector<Term> terms_of(const Fixture& f) {
     std::vector<Term> out;
-    const Log& log = f.raft().log();
+    const RaftLog& log = f.raft().log();
     for (Index i = log.first_index(); i <= log.last_index(); ++i)
         out.push_back(log.term_or_zero(i));
     return out;
@@ -53,7 +53,7 @@ void ack_all(Fixture& leader, NodeId to) {
 TEST_CASE("s5_3_leader_appends_a_noop_entry_of_its_term_on_election") {
     Fixture f(1, opts().term(1).log({1}));
     make_leader(f);
-    const Log& log = f.raft().log();
+    const RaftLog& log = f.raft().log();
     REQUIRE(log.last_index() == 2);
     auto ents = log.slice(2, 3, 0);
     REQUIRE(ents);

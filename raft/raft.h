@@ -17,8 +17,8 @@
 
 #include "raft/confchange.h"
 #include "raft/config.h"
-#include "raft/log.h"
 #include "raft/message.h"
+#include "raft/raft_log.h"
 #include "raft/ready.h"
 #include "raft/snapshot_source.h"
 #include "raft/storage.h"
@@ -49,8 +49,8 @@ class Raft {
     NodeId lead_transferee() const { return lead_transferee_; }
     HardState hard_state() const { return {term_, vote_, log_.committed()}; }
     const HardState& durable_hard_state() const { return durable_hs_; }
-    const Log& log() const { return log_; }
-    Log& log() { return log_; }
+    const RaftLog& log() const { return log_; }
+    RaftLog& log() { return log_; }
     const Tracker& tracker() const { return trk_; }
     const Config& config() const { return cfg_; }
     bool promotable() const;
@@ -126,7 +126,7 @@ class Raft {
     void handle_snapshot_response(const Message& m, Progress& pr);
     void update_self_progress();
 
-    // features (features.cpp)
+    // operations and the caller's reports (operations.cpp)
     EntryId append_entry(EntryType type, Payload data);
     void handle_read_request(NodeId from, std::string context);
     void deliver_read(NodeId from, Index index, std::string context);
@@ -144,7 +144,7 @@ class Raft {
     NodeId id_;
     const Storage& storage_;
     const SnapshotSource* snapshots_;
-    Log log_;
+    RaftLog log_;
     Tracker trk_;
     Rng rng_;
 

@@ -1,14 +1,14 @@
 // Storage: the read-only view of the durable log that the raft state machine consults.
 //
-// Owns: nothing; it is an interface. wal::Log implements it over segment files, and
+// Owns: nothing; it is an interface. wal::DiskStorage implements it over the data directory, and
 // raft::MemoryStorage implements it in memory for tests and the simulator.
 // Never: raft/ writes through this interface. Writes happen in the caller (daemon/ or a
 // test) from Ready bundles, and the caller reports them back (see docs/raft.md).
 //
 // Thread rules: raft calls it on its own thread only; an implementation that is also
-// written from another thread must make reads see only what it reported as durable or
-// appended-in-order (the daemon appends on the loop thread before handing the batch to the
-// storage thread, so reads never race with writes).
+// written from another thread must make reads see only what it reported as durable (the
+// daemon's wal::DiskStorage is written on a storage thread while raft reads on the loop
+// thread).
 #pragma once
 
 #include <vector>

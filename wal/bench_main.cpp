@@ -1,5 +1,5 @@
-// wal_bench: throughput of Log::append (group commit) against a raw pwrite+fdatasync loop of
-// the same bytes in the same directory, measured in the same run, plus log recovery time.
+// wal_bench: throughput of SegmentedLog::append (group commit) against a raw pwrite+fdatasync loop
+// of the same bytes in the same directory, measured in the same run, plus log recovery time.
 //
 // For each (entry size, batch size) cell, the WAL appends batches for --seconds, then the
 // raw loop writes the same number of batches of exactly the bytes the WAL wrote per batch
@@ -12,8 +12,8 @@
 //
 // usage: wal_bench [--dir D] [--sizes 64,256,4096] [--batches 1,16,256] [--seconds 1]
 //                  [--reps 3] [--recovery-mb 0] [--persist] [--drop-caches] [--json]
-// --persist measures DurableStorage::persist (entries plus a hard state whose commit moved)
-// instead of Log::append. --drop-caches empties the page cache before the recovery run
+// --persist measures DiskStorage::persist (entries plus a hard state whose commit moved)
+// instead of SegmentedLog::append. --drop-caches empties the page cache before the recovery run
 // (writes /proc/sys/vm/drop_caches; needs root) so recovery reads from the disk.
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -29,9 +29,9 @@
 #include <vector>
 
 #include "wal/crc32c.h"
-#include "wal/log.h"
+#include "wal/disk_storage.h"
 #include "wal/record.h"
-#include "wal/storage.h"
+#include "wal/segmented_log.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -47,7 +47,7 @@ struct Args {
     int reps = 3;
     size_t recovery_mb = 0;
     bool json = false;
-    bool persist = false;      // measure DurableStorage::persist (entries + hard state)
+    bool persist = false;      // measure DiskStorage::persist (entries + hard state)
     bool drop_caches = false;  // recovery from a cold page cache (root only)
 };
 
@@ -85,17 +85,17 @@ struct Run {
 Run run_wal(const std::string& dir, size_t size, size_t n, double secs, uint64_t count,
             bool persist) {
     std::filesystem::remove_all(dir);
-    std::unique_ptr<Log> log;
-    std::unique_ptr<DurableStorage> storage;
+    std::unique_ptr<SegmentedLog> log;
+    std::unique_ptr<DiskStorage> storage;
     if (persist) {
-        StorageOptions so;
+        DiskStorageOptions so;
         so.cluster_id = "bench";
         so.node_id = 1;
-        auto sr = DurableStorage::open(Env::posix(), dir, so);
+        auto sr = DiskStorage::open(Env::posix(), dir, so);
         if (!sr) die(sr.status().to_string());
         storage = std::move(sr.value());
     } else {
-        auto lr = Log::open(Env::posix(), dir, LogOptions{});
+        auto lr = SegmentedLog::open(Env::posix(), dir, SegmentedLogOptions{});
         if (!lr) die(lr.status().to_string());
         log = std::move(lr.value());
     }
@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
     if (a.recovery_mb > 0) {
         std::filesystem::remove_all(wal_dir);
         {
-            auto lr = Log::open(Env::posix(), wal_dir, LogOptions{});
+            auto lr = SegmentedLog::open(Env::posix(), wal_dir, SegmentedLogOptions{});
             if (!lr) die(lr.status().to_string());
             raft::Payload payload(std::string(4096, 'r'));
             std::vector<raft::Entry> batch(256);
@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
             if (!cold) std::fprintf(stderr, "wal_bench: could not drop the page cache\n");
         }
         const auto t0 = Clock::now();
-        auto lr = Log::open(Env::posix(), wal_dir, LogOptions{});
+        auto lr = SegmentedLog::open(Env::posix(), wal_dir, SegmentedLogOptions{});
         if (!lr) die(lr.status().to_string());
         rec_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
         if (!a.json)

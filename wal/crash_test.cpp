@@ -1,5 +1,5 @@
 // Crash test: a child process (wal_crash_child, beside this suite's binary) executes a
-// seeded plan through DurableStorage (appends with hard states, truncations, application
+// seeded plan through DiskStorage (appends with hard states, truncations, application
 // snapshots with compaction, installed snapshots) and reports each durable step over a
 // pipe; we SIGKILL it at a random moment (including during open and recovery), reopen the
 // data dir, and check that every reported step is there, intact and in order, that of the
@@ -19,8 +19,8 @@
 #include <filesystem>
 #include <random>
 
-#include "wal/crash_plan.h"
-#include "wal/storage.h"
+#include "wal/disk_storage.h"
+#include "wal/testing/crash_plan.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -100,7 +100,7 @@ RoundResult run_child(const std::string& dir, uint64_t seed, size_t from, uint64
     return r;
 }
 
-std::string read_snapshot_data(const DurableStorage& s, raft::Index index) {
+std::string read_snapshot_data(const DiskStorage& s, raft::Index index) {
     std::string out;
     for (;;) {
         auto r = s.read_snapshot(index, out.size(), 64 * 1024);
@@ -120,11 +120,11 @@ void check_recovered(const std::string& dir, CrashPlan& plan, size_t done, uint6
     CrashModel after = model;
     after.apply(next);
 
-    StorageOptions o;
+    DiskStorageOptions o;
     o.cluster_id = "crash";
     o.node_id = 1;
     o.log.segment_bytes = seg_bytes;
-    auto so = DurableStorage::open(Env::posix(), dir, o);
+    auto so = DiskStorage::open(Env::posix(), dir, o);
     REQUIRE_MESSAGE(so.is_ok(), so.status().to_string());
     auto& s = *so.value();
     const raft::Index first = s.first_index(), last = s.last_index();

@@ -2,7 +2,7 @@
 //
 // Owns: open file handles (RAII, closed in the destructor) and the conversion of every
 // errno into a Status that names the call, the path and the errno text. Everything in wal/
-// that touches a file goes through here, so tests can swap in FaultEnv (wal/fault_env.h)
+// that touches a file goes through here, so tests can swap in FaultEnv (wal/testing/fault_env.h)
 // to inject write/fsync failures, short writes, ENOSPC and crashes.
 // Never: retry a failed write or sync behind the caller's back, or throw.
 //

@@ -9,8 +9,8 @@
 #include <map>
 #include <random>
 
-#include "wal/log.h"
-#include "wal/test_util.h"
+#include "wal/segmented_log.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -22,8 +22,8 @@ namespace {
 constexpr size_t kLen = 40;                                          // data bytes per entry
 constexpr size_t kRec = kRecordHeaderSize + kEntryFixedSize + kLen;  // 66 bytes per record
 
-LogOptions opts(bool prealloc) {
-    LogOptions o;
+SegmentedLogOptions opts(bool prealloc) {
+    SegmentedLogOptions o;
     o.segment_bytes = 4096;
     o.preallocate = prealloc;
     o.cache_bytes = 0;
@@ -32,7 +32,7 @@ LogOptions opts(bool prealloc) {
 
 // Builds a log of `n` entries in batches of 4; returns the paths of its segments in order.
 std::vector<std::string> build(const std::string& dir, Index n, bool prealloc) {
-    auto log = Log::open(Env::posix(), dir, opts(prealloc));
+    auto log = SegmentedLog::open(Env::posix(), dir, opts(prealloc));
     REQUIRE(log.is_ok());
     for (Index i = 1; i <= n; i += 4)
         REQUIRE(log.value()->append(make_batch(i, std::min<Index>(4, n + 1 - i), 1, kLen)).is_ok());
@@ -66,8 +66,9 @@ void copy_dir(const std::string& from, const std::string& to) {
 }
 
 // Opens `dir` expecting success with entries 1..last intact.
-std::unique_ptr<Log> expect_recovers_to(const std::string& dir, Index last, bool prealloc) {
-    auto r = Log::open(Env::posix(), dir, opts(prealloc));
+std::unique_ptr<SegmentedLog> expect_recovers_to(const std::string& dir, Index last,
+                                                 bool prealloc) {
+    auto r = SegmentedLog::open(Env::posix(), dir, opts(prealloc));
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     auto& log = *r.value();
     REQUIRE(log.last_index() == last);
@@ -83,7 +84,7 @@ std::unique_ptr<Log> expect_recovers_to(const std::string& dir, Index last, bool
 // Opens `dir` expecting a Corruption naming `file`, `offset` and `index`, and no change.
 void expect_refused(const std::string& dir, const std::string& file, uint64_t offset, Index index) {
     auto before = snapshot_dir(dir);
-    auto r = Log::open(Env::posix(), dir, opts(false));
+    auto r = SegmentedLog::open(Env::posix(), dir, opts(false));
     REQUIRE_FALSE(r.is_ok());
     const std::string msg = r.status().message();
     CHECK_MESSAGE(r.status().code() == Code::kCorruption, msg);
@@ -196,7 +197,7 @@ TEST_CASE("a_missing_segment_is_refused") {
     TempDir d;
     auto segs = build(d.path(), 150, false);
     fs::remove(segs[1]);
-    auto r = Log::open(Env::posix(), d.path(), opts(false));
+    auto r = SegmentedLog::open(Env::posix(), d.path(), opts(false));
     REQUIRE_FALSE(r.is_ok());
     CHECK(r.status().code() == Code::kCorruption);
     CHECK(r.status().message().find("does not follow") != std::string::npos);
@@ -209,7 +210,7 @@ TEST_CASE("a_damaged_segment_header_is_refused") {
     bytes[13] ^= 1;  // first_index
     write_file(segs[0], bytes);
     auto before = snapshot_dir(d.path());
-    auto r = Log::open(Env::posix(), d.path(), opts(false));
+    auto r = SegmentedLog::open(Env::posix(), d.path(), opts(false));
     REQUIRE_FALSE(r.is_ok());
     CHECK(r.status().code() == Code::kCorruption);
     CHECK(r.status().message().find("offset 0: segment header CRC mismatch") != std::string::npos);
@@ -239,7 +240,7 @@ TEST_CASE("garbage_after_preallocated_zeros_is_cut_as_a_torn_tail") {
 TEST_CASE("a_commit_record_beyond_the_entries_before_it_is_corruption") {
     TempDir d;
     {
-        auto log = Log::open(Env::posix(), d.path(), opts(false));
+        auto log = SegmentedLog::open(Env::posix(), d.path(), opts(false));
         REQUIRE(log.is_ok());
         REQUIRE(log.value()->append(make_batch(1, 3, 1, kLen), 2).is_ok());
     }
@@ -250,7 +251,7 @@ TEST_CASE("a_commit_record_beyond_the_entries_before_it_is_corruption") {
     encode_commit_record(4, bytes.data() + bytes.size() - kCommitRecordSize);
     write_file(seg, bytes);
     auto before = snapshot_dir(d.path());
-    auto r = Log::open(Env::posix(), d.path(), opts(false));
+    auto r = SegmentedLog::open(Env::posix(), d.path(), opts(false));
     REQUIRE_FALSE(r.is_ok());
     CHECK(r.status().code() == Code::kCorruption);
     CHECK(r.status().message().find("commit record says 4") != std::string::npos);
@@ -262,7 +263,7 @@ TEST_CASE("a_torn_commit_record_is_cut_with_its_batch_tail") {
     // and the commit it held is not recovered.
     TempDir d;
     {
-        auto log = Log::open(Env::posix(), d.path(), opts(false));
+        auto log = SegmentedLog::open(Env::posix(), d.path(), opts(false));
         REQUIRE(log.is_ok());
         REQUIRE(log.value()->append(make_batch(1, 3, 1, kLen), 1).is_ok());
         REQUIRE(log.value()->append(make_batch(4, 3, 1, kLen), 5).is_ok());
@@ -271,7 +272,7 @@ TEST_CASE("a_torn_commit_record_is_cut_with_its_batch_tail") {
     std::string bytes = read_file(seg);
     bytes.resize(bytes.size() - 3);
     write_file(seg, bytes);
-    auto r = Log::open(Env::posix(), d.path(), opts(false));
+    auto r = SegmentedLog::open(Env::posix(), d.path(), opts(false));
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     CHECK(r.value()->recovery().torn_tail_cut);
     CHECK(r.value()->last_index() == 6);

@@ -4,10 +4,10 @@
 // Owns: the segment's open File, the offset of every entry record in it, and the terms of
 // its entries (as runs, since terms change rarely). Segment names, the scan rules and the
 // torn-tail policy are specified in docs/wal-format.md.
-// Never: modify a file while scanning. The scan only reports what it found; wal::Log decides
-// and performs any cut, after every segment has been checked.
+// Never: modify a file while scanning. The scan only reports what it found; wal::SegmentedLog
+// decides and performs any cut, after every segment has been checked.
 //
-// Thread rules: none of its own; wal::Log guards every Segment with its lock.
+// Thread rules: none of its own; wal::SegmentedLog guards every Segment with its lock.
 #pragma once
 
 #include <algorithm>
@@ -78,7 +78,7 @@ struct ScanResult {
     uint64_t file_size = 0;
     // Set when the records stop before the file ends with something other than zeros:
     // where the damage starts and why. Whether that is a torn tail (cut) or corruption
-    // (refuse) depends on the segment being the last one; Log::open decides.
+    // (refuse) depends on the segment being the last one; SegmentedLog::open decides.
     std::optional<uint64_t> bad_offset;
     std::string bad_reason;
 };

@@ -1,4 +1,4 @@
-// Snapshot files: the format helpers, SnapshotWriter, and DurableStorage's verification and
+// Snapshot files: the format helpers, SnapshotFileWriter, and DiskStorage's verification and
 // clean-up of snap/ (docs/wal-format.md, section 6).
 #include "wal/snapshot_file.h"
 
@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "wal/crc32c.h"
+#include "wal/disk_storage.h"
 #include "wal/record.h"
-#include "wal/storage.h"
 
 namespace raftd::wal {
 
@@ -51,29 +51,29 @@ Status decode_snap_trailer(const char* p, uint64_t* data_size, uint32_t* crc) {
     return Status::ok();
 }
 
-// ---- SnapshotWriter ----------------------------------------------------------------------
+// ---- SnapshotFileWriter ----------------------------------------------------------------------
 
-SnapshotWriter::SnapshotWriter(Token, DurableStorage* owner, raft::SnapshotMeta meta,
-                               std::string tmp_path, std::string final_path,
-                               std::unique_ptr<File> file)
+SnapshotFileWriter::SnapshotFileWriter(Token, DiskStorage* owner, raft::SnapshotMeta meta,
+                                       std::string tmp_path, std::string final_path,
+                                       std::unique_ptr<File> file)
     : owner_(owner),
       meta_(std::move(meta)),
       tmp_path_(std::move(tmp_path)),
       final_path_(std::move(final_path)),
       file_(std::move(file)) {}
 
-SnapshotWriter::~SnapshotWriter() {
+SnapshotFileWriter::~SnapshotFileWriter() {
     abandon();
 }
 
-void SnapshotWriter::abandon() {
+void SnapshotFileWriter::abandon() {
     if (!file_) return;
     file_.reset();
     // Best effort: a leftover temporary file is removed by the next open() anyway.
     (void)owner_->env_->remove(tmp_path_);
 }
 
-Status SnapshotWriter::write(uint64_t offset, std::string_view data) {
+Status SnapshotFileWriter::write(uint64_t offset, std::string_view data) {
     if (!failed_.is_ok()) return failed_;
     if (!file_) return Status::invalid_argument("snapshot writer already committed");
     if (offset != written_) {
@@ -90,7 +90,7 @@ Status SnapshotWriter::write(uint64_t offset, std::string_view data) {
     return Status::ok();
 }
 
-Status SnapshotWriter::commit() {
+Status SnapshotFileWriter::commit() {
     if (!failed_.is_ok()) return failed_;
     if (!file_) return Status::invalid_argument("snapshot writer already committed");
     char tr[kSnapTrailerSize];
@@ -110,7 +110,7 @@ Status SnapshotWriter::commit() {
         abandon();
         return st;
     }
-    DurableStorage::SnapFile sf;
+    DiskStorage::SnapFile sf;
     sf.meta = meta_;
     sf.data_size = written_;
     sf.data_crc = crc_;
@@ -119,9 +119,9 @@ Status SnapshotWriter::commit() {
     return Status::ok();
 }
 
-// ---- DurableStorage: verification and clean-up of snap/ ------------------------------------
+// ---- DiskStorage: verification and clean-up of snap/ ------------------------------------
 
-Status DurableStorage::verify_snapshot_file(SnapFile& sf) const {
+Status DiskStorage::verify_snapshot_file(SnapFile& sf) const {
     const std::string name = "snap/" + snapshot_file_name(sf.meta.index, sf.meta.term);
     auto f = env_->open(sf.path, OpenMode::kRead);
     if (!f) {
@@ -168,7 +168,7 @@ Status DurableStorage::verify_snapshot_file(SnapFile& sf) const {
 // Removes every file in snap/ but the current snapshot: temporary files of unfinished
 // writers, committed files never made current, and previous snapshots whose removal a crash
 // interrupted.
-Status DurableStorage::clean_snap_dir() {
+Status DiskStorage::clean_snap_dir() {
     auto names = env_->list_dir(snap_dir_);
     if (!names) return names.status();
     const std::string keep =

@@ -2,7 +2,7 @@
 // a 16-byte trailer holding the data's size and CRC32C.
 //
 // Owns: the encoding of header and trailer and the file naming rule.
-// Never: I/O (storage.cpp and snapshot_file.cpp do that through Env).
+// Never: I/O (disk_storage.cpp and snapshot_file.cpp do that through Env).
 // Thread rules: pure functions.
 #pragma once
 

@@ -27,7 +27,7 @@ bool SimStore::empty() const {
            disk_.current_hs().empty();
 }
 
-// As wal::DurableStorage::initial_state: the stored hard state with its commit raised to the
+// As wal::DiskStorage::initial_state: the stored hard state with its commit raised to the
 // snapshot (and, with the fix, to the newest commit record), and the snapshot's configuration
 // with every config entry up to that commit applied (refused changes skipped, as raft does).
 raft::InitialState SimStore::View::initial_state() const {
@@ -114,7 +114,7 @@ Status SimStore::persist(PersistJob& job) {
     }
     const raft::HardState cur = disk_.current_hs();
     if (!job.hard_state || *job.hard_state == cur) return Status::ok();
-    // wal/storage.cpp: only a change of term or vote is synced.
+    // wal/disk_storage.cpp: only a change of term or vote is synced.
     write_hs(*job.hard_state, job.hard_state->term != cur.term || job.hard_state->vote != cur.vote);
     return Status::ok();
 }

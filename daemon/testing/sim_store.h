@@ -1,5 +1,5 @@
 // SimStore: a DurableStore for the pipeline simulation that keeps, across a simulated power
-// loss, exactly what wal::DurableStorage (wal/storage.cpp, docs/wal-format.md 5.3-5.4) would
+// loss, exactly what wal::DiskStorage (wal/disk_storage.cpp, docs/wal-format.md 5.3-5.4) would
 // have made durable, and nothing more.
 //
 // Owns: nothing durable itself; the SimDisk it is opened on holds what survives. The store

@@ -42,6 +42,8 @@ std::vector<std::string> split_words(const std::string& s) {
     return out;
 }
 
+constexpr const char* kProductionSeparator = "---- production";
+
 }  // namespace
 
 Result<ScenarioFile> parse_scenario(const std::string& text) {
@@ -67,27 +69,44 @@ Result<ScenarioFile> parse_scenario(const std::string& text) {
                                             ": command without a \"----\" line after it");
         }
         ++i;
-        std::string expected;
-        while (i < lines.size() && !lines[i].empty()) {
-            if (!expected.empty()) expected += "\n";
-            expected += lines[i];
+        // The expected output ends at a blank line, or at a production section that ends
+        // at a blank line.
+        auto read_output = [&] {
+            std::string out;
+            while (i < lines.size() && !lines[i].empty() && lines[i] != kProductionSeparator) {
+                if (!out.empty()) out += "\n";
+                out += lines[i];
+                ++i;
+            }
+            return out;
+        };
+        b.expected = read_output();
+        if (i < lines.size() && lines[i] == kProductionSeparator) {
             ++i;
+            b.expected_production = read_output();
         }
-        b.expected = expected;
         f.blocks.push_back(std::move(b));
     }
     f.trailing_comments = std::move(pending);
     return f;
 }
 
-std::string render_scenario(const ScenarioFile& f, const std::vector<std::string>& outputs) {
+std::string render_scenario(const ScenarioFile& f, const std::vector<std::string>& outputs,
+                            const std::vector<std::string>* production_outputs) {
     std::string s;
     for (size_t k = 0; k < f.blocks.size(); ++k) {
         const ScenarioBlock& b = f.blocks[k];
         for (const std::string& c : b.comments)
             s += c + "\n";
         s += b.command + "\n----\n";
-        s += (k < outputs.size() ? outputs[k] : b.expected) + "\n";
+        const std::string& out = k < outputs.size() ? outputs[k] : b.expected;
+        s += out + "\n";
+        std::optional<std::string> prod = b.expected_production;
+        if (production_outputs != nullptr && k < production_outputs->size()) {
+            prod = (*production_outputs)[k];
+            if (*prod == out) prod.reset();
+        }
+        if (prod) s += std::string(kProductionSeparator) + "\n" + *prod + "\n";
         // A blank line ends the output; the next block's comments supply their own.
         if (k + 1 < f.blocks.size() &&
             (f.blocks[k + 1].comments.empty() || !is_blank(f.blocks[k + 1].comments.front()))) {
@@ -129,13 +148,14 @@ std::string diff_lines(const std::string& expected, const std::string& actual) {
 
 // ---- the interpreter ------------------------------------------------------------------------
 
-ScenarioRunner::ScenarioRunner() {
+ScenarioRunner::ScenarioRunner(ScenarioProfile profile) {
     base_.election_tick = 10;
     base_.heartbeat_tick = 1;
     base_.pre_vote = false;
     base_.check_quorum = false;
-    base_.batch_appends = false;
-    base_.quiet_commit_notices = false;
+    const bool production = profile == ScenarioProfile::kProduction;
+    base_.batch_appends = production;
+    base_.quiet_commit_notices = production;
     base_.seed = 1;
 }
 
@@ -219,6 +239,9 @@ Status ScenarioRunner::add_nodes(const std::vector<std::string>& args) {
         } else if (k == "batch-appends") {
             ok = parse_bool(v, b);
             cfg.batch_appends = b;
+        } else if (k == "quiet-commit-notices") {
+            ok = parse_bool(v, b);
+            cfg.quiet_commit_notices = b;
         } else if (k == "lease-read") {
             ok = parse_bool(v, b);
             cfg.lease_read = b;
@@ -299,7 +322,7 @@ std::string ScenarioRunner::describe_log(NodeId id) {
         }
         return s;
     }
-    const Log& log = p.node().raft().log();
+    const RaftLog& log = p.node().raft().log();
     s += " commit=" + std::to_string(log.committed()) +
          " applied=" + std::to_string(p.applied_index());
     if (log.durable_last() < log.last_index()) {

@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,7 +25,14 @@ struct ScenarioBlock {
     std::vector<std::string> comments;  // verbatim, blank lines included
     std::string command;
     std::string expected;  // without a trailing newline
-    int line = 0;          // 1-based line of the command
+    // What the command prints in the production profile, where that differs from `expected`
+    // (a "---- production" section right below it).
+    std::optional<std::string> expected_production;
+    int line = 0;  // 1-based line of the command
+
+    const std::string& expected_in(bool production) const {
+        return production && expected_production ? *expected_production : expected;
+    }
 };
 
 struct ScenarioFile {
@@ -41,15 +49,24 @@ std::vector<std::filesystem::path> scenario_files(const std::string& suite);
 // RAFT_SCENARIO_REWRITE=1 in the environment, or --rewrite on the command line: rewrite the
 // expected output instead of comparing it.
 bool scenario_rewrite_requested();
-// The file with each block's expected output replaced by `outputs` (same order).
-std::string render_scenario(const ScenarioFile& f, const std::vector<std::string>& outputs);
+// The file with each block's expected output replaced by `outputs` (same order). With
+// `production_outputs`, a block gets a "---- production" section where they differ from
+// `outputs`; without, each block keeps the production section it had.
+std::string render_scenario(const ScenarioFile& f, const std::vector<std::string>& outputs,
+                            const std::vector<std::string>* production_outputs = nullptr);
 
 // A line diff of expected vs actual ("-" expected only, "+" actual only, " " both).
 std::string diff_lines(const std::string& expected, const std::string& actual);
 
+// The raft configuration a script runs in. kStepByStep turns batch_appends and quiet commit
+// notices off, so each proposal and each acknowledgement is a message of its own and a
+// script can step through them; kProduction leaves both on, as raftd runs. Options given
+// to add-nodes apply in both.
+enum class ScenarioProfile { kStepByStep, kProduction };
+
 class ScenarioRunner {
   public:
-    ScenarioRunner();
+    explicit ScenarioRunner(ScenarioProfile profile = ScenarioProfile::kStepByStep);
     // Runs one command line and returns what it printed ("ok" when nothing).
     std::string run(const std::string& command_line);
 

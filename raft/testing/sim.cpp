@@ -63,7 +63,7 @@ class PeerReplica final : public SimReplica {
         const Ready& rd = peer_.last_taken();
         if (rd.soft_state) obs_.role_changed(id, *rd.soft_state);
         if (!rd.entries.empty()) {
-            const Log& log = peer_.node().raft().log();
+            const RaftLog& log = peer_.node().raft().log();
             const Entry& first = rd.entries.front();
             // The node's log holds the entries already: the term before them is the
             // predecessor's unless they start the log.
@@ -574,7 +574,7 @@ void Sim::check_leaders() {
             continue;
         }
         ++res_.leaders;
-        const Log& log = p->node().raft().log();
+        const RaftLog& log = p->node().raft().log();
         if (log.last_index() < committed_.size()) {
             fail("leader " + std::to_string(id) + " of term " + std::to_string(t) +
                  " lacks committed entries: its log ends at " + std::to_string(log.last_index()) +

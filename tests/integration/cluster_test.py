@@ -57,6 +57,18 @@ def await_commit(c, node, index):
              f"node {node.id} to commit {index}")
 
 
+STOP_LINE = re.compile(r"stopped \((\d+) Readies, (\d+) storage batches \((\d+) on the loop, "
+                       r"(\d+) leader batches alongside replication\)")
+
+
+def stop_counts(node):
+    """The pipeline counters of node's last clean stop (NodeHost::finish_shutdown's line)."""
+    found = STOP_LINE.findall(node.log())
+    check(found, f"node {node.id} logs its pipeline counters at stop")
+    readies, batches, on_loop, leader = (int(x) for x in found[-1])
+    return {"readies": readies, "batches": batches, "on_loop": on_loop, "leader": leader}
+
+
 # ---- scenarios ------------------------------------------------------------------------------
 
 def election():
@@ -164,6 +176,15 @@ def restart_rejoin():
             check(before[n.id]["wal_syncs"] >= 1, f"node {n.id} counts its syncs: {before[n.id]}")
         for n in c.nodes.values():
             check(n.stop() == 0, f"node {n.id}: SIGTERM exits 0")
+        # Both ways the pipeline writes ran (daemon/ready_pipeline.h): the leader wrote its own
+        # entries on the storage thread while it replicated them, and each follower, with no
+        # client replies to write and its storage thread idle, wrote on the loop thread.
+        counts = {n.id: stop_counts(n) for n in c.nodes.values()}
+        check(counts[leader.id]["leader"] >= 1,
+              f"leader {leader.id} wrote its entries alongside replication: {counts}")
+        for n in c.nodes.values():
+            if n is not leader:
+                check(counts[n.id]["on_loop"] >= 1, f"follower {n.id} wrote on the loop: {counts}")
         c.start()
         for n in c.nodes.values():
             st = n.try_status()

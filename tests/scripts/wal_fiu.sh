@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # WAL fault injection at the libc boundary with libfiu: fdatasync failing (EIO), pwritev
 # failing (EIO, ENOSPC) and short pwritev writes, each on a fresh data dir. The probe
-# (wal/fiu_probe_main.cpp) enables the failure point itself once the storage is open and
+# (wal/testing/fiu_probe_main.cpp) enables the failure point itself once the storage is open and
 # fails when the point was never reached. Needs fiu-utils (make deps).
 set -euo pipefail
 build=${RAFTD_BUILD:-build/release}

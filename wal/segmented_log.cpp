@@ -1,4 +1,4 @@
-#include "wal/log.h"
+#include "wal/segmented_log.h"
 
 #include <algorithm>
 #include <mutex>
@@ -11,24 +11,25 @@ namespace {
 constexpr uint64_t kWarmPageBytes = 4u << 20;
 }  // namespace
 
-Log::Log(Token, Env* env, std::string dir, const LogOptions& opts)
+SegmentedLog::SegmentedLog(Token, Env* env, std::string dir, const SegmentedLogOptions& opts)
     : env_(env), dir_(std::move(dir)), opts_(opts) {}
 
-Log::~Log() = default;
+SegmentedLog::~SegmentedLog() = default;
 
-Result<std::unique_ptr<Log>> Log::open(Env* env, const std::string& dir, const LogOptions& opts) {
+Result<std::unique_ptr<SegmentedLog>> SegmentedLog::open(Env* env, const std::string& dir,
+                                                         const SegmentedLogOptions& opts) {
     if (opts.segment_bytes < 4096 || opts.segment_bytes > (1ull << 30))
         return Status::invalid_argument("wal segment size must be in [4 KiB, 1 GiB], got " +
                                         std::to_string(opts.segment_bytes));
     // Durably: segments are made durable by syncing `dir`, which is worth nothing if
     // `dir`'s own entry is lost in a power cut.
     if (Status s = create_dirs_durably(*env, dir); !s) return s;
-    auto log = std::make_unique<Log>(Token{}, env, dir, opts);
+    auto log = std::make_unique<SegmentedLog>(Token{}, env, dir, opts);
     if (Status s = log->recover(); !s) return s;
     return log;
 }
 
-Status Log::recover() {
+Status SegmentedLog::recover() {
     auto names = env_->list_dir(dir_);
     if (!names) return names.status();
     std::vector<std::pair<Index, std::string>> found;
@@ -135,42 +136,42 @@ Status Log::recover() {
     return Status::ok();
 }
 
-Status Log::fail(Status s) {
+Status SegmentedLog::fail(Status s) {
     std::unique_lock lk(mu_);
     if (failed_.is_ok())
         failed_ = Status(s.code(), s.message() + " (the WAL is now failed and accepts no writes)");
     return failed_;
 }
 
-Status Log::failure() const {
+Status SegmentedLog::failure() const {
     std::shared_lock lk(mu_);
     return failed_;
 }
 
-size_t Log::segment_count() const {
+size_t SegmentedLog::segment_count() const {
     std::shared_lock lk(mu_);
     return segments_.size();
 }
 
-Index Log::first_index_locked() const {
+Index SegmentedLog::first_index_locked() const {
     return segments_.empty() ? 1 : segments_.front()->first_index;
 }
 
-Index Log::last_index_locked() const {
+Index SegmentedLog::last_index_locked() const {
     return segments_.empty() ? 0 : segments_.back()->last_index();
 }
 
-Index Log::first_index() const {
+Index SegmentedLog::first_index() const {
     std::shared_lock lk(mu_);
     return first_index_locked();
 }
 
-Index Log::last_index() const {
+Index SegmentedLog::last_index() const {
     std::shared_lock lk(mu_);
     return last_index_locked();
 }
 
-const Segment* Log::find_segment(Index i) const {
+const Segment* SegmentedLog::find_segment(Index i) const {
     // The last segment whose first index is <= i.
     auto it = std::upper_bound(
         segments_.begin(), segments_.end(), i,
@@ -179,7 +180,7 @@ const Segment* Log::find_segment(Index i) const {
     return std::prev(it)->get();
 }
 
-Result<raft::Term> Log::term_locked(Index i) const {
+Result<raft::Term> SegmentedLog::term_locked(Index i) const {
     const Index first = first_index_locked(), last = last_index_locked();
     if (i + 1 < first)
         return Status::compacted("term of entry " + std::to_string(i) + ": compacted (first is " +
@@ -191,12 +192,12 @@ Result<raft::Term> Log::term_locked(Index i) const {
     return find_segment(i)->term_at(i);
 }
 
-Result<raft::Term> Log::term(Index i) const {
+Result<raft::Term> SegmentedLog::term(Index i) const {
     std::shared_lock lk(mu_);
     return term_locked(i);
 }
 
-Result<std::vector<Entry>> Log::entries(Index lo, Index hi, uint64_t max_bytes) const {
+Result<std::vector<Entry>> SegmentedLog::entries(Index lo, Index hi, uint64_t max_bytes) const {
     std::shared_lock lk(mu_);
     const Index first = first_index_locked(), last = last_index_locked();
     if (lo < first)
@@ -225,7 +226,7 @@ Result<std::vector<Entry>> Log::entries(Index lo, Index hi, uint64_t max_bytes) 
     return out;
 }
 
-Result<std::vector<Entry>> Log::config_entries(Index lo, Index hi) const {
+Result<std::vector<Entry>> SegmentedLog::config_entries(Index lo, Index hi) const {
     std::vector<Index> wanted;
     {
         std::shared_lock lk(mu_);
@@ -246,8 +247,8 @@ Result<std::vector<Entry>> Log::config_entries(Index lo, Index hi) const {
     return out;
 }
 
-Status Log::read_from_disk(Index lo, Index hi, uint64_t max_bytes, std::vector<Entry>& out,
-                           uint64_t& bytes) const {
+Status SegmentedLog::read_from_disk(Index lo, Index hi, uint64_t max_bytes, std::vector<Entry>& out,
+                                    uint64_t& bytes) const {
     disk_reads_.fetch_add(1, std::memory_order_relaxed);
     std::string buf;
     Index i = lo;
@@ -292,7 +293,7 @@ Status Log::read_from_disk(Index lo, Index hi, uint64_t max_bytes, std::vector<E
     return Status::ok();
 }
 
-void Log::cache_push(const Entry& e) {
+void SegmentedLog::cache_push(const Entry& e) {
     if (opts_.cache_bytes == 0) return;
     cache_.push_back(e);
     cache_used_ += e.byte_size();
@@ -302,14 +303,14 @@ void Log::cache_push(const Entry& e) {
     }
 }
 
-void Log::cache_drop_from(Index i) {
+void SegmentedLog::cache_drop_from(Index i) {
     while (!cache_.empty() && cache_.back().index >= i) {
         cache_used_ -= cache_.back().byte_size();
         cache_.pop_back();
     }
 }
 
-void Log::cache_drop_below(Index i) {
+void SegmentedLog::cache_drop_below(Index i) {
     while (!cache_.empty() && cache_.front().index < i) {
         cache_used_ -= cache_.front().byte_size();
         cache_.pop_front();

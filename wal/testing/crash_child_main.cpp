@@ -1,6 +1,6 @@
 // wal_crash_child: the victim of the WAL crash test (wal/crash_test.cpp). Executes the
-// seeded CrashPlan against a DurableStorage from step `from` on (appends through persist,
-// snapshots through a SnapshotWriter and save_snapshot_and_compact / install_snapshot) and,
+// seeded CrashPlan against a DiskStorage from step `from` on (appends through persist,
+// snapshots through a SnapshotFileWriter and save_snapshot_and_compact / install_snapshot) and,
 // after each step returned ok (it is durable), writes the step number as 8 bytes to
 // `report_fd`. It runs until it is SIGKILLed.
 //
@@ -13,8 +13,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "wal/crash_plan.h"
-#include "wal/storage.h"
+#include "wal/disk_storage.h"
+#include "wal/testing/crash_plan.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -28,20 +28,20 @@ int main(int argc, char** argv) {
     const std::string dir = argv[1];
     const uint64_t seed = std::strtoull(argv[2], nullptr, 10);
     const size_t from = std::strtoull(argv[3], nullptr, 10);
-    StorageOptions o;
+    DiskStorageOptions o;
     o.cluster_id = "crash";
     o.node_id = 1;
     o.log.segment_bytes = std::strtoull(argv[4], nullptr, 10);
     o.log.preallocate = std::string(argv[5]) == "1";
     const int fd = std::atoi(argv[6]);
 
-    auto s = DurableStorage::open(Env::posix(), dir, o);
+    auto s = DiskStorage::open(Env::posix(), dir, o);
     if (!s) {
         std::fprintf(stderr, "crash child: open: %s\n", s.status().to_string().c_str());
         return 3;
     }
     testing::CrashPlan plan(seed);
-    DurableStorage& st = *s.value();
+    DiskStorage& st = *s.value();
     for (size_t k = from;; k++) {
         const testing::PlannedStep& b = plan.step(k);
         Status res;

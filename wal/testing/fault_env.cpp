@@ -1,5 +1,5 @@
 // FaultEnv's File wrapper: every call asks the hook first, then forwards.
-#include "wal/fault_env.h"
+#include "wal/testing/fault_env.h"
 
 namespace raftd::wal {
 

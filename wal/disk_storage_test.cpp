@@ -1,6 +1,6 @@
-// DurableStorage: identity, restart round trips, hard state, configuration recovery,
+// DiskStorage: identity, restart round trips, hard state, configuration recovery,
 // snapshots (install, save+compact, crash leftovers, corruption) and reads racing writes.
-#include "wal/storage.h"
+#include "wal/disk_storage.h"
 
 #include <doctest/doctest.h>
 #include <leveldb/db.h>
@@ -13,9 +13,9 @@
 #include "raft/confchange_codec.h"
 #include "raft/node.h"
 #include "wal/crc32c.h"
-#include "wal/fault_env.h"
 #include "wal/snapshot_file.h"
-#include "wal/test_util.h"
+#include "wal/testing/fault_env.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -26,8 +26,8 @@ using raft::SnapshotMeta;
 
 namespace {
 
-StorageOptions opts(const std::string& cluster = "c1", uint64_t node = 1) {
-    StorageOptions o;
+DiskStorageOptions opts(const std::string& cluster = "c1", uint64_t node = 1) {
+    DiskStorageOptions o;
     o.cluster_id = cluster;
     o.node_id = node;
     o.log.segment_bytes = 8192;
@@ -35,9 +35,9 @@ StorageOptions opts(const std::string& cluster = "c1", uint64_t node = 1) {
     return o;
 }
 
-std::unique_ptr<DurableStorage> open_ok(const std::string& dir, StorageOptions o = opts(),
-                                        Env* env = Env::posix()) {
-    auto r = DurableStorage::open(env, dir, o);
+std::unique_ptr<DiskStorage> open_ok(const std::string& dir, DiskStorageOptions o = opts(),
+                                     Env* env = Env::posix()) {
+    auto r = DiskStorage::open(env, dir, o);
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     return std::move(r.value());
 }
@@ -47,7 +47,7 @@ std::string snapshot_bytes(size_t n, uint64_t salt = 7) {
 }
 
 // Writes `data` as the snapshot for meta in chunks of 1000 bytes and commits it.
-void write_snapshot(DurableStorage& s, const SnapshotMeta& meta, const std::string& data) {
+void write_snapshot(DiskStorage& s, const SnapshotMeta& meta, const std::string& data) {
     auto w = s.begin_snapshot(meta);
     REQUIRE_MESSAGE(w.is_ok(), w.status().to_string());
     for (size_t off = 0; off < data.size(); off += 1000)
@@ -55,7 +55,7 @@ void write_snapshot(DurableStorage& s, const SnapshotMeta& meta, const std::stri
     REQUIRE((*w)->commit().is_ok());
 }
 
-std::string read_whole_snapshot(const DurableStorage& s, Index index) {
+std::string read_whole_snapshot(const DiskStorage& s, Index index) {
     std::string out;
     for (;;) {
         auto r = s.read_snapshot(index, out.size(), 777);
@@ -109,14 +109,14 @@ TEST_CASE("fresh_data_dir_is_empty_and_records_its_identity") {
 TEST_CASE("data_dir_of_another_cluster_or_node_is_refused_with_one_clear_line") {
     TempDir d;
     { open_ok(d.path()); }
-    auto r = DurableStorage::open(Env::posix(), d.path(), opts("c2", 1));
+    auto r = DiskStorage::open(Env::posix(), d.path(), opts("c2", 1));
     REQUIRE_FALSE(r.is_ok());
     std::string m = r.status().to_string();
     CHECK(m.find(d.path()) != std::string::npos);
     CHECK(m.find("cluster 'c1', not 'c2'") != std::string::npos);
     CHECK(m.find('\n') == std::string::npos);
 
-    r = DurableStorage::open(Env::posix(), d.path(), opts("c1", 2));
+    r = DiskStorage::open(Env::posix(), d.path(), opts("c1", 2));
     REQUIRE_FALSE(r.is_ok());
     m = r.status().to_string();
     CHECK(m.find(d.path()) != std::string::npos);
@@ -133,7 +133,7 @@ TEST_CASE("data_dir_of_an_unknown_format_version_is_refused") {
         std::string v("\x07\0\0\0", 4);
         REQUIRE(db->Put(leveldb::WriteOptions(), "format_version", v).ok());
     }
-    auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+    auto r = DiskStorage::open(Env::posix(), d.path(), opts());
     REQUIRE_FALSE(r.is_ok());
     CHECK(r.status().to_string().find("format version 7 is not supported") != std::string::npos);
     CHECK(r.status().to_string().find(d.path()) != std::string::npos);
@@ -146,7 +146,7 @@ TEST_CASE("a_log_without_identity_is_not_adopted") {
         REQUIRE(s->persist(make_batch(1, 3, 1, 10), std::nullopt).is_ok());
     }
     std::filesystem::remove_all(d.sub("meta"));
-    auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+    auto r = DiskStorage::open(Env::posix(), d.path(), opts());
     REQUIRE_FALSE(r.is_ok());
     CHECK(r.status().code() == Code::kCorruption);
     CHECK(r.status().message().find("no identity") != std::string::npos);
@@ -232,7 +232,7 @@ TEST_CASE("a_node_restores_from_durable_storage") {
 TEST_CASE("leader_snapshot_is_saved_read_back_in_chunks_and_compacts_the_log") {
     TempDir d;
     const std::string data = snapshot_bytes(10'000);
-    StorageOptions o = opts();
+    DiskStorageOptions o = opts();
     {
         auto s = open_ok(d.path(), o);
         for (Index i = 1; i <= 200; i += 20)
@@ -394,7 +394,7 @@ TEST_CASE("corrupt_or_missing_snapshot_file_is_refused_with_a_clear_error") {
         std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
     };
     auto refused = [&](const char* what) {
-        auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+        auto r = DiskStorage::open(Env::posix(), d.path(), opts());
         REQUIRE_FALSE(r.is_ok());
         CHECK(r.status().code() == Code::kCorruption);
         std::string m = r.status().to_string();

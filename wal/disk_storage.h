@@ -1,8 +1,9 @@
-// DurableStorage: raft's Storage and SnapshotSource over the files of one data directory:
-// the segmented Log in <data_dir>/wal, LevelDB metadata in <data_dir>/meta and snapshot
-// files in <data_dir>/snap (layout, keys and file formats: docs/wal-format.md).
+// DiskStorage: raft's Storage and SnapshotSource over the files of one data directory:
+// the SegmentedLog in <data_dir>/wal, LevelDB metadata in <data_dir>/meta and snapshot
+// files in <data_dir>/snap (layout, keys and file formats: docs/wal-format.md). The daemon
+// reaches it through its own interface, daemon::DurableStore (daemon/wal_store.cpp).
 //
-// Owns: the Log, the LevelDB handle, the current snapshot file, the data dir's recorded
+// Owns: the SegmentedLog, the LevelDB handle, the current snapshot file, the data dir's recorded
 // identity (format version, cluster id, node id, incarnation) and the incarnations recorded
 // for peers.
 // Never: acknowledge (return ok from) a write before it is durable; retry a failed write or
@@ -10,9 +11,11 @@
 // error, reads of what was durable keep working); start on a directory of another cluster,
 // node or format version; make a snapshot current before its file and metadata are durable.
 //
-// Thread rules: ONE writer thread (the daemon's storage thread) calls persist,
-// begin_snapshot (and the SnapshotWriter it returns), install_snapshot and
-// save_snapshot_and_compact and record_peer_incarnation. The raft::Storage / raft::SnapshotSource
+// Thread rules: ONE writer at a time calls persist, begin_snapshot (and the
+// SnapshotFileWriter it returns), install_snapshot, save_snapshot_and_compact and
+// record_peer_incarnation: the calls must not overlap and each must happen-after the one
+// before (the daemon makes them on its storage thread, or on its loop thread while the
+// storage thread is idle; daemon/durable.h). The raft::Storage / raft::SnapshotSource
 // methods and failure() may be called from any other thread concurrently with it: they see only
 // what a write reported durable, and install/compact change the log and the snapshot metadata under
 // one lock, so a reader never sees the snapshot of one state with the log of another.
@@ -41,7 +44,7 @@
 #include "raft/storage.h"
 #include "raft/types.h"
 #include "wal/env.h"
-#include "wal/log.h"
+#include "wal/segmented_log.h"
 
 namespace leveldb {
 class DB;
@@ -53,23 +56,24 @@ namespace raftd::wal {
 // The data dir format this build reads and writes (meta key "format_version").
 inline constexpr uint32_t kDataDirFormatVersion = 1;
 
-struct StorageOptions {
+struct DiskStorageOptions {
     std::string cluster_id;  // must match the one recorded when the directory was created
     uint64_t node_id = 0;    // likewise; >= 1
-    LogOptions log;
+    SegmentedLogOptions log;
 };
 
-class DurableStorage;
+class DiskStorage;
 
 // Writes one snapshot file: created under a temporary name, filled with sequential writes,
 // made durable and renamed by commit(). Abandoning it (destroying it without commit, or a
-// failed write) removes the temporary file. Must not outlive its DurableStorage; writer
-// thread only.
-class SnapshotWriter {
+// failed write) removes the temporary file. Must not outlive its DiskStorage; writer
+// thread only. (ipc::SnapshotWriter is the other end: a client's upload stream, which the
+// daemon turns into one of these.)
+class SnapshotFileWriter {
   public:
-    ~SnapshotWriter();
-    SnapshotWriter(const SnapshotWriter&) = delete;
-    SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+    ~SnapshotFileWriter();
+    SnapshotFileWriter(const SnapshotFileWriter&) = delete;
+    SnapshotFileWriter& operator=(const SnapshotFileWriter&) = delete;
 
     // Appends data at `offset`, which must equal bytes_written() (chunks arrive in order).
     Status write(uint64_t offset, std::string_view data);
@@ -81,13 +85,13 @@ class SnapshotWriter {
     const raft::SnapshotMeta& meta() const { return meta_; }
 
     struct Token {};
-    SnapshotWriter(Token, DurableStorage* owner, raft::SnapshotMeta meta, std::string tmp_path,
-                   std::string final_path, std::unique_ptr<File> file);
+    SnapshotFileWriter(Token, DiskStorage* owner, raft::SnapshotMeta meta, std::string tmp_path,
+                       std::string final_path, std::unique_ptr<File> file);
 
   private:
     void abandon();
 
-    DurableStorage* owner_;
+    DiskStorage* owner_;
     raft::SnapshotMeta meta_;
     std::string tmp_path_;
     std::string final_path_;
@@ -97,18 +101,18 @@ class SnapshotWriter {
     Status failed_;
 };
 
-class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
+class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
   public:
     // Opens or creates the storage in data_dir (which must exist or be creatable). A fresh
     // directory records the format version, cluster id and node id; an existing one must
     // match all three. Recovers the log, verifies the current snapshot file, removes
     // leftovers (temporary files, snapshot files that are not current) and finishes an
     // interrupted snapshot install. Errors are one line naming the directory.
-    static Result<std::unique_ptr<DurableStorage>> open(Env* env, const std::string& data_dir,
-                                                        const StorageOptions& opts);
-    ~DurableStorage() override;
-    DurableStorage(const DurableStorage&) = delete;
-    DurableStorage& operator=(const DurableStorage&) = delete;
+    static Result<std::unique_ptr<DiskStorage>> open(Env* env, const std::string& data_dir,
+                                                     const DiskStorageOptions& opts);
+    ~DiskStorage() override;
+    DiskStorage(const DiskStorage&) = delete;
+    DiskStorage& operator=(const DiskStorage&) = delete;
 
     // ---- raft::Storage / raft::SnapshotSource (any thread) -------------------------------
     // hard: the latest persisted hard state, its commit the highest of meta/'s, the log's
@@ -128,7 +132,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     Result<raft::SnapshotBytes> read_snapshot(Index index, uint64_t offset,
                                               uint64_t max_bytes) const override;
 
-    // ---- writes (the one writer thread) --------------------------------------------------
+    // ---- writes (one writer at a time) ---------------------------------------------------
     // Durably appends `entries` (one write and one fdatasync; a conflicting suffix is
     // truncated first) followed by a commit record of `hs`'s commit (or the stored one), so
     // whenever entries become durable the commit known then is durable with them. Then
@@ -140,14 +144,14 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
 
     // Starts a snapshot file for `meta`. kInvalidArgument when meta.index is not above the
     // current snapshot's index.
-    Result<std::unique_ptr<SnapshotWriter>> begin_snapshot(const raft::SnapshotMeta& meta);
+    Result<std::unique_ptr<SnapshotFileWriter>> begin_snapshot(const raft::SnapshotMeta& meta);
     // A follower installing the committed snapshot for `meta` from its leader: records the
     // snapshot metadata (and commit >= its index) in one synced batch, then resets the log
     // to continue at meta.index + 1, then removes the previous snapshot file.
     Status install_snapshot(const raft::SnapshotMeta& meta);
     // A snapshot the application made of its state at meta.index (<= last_index(), with the
     // log's term there): records the metadata, removes the previous snapshot file, then
-    // compacts the log below meta.index (LogOptions::compact_keep_entries are kept).
+    // compacts the log below meta.index (SegmentedLogOptions::compact_keep_entries are kept).
     Status save_snapshot_and_compact(const raft::SnapshotMeta& meta);
 
     // A random non-zero id drawn when this directory's metadata was created (or, for a
@@ -165,17 +169,17 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     const RecoveryReport& log_recovery() const { return log_->recovery(); }
     // What open() cleaned up or repaired, for the daemon's start-up log line.
     const std::string& open_notes() const { return open_notes_; }
-    const Log& log() const { return *log_; }
+    const SegmentedLog& log() const { return *log_; }
     // fdatasync/fsync calls made for durability since open: the log's and synced metadata
     // writes. Any thread.
     uint64_t syncs() const { return log_->syncs() + meta_syncs_.load(std::memory_order_relaxed); }
     const std::string& data_dir() const { return dir_; }
 
     struct Token {};
-    DurableStorage(Token, Env* env, std::string dir, StorageOptions opts);
+    DiskStorage(Token, Env* env, std::string dir, DiskStorageOptions opts);
 
   private:
-    friend class SnapshotWriter;
+    friend class SnapshotFileWriter;
 
     // What the meta key "snapshot" holds besides the SnapshotMeta.
     struct SnapFile {
@@ -197,14 +201,14 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     Status write_meta(leveldb::WriteBatch& b, bool sync);
     Status remove_snapshot_file(const std::string& path);
     Status take_pending(const raft::SnapshotMeta& meta, SnapFile& out);
-    void committed(SnapFile sf);  // SnapshotWriter::commit reports here
+    void committed(SnapFile sf);  // SnapshotFileWriter::commit reports here
     std::string snap_path(const raft::SnapshotMeta& m) const;
 
     Env* env_;
     std::string dir_, wal_dir_, meta_dir_, snap_dir_;
-    StorageOptions opts_;
+    DiskStorageOptions opts_;
     std::unique_ptr<leveldb::DB> db_;
-    std::unique_ptr<Log> log_;
+    std::unique_ptr<SegmentedLog> log_;
     std::atomic<uint64_t> meta_syncs_{0};
     uint64_t incarnation_ = 0;  // set by open, then constant
     std::string open_notes_;

@@ -1,5 +1,5 @@
-// The client side: ipc::Server on the loop, served by NodeBackend (see client_side.h).
-#include "daemon/client_side.h"
+// The client service: ipc::Server on the loop, served by NodeBackend (see client_service.h).
+#include "daemon/client_service.h"
 
 #include <spdlog/spdlog.h>
 
@@ -10,10 +10,10 @@ namespace raftd::daemon {
 
 namespace {
 
-class ServedClients final : public ClientSide {
+class ClientServiceImpl final : public ClientService {
   public:
-    explicit ServedClients(NodeHost& host) : backend_(host) {}
-    ~ServedClients() override {
+    explicit ClientServiceImpl(NodeHost& host) : backend_(host) {}
+    ~ClientServiceImpl() override {
         // The server first (it may still call into the backend while closing).
         server_.reset();
     }
@@ -56,10 +56,10 @@ class ServedClients final : public ClientSide {
 
 }  // namespace
 
-Result<std::unique_ptr<ClientSide>> start_client_side(NodeHost& host, int activated_fd) {
-    auto cs = std::make_unique<ServedClients>(host);
+Result<std::unique_ptr<ClientService>> start_client_service(NodeHost& host, int activated_fd) {
+    auto cs = std::make_unique<ClientServiceImpl>(host);
     if (Status st = cs->start(host, host.loop(), activated_fd); !st) return st;
-    return std::unique_ptr<ClientSide>(std::move(cs));
+    return std::unique_ptr<ClientService>(std::move(cs));
 }
 
 }  // namespace raftd::daemon

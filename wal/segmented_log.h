@@ -1,15 +1,16 @@
-// Log: the segmented write-ahead log of raft entries (format: docs/wal-format.md).
+// SegmentedLog: the segmented write-ahead log of raft entries (format: docs/wal-format.md).
 //
 // Owns: the segment files of one directory, the in-memory offset index rebuilt on open, a
 // bounded cache of the most recent entries, group commit (one write and one fdatasync per
 // append batch), suffix truncation, prefix compaction and recovery.
 // Never: acknowledge a batch before its fdatasync returned; retry a failed write or sync
-// (after any write-path error the Log is failed: every later write returns that error,
+// (after any write-path error the SegmentedLog is failed: every later write returns that error,
 // reads of what was already durable keep working); modify files when open() finds
 // corruption.
 //
-// Thread rules: one writer thread calls append / truncate_suffix / compact / reset; any
-// number of reader threads may call the const methods concurrently with it. Readers see
+// Thread rules: one writer at a time (calls that do not overlap and are ordered, perhaps from
+// different threads) calls append / truncate_suffix / compact / reset; any number of reader
+// threads may call the const methods concurrently with it. Readers see
 // only entries whose batch is durable (append published them after the fdatasync). The
 // write and the fdatasync of append run outside the lock, so readers near the tail are
 // never blocked by a sync; truncate_suffix, compact and reset hold the lock while they
@@ -32,7 +33,7 @@
 
 namespace raftd::wal {
 
-struct LogOptions {
+struct SegmentedLogOptions {
     uint64_t segment_bytes = 64u << 20;  // roll over to a new segment beyond this size
     bool preallocate = true;             // fallocate each segment to segment_bytes
     uint64_t cache_bytes = 16u << 20;    // byte budget (Entry::byte_size) of the tail cache
@@ -51,15 +52,15 @@ struct RecoveryReport {
     size_t temp_files_removed = 0;
 };
 
-class Log {
+class SegmentedLog {
   public:
     // Opens (creating the directory if needed) and recovers the log in `dir`: verifies every
     // record, cuts a torn tail of the last segment, refuses corruption anywhere else.
-    static Result<std::unique_ptr<Log>> open(Env* env, const std::string& dir,
-                                             const LogOptions& opts = {});
-    ~Log();
-    Log(const Log&) = delete;
-    Log& operator=(const Log&) = delete;
+    static Result<std::unique_ptr<SegmentedLog>> open(Env* env, const std::string& dir,
+                                                      const SegmentedLogOptions& opts = {});
+    ~SegmentedLog();
+    SegmentedLog(const SegmentedLog&) = delete;
+    SegmentedLog& operator=(const SegmentedLog&) = delete;
 
     // ---- reads (any thread) --------------------------------------------------------------
     // Same contracts as raft::Storage: kCompacted below first_index(), kNotFound above.
@@ -72,7 +73,7 @@ class Log {
     // the cost follows the number of config entries, not the log's size.
     Result<std::vector<raft::Entry>> config_entries(Index lo, Index hi) const;
 
-    // ---- writes (the one writer thread) --------------------------------------------------
+    // ---- writes (one writer at a time) ---------------------------------------------------
     // Durably appends consecutive entries. When batch[0].index <= last_index() the entries
     // from batch[0].index on are truncated first (a follower replacing a conflicting tail).
     // A `commit` above 0 is written as a commit record after the entries, so it is durable
@@ -104,7 +105,7 @@ class Log {
     const std::string& dir() const { return dir_; }
 
     struct Token {};  // lets open() use make_unique while the constructor stays private
-    Log(Token, Env* env, std::string dir, const LogOptions& opts);
+    SegmentedLog(Token, Env* env, std::string dir, const SegmentedLogOptions& opts);
 
   private:
     Status recover();
@@ -127,7 +128,7 @@ class Log {
 
     Env* env_;
     std::string dir_;
-    LogOptions opts_;
+    SegmentedLogOptions opts_;
     RecoveryReport recovery_;
 
     mutable std::shared_mutex mu_;

@@ -1,38 +1,38 @@
-#include "raft/log.h"
+#include "raft/raft_log.h"
 
 #include <algorithm>
 #include <string>
 
 namespace raftd::raft {
 
-Log::Log(const Storage& storage) : storage_(storage) {
+RaftLog::RaftLog(const Storage& storage) : storage_(storage) {
     offset_ = storage_.last_index() + 1;
     handed_out_ = offset_ - 1;
     committed_ = storage_.first_index() - 1;
     applied_ = committed_;
 }
 
-Index Log::first_index() const {
+Index RaftLog::first_index() const {
     if (snapshot_) return snapshot_->index + 1;
     return storage_.first_index();
 }
 
 // The unstable tail is authoritative from offset_ on (it may be about to truncate entries the
 // storage still holds), so the last index is always derived from it.
-Index Log::last_index() const {
+Index RaftLog::last_index() const {
     return offset_ + unstable_.size() - 1;
 }
 
-Term Log::last_term() const {
+Term RaftLog::last_term() const {
     return term_or_zero(last_index());
 }
 
-std::optional<Term> Log::unstable_term(Index i) const {
+std::optional<Term> RaftLog::unstable_term(Index i) const {
     if (i >= offset_ && i - offset_ < unstable_.size()) return unstable_[i - offset_].term;
     return std::nullopt;
 }
 
-Result<Term> Log::term(Index i) const {
+Result<Term> RaftLog::term(Index i) const {
     if (snapshot_) {
         if (i == snapshot_->index) return snapshot_->term;
         if (i < snapshot_->index) return Status::compacted("index " + std::to_string(i));
@@ -44,17 +44,17 @@ Result<Term> Log::term(Index i) const {
     return storage_.term(i);
 }
 
-Term Log::term_or_zero(Index i) const {
+Term RaftLog::term_or_zero(Index i) const {
     auto t = term(i);
     return t ? *t : 0;
 }
 
-bool Log::match_term(Index i, Term t) const {
+bool RaftLog::match_term(Index i, Term t) const {
     auto ours = term(i);
     return ours && *ours == t;
 }
 
-Result<std::vector<Entry>> Log::slice(Index lo, Index hi, uint64_t max_bytes) const {
+Result<std::vector<Entry>> RaftLog::slice(Index lo, Index hi, uint64_t max_bytes) const {
     if (lo < first_index()) return Status::compacted("index " + std::to_string(lo));
     if (hi > last_index() + 1) return Status::not_found("index " + std::to_string(hi - 1));
     std::vector<Entry> out;
@@ -79,13 +79,13 @@ Result<std::vector<Entry>> Log::slice(Index lo, Index hi, uint64_t max_bytes) co
     return out;
 }
 
-bool Log::is_up_to_date(Index last, Term t) const {
+bool RaftLog::is_up_to_date(Index last, Term t) const {
     Term ours = last_term();
     return t > ours || (t == ours && last >= last_index());
 }
 
-std::optional<Index> Log::maybe_append(Index prev, Term prev_term, Index commit,
-                                       const std::vector<Entry>& ents) {
+std::optional<Index> RaftLog::maybe_append(Index prev, Term prev_term, Index commit,
+                                           const std::vector<Entry>& ents) {
     if (!match_term(prev, prev_term)) return std::nullopt;
     Index last_new = prev + ents.size();
     size_t first_conflict = ents.size();
@@ -105,12 +105,12 @@ std::optional<Index> Log::maybe_append(Index prev, Term prev_term, Index commit,
     return last_new;
 }
 
-void Log::append(std::vector<Entry> ents) {
+void RaftLog::append(std::vector<Entry> ents) {
     if (ents.empty()) return;
     truncate_and_append(ents);
 }
 
-void Log::truncate_and_append(const std::vector<Entry>& ents) {
+void RaftLog::truncate_and_append(const std::vector<Entry>& ents) {
     Index first = ents.front().index;
     if (first == offset_ + unstable_.size()) {
         unstable_.insert(unstable_.end(), ents.begin(), ents.end());
@@ -127,7 +127,7 @@ void Log::truncate_and_append(const std::vector<Entry>& ents) {
     unstable_.insert(unstable_.end(), ents.begin(), ents.end());
 }
 
-std::pair<Index, Term> Log::find_conflict_by_term(Index i, Term t) const {
+std::pair<Index, Term> RaftLog::find_conflict_by_term(Index i, Term t) const {
     i = std::min(i, last_index());
     for (;; --i) {
         auto ours = term(i);
@@ -136,11 +136,11 @@ std::pair<Index, Term> Log::find_conflict_by_term(Index i, Term t) const {
     }
 }
 
-void Log::commit_to(Index i) {
+void RaftLog::commit_to(Index i) {
     if (i > committed_ && i <= last_index()) committed_ = i;
 }
 
-void Log::restore(const SnapshotMeta& meta) {
+void RaftLog::restore(const SnapshotMeta& meta) {
     snapshot_ = meta;
     snapshot_handed_out_ = false;
     unstable_.clear();
@@ -149,33 +149,33 @@ void Log::restore(const SnapshotMeta& meta) {
     committed_ = meta.index;
 }
 
-std::vector<Entry> Log::next_unstable() const {
+std::vector<Entry> RaftLog::next_unstable() const {
     Index from = std::max(handed_out_ + 1, offset_);
     if (from > last_index()) return {};
     return std::vector<Entry>(unstable_.begin() + static_cast<std::ptrdiff_t>(from - offset_),
                               unstable_.end());
 }
 
-bool Log::has_next_unstable() const {
+bool RaftLog::has_next_unstable() const {
     return std::max(handed_out_ + 1, offset_) <= last_index();
 }
 
-std::optional<SnapshotMeta> Log::next_snapshot() const {
+std::optional<SnapshotMeta> RaftLog::next_snapshot() const {
     if (snapshot_ && !snapshot_handed_out_) return snapshot_;
     return std::nullopt;
 }
 
-void Log::mark_handed_out(Index last_entry, bool snapshot) {
+void RaftLog::mark_handed_out(Index last_entry, bool snapshot) {
     handed_out_ = std::max(handed_out_, last_entry);
     if (snapshot) snapshot_handed_out_ = true;
 }
 
-bool Log::has_next_committed() const {
+bool RaftLog::has_next_committed() const {
     if (snapshot_) return false;
     return std::min(committed_, durable_last()) > applied_;
 }
 
-std::vector<Entry> Log::next_committed(uint64_t max_bytes) const {
+std::vector<Entry> RaftLog::next_committed(uint64_t max_bytes) const {
     if (!has_next_committed()) return {};
     Index hi = std::min(committed_, durable_last()) + 1;
     auto r = slice(applied_ + 1, hi, max_bytes);
@@ -183,7 +183,7 @@ std::vector<Entry> Log::next_committed(uint64_t max_bytes) const {
     return std::move(r).value();
 }
 
-void Log::stable_to(Index i, Term t) {
+void RaftLog::stable_to(Index i, Term t) {
     auto ours = unstable_term(i);
     if (!ours || *ours != t) return;  // replaced meanwhile: those entries stay unstable
     unstable_.erase(unstable_.begin(),
@@ -191,7 +191,7 @@ void Log::stable_to(Index i, Term t) {
     offset_ = i + 1;
 }
 
-void Log::stable_snapshot_to(Index i) {
+void RaftLog::stable_snapshot_to(Index i) {
     if (snapshot_ && snapshot_->index == i) {
         snapshot_.reset();
         snapshot_handed_out_ = false;

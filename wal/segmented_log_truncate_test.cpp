@@ -1,11 +1,11 @@
-// Suffix truncation, prefix compaction and reset of wal::Log, at segment boundaries, on an
+// Suffix truncation, prefix compaction and reset of wal::SegmentedLog, at segment boundaries, on an
 // empty log and after a snapshot, each checked again after reopening.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 
-#include "wal/log.h"
-#include "wal/test_util.h"
+#include "wal/segmented_log.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -15,21 +15,21 @@ using raft::Entry;
 namespace {
 
 // 5 entries of 200 data bytes (1130 bytes) per batch, 3 batches per 4 KiB segment.
-LogOptions opts(uint64_t cache = 0, uint64_t keep = 0) {
-    LogOptions o;
+SegmentedLogOptions opts(uint64_t cache = 0, uint64_t keep = 0) {
+    SegmentedLogOptions o;
     o.segment_bytes = 4096;
     o.cache_bytes = cache;
     o.compact_keep_entries = keep;
     return o;
 }
 
-std::unique_ptr<Log> open_log(const std::string& dir, const LogOptions& o) {
-    auto r = Log::open(Env::posix(), dir, o);
+std::unique_ptr<SegmentedLog> open_log(const std::string& dir, const SegmentedLogOptions& o) {
+    auto r = SegmentedLog::open(Env::posix(), dir, o);
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     return std::move(r.value());
 }
 
-void fill(Log& log, Index first, Index last, raft::Term t, uint64_t salt = 0) {
+void fill(SegmentedLog& log, Index first, Index last, raft::Term t, uint64_t salt = 0) {
     for (Index i = first; i <= last; i += 5) {
         Index n = std::min<Index>(5, last + 1 - i);
         REQUIRE(log.append(make_batch(i, n, t, 200, salt)).is_ok());
@@ -38,7 +38,7 @@ void fill(Log& log, Index first, Index last, raft::Term t, uint64_t salt = 0) {
 
 // Entries [first, last] must be exactly `want(i)`.
 template <typename F>
-void expect_log(const Log& log, Index first, Index last, F want) {
+void expect_log(const SegmentedLog& log, Index first, Index last, F want) {
     REQUIRE(log.first_index() == first);
     REQUIRE(log.last_index() == last);
     if (last < first) return;
@@ -235,7 +235,7 @@ TEST_CASE("config_entries_are_indexed_through_appends_truncation_reopen_and_comp
     auto cfg = [](Index i, raft::Term t) {
         return Entry{i, t, raft::EntryType::kConfig, raft::Payload("c" + std::to_string(i))};
     };
-    auto indexes = [](const Log& log, Index lo, Index hi) {
+    auto indexes = [](const SegmentedLog& log, Index lo, Index hi) {
         auto r = log.config_entries(lo, hi);
         REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
         std::vector<Index> v;

@@ -1,5 +1,6 @@
-// Log: raft's view of its log, durable entries in Storage plus the unstable tail that the
-// caller has not yet reported persisted, and the commit and applied indexes.
+// RaftLog: raft's in-memory view of its log, durable entries in Storage plus the unstable
+// tail that the caller has not yet reported persisted, and the commit and applied indexes.
+// (The log files on disk are wal::SegmentedLog's; this class never sees them.)
 //
 // Owns: the unstable entries (and a received snapshot not yet installed), what of them was
 // handed out in the outstanding Ready, and the indexes committed/applied.
@@ -19,9 +20,9 @@
 
 namespace raftd::raft {
 
-class Log {
+class RaftLog {
   public:
-    explicit Log(const Storage& storage);
+    explicit RaftLog(const Storage& storage);
 
     Index first_index() const;
     Index last_index() const;

@@ -16,9 +16,9 @@
 #include <cstdio>
 #include <string>
 
-#include "wal/fault_env.h"
-#include "wal/storage.h"
-#include "wal/test_util.h"
+#include "wal/disk_storage.h"
+#include "wal/testing/fault_env.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -32,16 +32,16 @@ void expect(bool ok, const std::string& what) {
     if (!ok) failures++;
 }
 
-StorageOptions opts() {
-    StorageOptions o;
+DiskStorageOptions opts() {
+    DiskStorageOptions o;
     o.cluster_id = "fiu";
     o.node_id = 1;
     o.log.segment_bytes = 1 << 20;
     return o;
 }
 
-std::unique_ptr<DurableStorage> open_or_die(const std::string& dir, Env* env = Env::posix()) {
-    auto s = DurableStorage::open(env, dir, opts());
+std::unique_ptr<DiskStorage> open_or_die(const std::string& dir, Env* env = Env::posix()) {
+    auto s = DiskStorage::open(env, dir, opts());
     if (!s) {
         std::printf("FAIL: open: %s\n", s.status().to_string().c_str());
         std::exit(1);

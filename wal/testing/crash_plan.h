@@ -1,5 +1,5 @@
 // The deterministic write plan of the WAL crash test, shared by the child that executes it
-// (wal/crash_child_main.cpp) and the parent test that checks what survived a SIGKILL
+// (wal/testing/crash_child_main.cpp) and the parent test that checks what survived a SIGKILL
 // (wal/crash_test.cpp).
 //
 // Owns: a seeded sequence of steps shaped like a Raft node's writes: mostly appends with a
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "raft/types.h"
-#include "wal/test_util.h"
+#include "wal/testing/util.h"
 
 namespace raftd::wal::testing {
 

@@ -1,6 +1,6 @@
-// DurableStorage: open, identity, meta keys, reads and persist. Snapshot files are in
+// DiskStorage: open, identity, meta keys, reads and persist. Snapshot files are in
 // snapshot_file.cpp. Formats: docs/wal-format.md sections 1, 5 and 6.
-#include "wal/storage.h"
+#include "wal/disk_storage.h"
 
 #include <leveldb/db.h>
 #include <leveldb/write_batch.h>
@@ -75,7 +75,7 @@ Status ldb_status(const leveldb::Status& s, const std::string& what) {
 
 }  // namespace
 
-DurableStorage::DurableStorage(Token, Env* env, std::string dir, StorageOptions opts)
+DiskStorage::DiskStorage(Token, Env* env, std::string dir, DiskStorageOptions opts)
     : env_(env),
       dir_(std::move(dir)),
       wal_dir_(join_path(dir_, "wal")),
@@ -83,23 +83,23 @@ DurableStorage::DurableStorage(Token, Env* env, std::string dir, StorageOptions 
       snap_dir_(join_path(dir_, "snap")),
       opts_(std::move(opts)) {}
 
-DurableStorage::~DurableStorage() = default;
+DiskStorage::~DiskStorage() = default;
 
-Result<std::unique_ptr<DurableStorage>> DurableStorage::open(Env* env, const std::string& data_dir,
-                                                             const StorageOptions& opts) {
-    auto s = std::make_unique<DurableStorage>(Token{}, env, data_dir, opts);
+Result<std::unique_ptr<DiskStorage>> DiskStorage::open(Env* env, const std::string& data_dir,
+                                                       const DiskStorageOptions& opts) {
+    auto s = std::make_unique<DiskStorage>(Token{}, env, data_dir, opts);
     if (Status st = s->open_impl(); !st) {
         return Status(st.code(), "data dir " + data_dir + ": " + st.message());
     }
     return s;
 }
 
-Status DurableStorage::open_impl() {
+Status DiskStorage::open_impl() {
     if (opts_.node_id == 0) return Status::invalid_argument("node id 0 is not a node");
     if (opts_.cluster_id.empty()) return Status::invalid_argument("empty cluster id");
     // Every directory entry we create must survive a power cut before anything inside it
     // is relied on (docs/wal-format.md, section 1): the data dir in its parent, snap/ and
-    // meta/ in the data dir (wal/ is Log::open's), and LevelDB's first files in meta/
+    // meta/ in the data dir (wal/ is SegmentedLog::open's), and LevelDB's first files in meta/
     // (LevelDB syncs meta/ for its MANIFEST but not after renaming CURRENT).
     if (Status st = create_dirs_durably(*env_, dir_); !st) return st;
     if (Status st = env_->create_dirs(snap_dir_); !st) return st;
@@ -112,7 +112,7 @@ Status DurableStorage::open_impl() {
     if (Status st = env_->sync_dir(meta_dir_); !st) return st;
     if (Status st = env_->sync_dir(dir_); !st) return st;
     if (Status st = check_identity(); !st) return st;
-    auto log = Log::open(env_, wal_dir_, opts_.log);
+    auto log = SegmentedLog::open(env_, wal_dir_, opts_.log);
     if (!log) return log.status();
     log_ = std::move(log.value());
     if (Status st = load_meta(); !st) return st;
@@ -124,7 +124,7 @@ Status DurableStorage::open_impl() {
     return clean_snap_dir();
 }
 
-Status DurableStorage::check_identity() {
+Status DiskStorage::check_identity() {
     std::string v, cluster, node;
     leveldb::ReadOptions ro;
     ro.verify_checksums = true;
@@ -189,7 +189,7 @@ Status DurableStorage::check_identity() {
     return Status::ok();
 }
 
-Status DurableStorage::load_peer_incarnations() {
+Status DiskStorage::load_peer_incarnations() {
     leveldb::ReadOptions ro;
     ro.verify_checksums = true;
     std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
@@ -207,12 +207,12 @@ Status DurableStorage::load_peer_incarnations() {
     return ldb_status(it->status(), "meta/ read peer incarnations");
 }
 
-std::map<uint64_t, uint64_t> DurableStorage::peer_incarnations() const {
+std::map<uint64_t, uint64_t> DiskStorage::peer_incarnations() const {
     std::shared_lock lk(mu_);
     return peer_incarnations_;
 }
 
-Status DurableStorage::record_peer_incarnation(uint64_t peer, uint64_t incarnation) {
+Status DiskStorage::record_peer_incarnation(uint64_t peer, uint64_t incarnation) {
     if (Status st = failure(); !st) return st;
     leveldb::WriteBatch b;
     b.Put(std::string(kPeerPrefix) + std::to_string(peer), u64_bytes(incarnation));
@@ -222,7 +222,7 @@ Status DurableStorage::record_peer_incarnation(uint64_t peer, uint64_t incarnati
     return Status::ok();
 }
 
-Status DurableStorage::load_meta() {
+Status DiskStorage::load_meta() {
     leveldb::ReadOptions ro;
     ro.verify_checksums = true;
     std::string v;
@@ -255,7 +255,7 @@ Status DurableStorage::load_meta() {
 
 // After a crash inside install_snapshot the metadata names a snapshot the log may not
 // match yet (install records the metadata before it resets the log): finish the reset.
-Status DurableStorage::reconcile_log() {
+Status DiskStorage::reconcile_log() {
     const raft::SnapshotMeta& m = snap_.meta;
     if (m.index == 0) return Status::ok();
     if (log_->first_index() > m.index + 1) {
@@ -276,23 +276,23 @@ Status DurableStorage::reconcile_log() {
     return Status::ok();
 }
 
-std::string DurableStorage::snap_path(const raft::SnapshotMeta& m) const {
+std::string DiskStorage::snap_path(const raft::SnapshotMeta& m) const {
     return join_path(snap_dir_, snapshot_file_name(m.index, m.term));
 }
 
-Status DurableStorage::fail(Status s) {
+Status DiskStorage::fail(Status s) {
     std::unique_lock lk(mu_);
     if (failed_.is_ok()) failed_ = s;
     return s;
 }
 
-Status DurableStorage::failure() const {
+Status DiskStorage::failure() const {
     std::shared_lock lk(mu_);
     if (!failed_.is_ok()) return failed_;
     return log_->failure();
 }
 
-Status DurableStorage::write_meta(leveldb::WriteBatch& b, bool sync) {
+Status DiskStorage::write_meta(leveldb::WriteBatch& b, bool sync) {
     leveldb::WriteOptions wo;
     wo.sync = sync;
     if (sync) meta_syncs_.fetch_add(1, std::memory_order_relaxed);
@@ -301,7 +301,7 @@ Status DurableStorage::write_meta(leveldb::WriteBatch& b, bool sync) {
 
 // ---- reads -----------------------------------------------------------------------------
 
-raft::InitialState DurableStorage::initial_state() const {
+raft::InitialState DiskStorage::initial_state() const {
     std::shared_lock lk(mu_);
     raft::InitialState st;
     st.hard = hs_;
@@ -321,39 +321,39 @@ raft::InitialState DurableStorage::initial_state() const {
     return st;
 }
 
-Result<std::vector<raft::Entry>> DurableStorage::entries(Index lo, Index hi,
-                                                         uint64_t max_bytes) const {
+Result<std::vector<raft::Entry>> DiskStorage::entries(Index lo, Index hi,
+                                                      uint64_t max_bytes) const {
     std::shared_lock lk(mu_);
     return log_->entries(lo, hi, max_bytes);
 }
 
-Result<raft::Term> DurableStorage::term(Index i) const {
+Result<raft::Term> DiskStorage::term(Index i) const {
     std::shared_lock lk(mu_);
     return log_->term(i);
 }
 
-Index DurableStorage::first_index() const {
+Index DiskStorage::first_index() const {
     std::shared_lock lk(mu_);
     return log_->first_index();
 }
 
-Index DurableStorage::last_index() const {
+Index DiskStorage::last_index() const {
     std::shared_lock lk(mu_);
     return log_->last_index();
 }
 
-Result<std::vector<raft::Entry>> DurableStorage::config_entries(Index lo, Index hi) const {
+Result<std::vector<raft::Entry>> DiskStorage::config_entries(Index lo, Index hi) const {
     std::shared_lock lk(mu_);
     return log_->config_entries(lo, hi);
 }
 
-raft::SnapshotMeta DurableStorage::snapshot_meta() const {
+raft::SnapshotMeta DiskStorage::snapshot_meta() const {
     std::shared_lock lk(mu_);
     return snap_.meta;
 }
 
-Result<raft::SnapshotBytes> DurableStorage::read_snapshot(Index index, uint64_t offset,
-                                                          uint64_t max_bytes) const {
+Result<raft::SnapshotBytes> DiskStorage::read_snapshot(Index index, uint64_t offset,
+                                                       uint64_t max_bytes) const {
     std::shared_ptr<File> f;
     uint64_t size = 0;
     {
@@ -379,8 +379,8 @@ Result<raft::SnapshotBytes> DurableStorage::read_snapshot(Index index, uint64_t 
 
 // ---- persist ---------------------------------------------------------------------------
 
-Status DurableStorage::persist(std::span<const raft::Entry> entries,
-                               const std::optional<raft::HardState>& hs) {
+Status DiskStorage::persist(std::span<const raft::Entry> entries,
+                            const std::optional<raft::HardState>& hs) {
     if (Status st = failure(); !st) return st;
     // hs_ is written by this thread only.
     const raft::HardState next = hs ? *hs : hs_;
@@ -425,7 +425,7 @@ Status DurableStorage::persist(std::span<const raft::Entry> entries,
 
 // ---- snapshots ---------------------------------------------------------------------------
 
-Result<std::unique_ptr<SnapshotWriter>> DurableStorage::begin_snapshot(
+Result<std::unique_ptr<SnapshotFileWriter>> DiskStorage::begin_snapshot(
     const raft::SnapshotMeta& meta) {
     if (Status st = failure(); !st) return st;
     if (meta.index == 0 || meta.term == 0)
@@ -446,17 +446,17 @@ Result<std::unique_ptr<SnapshotWriter>> DurableStorage::begin_snapshot(
         (void)env_->remove(tmp);
         return st;
     }
-    return std::make_unique<SnapshotWriter>(SnapshotWriter::Token{}, this, meta, tmp, final_path,
-                                            std::move(f.value()));
+    return std::make_unique<SnapshotFileWriter>(SnapshotFileWriter::Token{}, this, meta, tmp,
+                                                final_path, std::move(f.value()));
 }
 
-void DurableStorage::committed(SnapFile sf) {
+void DiskStorage::committed(SnapFile sf) {
     // A committed file nobody made current is garbage once a newer one is committed.
     if (pending_ && pending_->path != sf.path) (void)remove_snapshot_file(pending_->path);
     pending_ = std::move(sf);
 }
 
-Status DurableStorage::take_pending(const raft::SnapshotMeta& meta, SnapFile& out) {
+Status DiskStorage::take_pending(const raft::SnapshotMeta& meta, SnapFile& out) {
     if (!pending_ || pending_->meta.index != meta.index || pending_->meta.term != meta.term) {
         return Status::invalid_argument("no committed snapshot file for index " +
                                         std::to_string(meta.index) + " term " +
@@ -480,12 +480,12 @@ Status DurableStorage::take_pending(const raft::SnapshotMeta& meta, SnapFile& ou
     return Status::ok();
 }
 
-Status DurableStorage::remove_snapshot_file(const std::string& path) {
+Status DiskStorage::remove_snapshot_file(const std::string& path) {
     if (Status st = env_->remove(path); !st) return st;
     return env_->sync_dir(snap_dir_);
 }
 
-Status DurableStorage::install_snapshot(const raft::SnapshotMeta& meta) {
+Status DiskStorage::install_snapshot(const raft::SnapshotMeta& meta) {
     if (Status st = failure(); !st) return st;
     SnapFile sf;
     if (Status st = take_pending(meta, sf); !st) return st;
@@ -515,7 +515,7 @@ Status DurableStorage::install_snapshot(const raft::SnapshotMeta& meta) {
     return Status::ok();
 }
 
-Status DurableStorage::save_snapshot_and_compact(const raft::SnapshotMeta& meta) {
+Status DiskStorage::save_snapshot_and_compact(const raft::SnapshotMeta& meta) {
     if (Status st = failure(); !st) return st;
     SnapFile sf;
     if (Status st = take_pending(meta, sf); !st) return st;

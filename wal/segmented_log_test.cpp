@@ -1,5 +1,5 @@
-// Round-trip, random-access, bounds and cache behaviour of wal::Log.
-#include "wal/log.h"
+// Round-trip, random-access, bounds and cache behaviour of wal::SegmentedLog.
+#include "wal/segmented_log.h"
 
 #include <doctest/doctest.h>
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <random>
 
-#include "wal/test_util.h"
+#include "wal/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::wal;
@@ -16,20 +16,20 @@ using raft::Entry;
 
 namespace {
 
-std::unique_ptr<Log> open_log(const std::string& dir, LogOptions o = {}) {
-    auto r = Log::open(Env::posix(), dir, o);
+std::unique_ptr<SegmentedLog> open_log(const std::string& dir, SegmentedLogOptions o = {}) {
+    auto r = SegmentedLog::open(Env::posix(), dir, o);
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     return std::move(r.value());
 }
 
-LogOptions small_segments() {
-    LogOptions o;
+SegmentedLogOptions small_segments() {
+    SegmentedLogOptions o;
     o.segment_bytes = 4096;
     o.cache_bytes = 0;
     return o;
 }
 
-void check_all(const Log& log, Index first, Index last, size_t len, uint64_t salt = 0) {
+void check_all(const SegmentedLog& log, Index first, Index last, size_t len, uint64_t salt = 0) {
     REQUIRE(log.first_index() == first);
     REQUIRE(log.last_index() == last);
     auto r = log.entries(first, last + 1, UINT64_MAX);
@@ -152,7 +152,7 @@ TEST_CASE("random_access_reads_any_range_across_segments") {
 TEST_CASE("entries_stop_at_max_bytes_but_return_at_least_one") {
     TempDir d;
     for (uint64_t cache : {uint64_t{0}, uint64_t{1} << 20}) {
-        LogOptions o = small_segments();
+        SegmentedLogOptions o = small_segments();
         o.cache_bytes = cache;
         auto log = open_log(d.sub(std::to_string(cache)), o);
         REQUIRE(log->append(make_batch(1, 40, 1, 76)).is_ok());  // byte_size() == 100 each
@@ -196,7 +196,7 @@ TEST_CASE("append_rejects_gaps_bad_indexes_and_falling_terms_without_failing") {
 
 TEST_CASE("reads_near_the_tail_are_served_from_the_cache") {
     TempDir d;
-    LogOptions o;
+    SegmentedLogOptions o;
     o.segment_bytes = 64 * 1024;
     o.cache_bytes = 50 * 124;  // room for the last 50 entries of 100 data bytes
     auto log = open_log(d.path(), o);
@@ -227,10 +227,10 @@ TEST_CASE("segment_bytes_match_the_documented_example") {
     // docs/wal-format.md, section 4: a noop at 1 and "hello" at 2, both term 1, written in
     // one batch with commit 1.
     TempDir d;
-    LogOptions o;
+    SegmentedLogOptions o;
     o.preallocate = false;
     {
-        auto log = Log::open(Env::posix(), d.path(), o);
+        auto log = SegmentedLog::open(Env::posix(), d.path(), o);
         REQUIRE(log.is_ok());
         std::vector<Entry> batch{Entry{1, 1, raft::EntryType::kNoop, raft::Payload()},
                                  Entry{2, 1, raft::EntryType::kData, raft::Payload("hello")}};

@@ -1,9 +1,9 @@
-// The writer half of wal::Log: group commit, segment roll-over, truncation, compaction.
+// The writer half of wal::SegmentedLog: group commit, segment roll-over, truncation, compaction.
 // The ordering of file operations here is what makes the log crash-safe; each step says why.
 #include <algorithm>
 #include <mutex>
 
-#include "wal/log.h"
+#include "wal/segmented_log.h"
 
 namespace raftd::wal {
 
@@ -14,7 +14,7 @@ constexpr uint64_t kMaxOffset = 1ull << 31;  // offsets are kept as uint32_t
 constexpr uint64_t kMaxBatchBytes = 1ull << 30;
 }  // namespace
 
-Status Log::check_batch(std::span<const Entry> batch) const {
+Status SegmentedLog::check_batch(std::span<const Entry> batch) const {
     std::shared_lock lk(mu_);
     const Index first = first_index_locked(), last = last_index_locked();
     const Index start = batch[0].index;
@@ -48,7 +48,7 @@ Status Log::check_batch(std::span<const Entry> batch) const {
     return Status::ok();
 }
 
-Status Log::check_truncation(Index from) const {
+Status SegmentedLog::check_truncation(Index from) const {
     // Raft never replaces a committed entry; a request to is a bug upstream, refused before
     // anything changes.
     if (from <= durable_commit())
@@ -58,7 +58,7 @@ Status Log::check_truncation(Index from) const {
     return Status::ok();
 }
 
-Status Log::append(std::span<const Entry> batch, Index commit) {
+Status SegmentedLog::append(std::span<const Entry> batch, Index commit) {
     if (!failed_.is_ok()) return failed_;  // only this thread writes failed_
     if (batch.empty()) return Status::ok();
     if (Status s = check_batch(batch); !s) return s;
@@ -130,7 +130,7 @@ Status Log::append(std::span<const Entry> batch, Index commit) {
     return Status::ok();
 }
 
-Status Log::seal_active() {
+Status SegmentedLog::seal_active() {
     // A sealed segment holds exactly its records: dropping the preallocated tail keeps disk
     // use honest. It is synced before the next segment exists, so recovery may treat any
     // damage in a non-last segment as corruption of durable data.
@@ -140,7 +140,7 @@ Status Log::seal_active() {
     return s.file->datasync();
 }
 
-Result<std::unique_ptr<Segment>> Log::create_segment(Index first, raft::Term prev_term) {
+Result<std::unique_ptr<Segment>> SegmentedLog::create_segment(Index first, raft::Term prev_term) {
     // Built under a temporary name and renamed once its header is durable, so a file with
     // a segment name always has a valid header; recovery deletes leftover temporaries.
     const std::string path = join_path(dir_, segment_name(first));
@@ -168,14 +168,14 @@ Result<std::unique_ptr<Segment>> Log::create_segment(Index first, raft::Term pre
     return seg;
 }
 
-Status Log::remove_segment_file(const std::string& path) {
+Status SegmentedLog::remove_segment_file(const std::string& path) {
     // One directory sync per removal: removals become durable in the order made, so a
     // crash leaves a contiguous run of segments rather than a gap recovery would refuse.
     if (Status s = env_->remove(path); !s) return s;
     return env_->sync_dir(dir_);
 }
 
-Status Log::truncate_locked(Index from) {
+Status SegmentedLog::truncate_locked(Index from) {
     // Newest segments first, so every crash point leaves a prefix of the old log.
     bool removed = false;
     while (!segments_.empty() && segments_.back()->first_index > from) {
@@ -208,7 +208,7 @@ Status Log::truncate_locked(Index from) {
     return s.file->datasync();
 }
 
-Status Log::truncate_suffix(Index from) {
+Status SegmentedLog::truncate_suffix(Index from) {
     if (!failed_.is_ok()) return failed_;
     std::unique_lock lk(mu_);
     if (from < first_index_locked())
@@ -224,7 +224,7 @@ Status Log::truncate_suffix(Index from) {
     return Status::ok();
 }
 
-Status Log::compact(Index upto) {
+Status SegmentedLog::compact(Index upto) {
     if (!failed_.is_ok()) return failed_;
     std::vector<std::unique_ptr<Segment>> doomed;
     {
@@ -253,7 +253,7 @@ Status Log::compact(Index upto) {
     return Status::ok();
 }
 
-Status Log::reset(Index snapshot_index, raft::Term snapshot_term) {
+Status SegmentedLog::reset(Index snapshot_index, raft::Term snapshot_term) {
     if (!failed_.is_ok()) return failed_;
     std::unique_lock lk(mu_);
     // Newest first, as in truncation; the replacement is created only once all are gone, so

@@ -1,4 +1,4 @@
-#include "daemon/log.h"
+#include "daemon/logging.h"
 
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>
@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "daemon/testutil.h"
+#include "daemon/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::daemon;

@@ -1,5 +1,6 @@
-// The client-facing operations of the leader: proposals, membership changes, ReadIndex and
-// lease reads, leader transfer; and the caller's reports of what became durable or applied.
+// The operations the caller asks of Raft besides step() and tick(): proposals, membership
+// changes, ReadIndex and lease reads, leader transfer, campaign; and the caller's reports of
+// what became durable or applied (which is where configuration changes take effect).
 #include <algorithm>
 
 #include "raft/confchange_codec.h"
