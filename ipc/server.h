@@ -1,8 +1,10 @@
 // Server: the client-facing Unix-socket server of docs/protocol.md, on the daemon's loop.
 //
-// Owns: the listening socket(s), every client connection with its decoder, output queue,
-// in-flight request table, subscriptions and snapshot upload; the timers that close stalled
-// connections. Calls into a Backend for everything that involves Raft.
+// Owns: the Listener (listener.h: socket file, activation fd, allow-list), the table of
+// Connections (connection.h: each with its decoder, output queue, in-flight ids, streams
+// from subscription.h and upload from upload.h; requests go through dispatch.h), the flush
+// points that write their output, and the writers of finishing uploads. Calls into a
+// Backend for everything that involves Raft.
 // Never: make a Raft decision, block the loop, buffer without bound for a client (reading
 // pauses above max_output_bytes; subscriptions read ahead only below sub_output_bytes), or
 // let one client's bad input affect another client.

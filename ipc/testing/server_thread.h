@@ -41,10 +41,12 @@ class ServerThread {
             (void)async_.init(*loop_, [this] { drain(); });
             listen_status_ = server_->listen(path_, 0600, "");
             {
+                // Notified under the lock: once `ready` is seen the constructor returns and
+                // destroys `cv`, so nothing may touch it after the unlock.
                 std::lock_guard<std::mutex> g(m);
                 ready = true;
+                cv.notify_all();
             }
-            cv.notify_all();
             loop_->run();
             server_.reset();
             backend_.reset();
@@ -105,7 +107,8 @@ class ServerThread {
             std::lock_guard<std::mutex> g(mu_);
             q.swap(queue_);
         }
-        for (auto& f : q) f();
+        for (auto& f : q)
+            f();
     }
 
     std::string dir_, path_;
