@@ -57,6 +57,9 @@ class Frame {
     std::string_view body_;
 };
 
+// The value under `key` of a msgpack map (the first when repeated), or nullptr.
+const msgpack::object* map_find(const msgpack::object& map, std::string_view key);
+
 // Checks that `body` is exactly one well-formed msgpack value within `limits`, and a map with
 // string keys; then decodes it without copying str/bin bytes (they reference `body`, which
 // must outlive the Frame). Errors are kInvalidArgument with a message for the BAD_FRAME reply.
@@ -138,6 +141,8 @@ class OutBuffer {
     std::vector<std::string_view> pieces() const;
     // One contiguous copy (tests, simple blocking clients).
     std::string flatten() const;
+    // Appends the bytes to `s` (a client keeping its own byte-string output queue).
+    void append_to(std::string& s) const;
     void clear();
 
   private:
