@@ -1,4 +1,5 @@
-// The frame codec shared by the client server, the peer transport and the C++ client:
+// The frame codec shared by the client server, the peer transport, the C++ client and
+// raftbench (built with protocol.h's codec as libcodec.a, which links nothing of the server):
 // a 4-byte big-endian length L, then L bytes holding exactly one msgpack value, which must
 // be a map with string keys (docs/protocol.md, "Framing").
 //
