@@ -44,17 +44,21 @@ LDFLAGS = $(LDFLAGS_VARIANT)
 # Each module folder is one static library of its non-test, non-main sources, and one
 # doctest suite of its *_test.cpp files. Order: dependents before dependencies (link order).
 MODULES := clients daemon ipc wal raft
-lib_srcs = $(filter-out %_test.cpp %main.cpp,$(shell find $(1) -name '*.cpp' 2>/dev/null))
+# The protocol codec (frame + encode/decode of requests, replies and events) is kept out of
+# libipc in its own libcodec, which the server, the C++ client and raftbench all link (see
+# "the protocol codec" below).
+CODEC_SRCS := ipc/frame.cpp ipc/protocol_parse.cpp ipc/protocol_encode.cpp ipc/protocol_decode.cpp
+lib_srcs = $(filter-out %_test.cpp %main.cpp $(CODEC_SRCS),$(shell find $(1) -name '*.cpp' 2>/dev/null))
 test_srcs = $(shell find $(1) -name '*_test.cpp' 2>/dev/null)
 obj = $(patsubst %.cpp,$(B)/obj/%.o,$(1))
 
-LIBS := $(foreach m,$(MODULES),$(if $(call lib_srcs,$(m)),$(B)/lib/lib$(m).a))
+LIBS := $(subst /libipc.a,/libipc.a $(B)/lib/libcodec.a,$(foreach m,$(MODULES),$(if $(call lib_srcs,$(m)),$(B)/lib/lib$(m).a)))
 TEST_MODULES := $(foreach m,$(MODULES),$(if $(call test_srcs,$(m)),$(m)))
 TEST_BINS := $(foreach m,$(TEST_MODULES),$(B)/tests/$(m)_test)
 BINS :=
 
 ALL_OBJS := $(call obj,$(foreach m,$(MODULES),$(call lib_srcs,$(m)) $(call test_srcs,$(m)))) \
-            $(B)/obj/tests/doctest_main.o
+            $(call obj,$(CODEC_SRCS)) $(B)/obj/tests/doctest_main.o
 
 .PHONY: all debug asan deps test test-asan check-suites clean format
 all: $(LIBS) $(BINS) $(TEST_BINS)
@@ -78,6 +82,18 @@ $(B)/tests/$(1)_test: $(call obj,$(call test_srcs,$(1))) $(B)/obj/tests/doctest_
 	$(CXX) $(LDFLAGS) -o $$@ $$(filter %.o,$$^) $(LIBS) $$(PKG_LIBS)
 endef
 $(foreach m,$(MODULES),$(eval $(call module_rules,$(m))))
+
+# ---- the protocol codec: libcodec.a ------------------------------------------------------
+# ipc/frame.cpp and ipc/protocol_{parse,encode,decode}.cpp: the one C++ codec of the client
+# protocol, linked by the server (libipc), the C++ client and raftbench. Besides msgpack-c
+# (header-only) it uses only raft/'s vocabulary: raft/types.h (header-only values) and
+# Status/Result (raft/status.cpp, taken from libraft, and copied into libraftd-client.a).
+# Never: the server, libuv, spdlog or any raft logic. tests/scripts/client_lib_alone.sh
+# checks that promise on libraftd-client.a.
+$(B)/lib/libcodec.a: $(call obj,$(CODEC_SRCS))
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
 
 -include $(ALL_OBJS:.o=.d)
 
@@ -137,15 +153,14 @@ $(B)/bin/raftctl: $(B)/obj/clients/raftctl/main.o $(LIBS)
 # The libFuzzer target for the frame decoder and request parser. Built with clang (g++ has no
 # libFuzzer) into build/fuzz, outside the variant trees; part of `all` for the release tree
 # when clang++ exists. tests/scripts/fuzz_frame.sh runs it ~20 s; `make soak-fuzz` longer.
-FUZZ_SRCS := ipc/fuzz/frame_fuzz_main.cpp ipc/frame.cpp ipc/protocol_parse.cpp \
-             ipc/protocol_encode.cpp raft/status.cpp
+FUZZ_SRCS := ipc/fuzz/frame_fuzz_main.cpp $(CODEC_SRCS) raft/status.cpp
 FUZZ_CXX ?= clang++
 ifeq ($(VARIANT),release)
 ifneq ($(shell command -v $(FUZZ_CXX) 2>/dev/null),)
 all: build/fuzz/frame_fuzz
 endif
 endif
-build/fuzz/frame_fuzz: $(FUZZ_SRCS) $(wildcard ipc/*.h raft/*.h)
+build/fuzz/frame_fuzz: $(FUZZ_SRCS) $(wildcard ipc/*.h raft/*.h clients/cpp/raftd/error_codes.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  $(CPPFLAGS) -o $@ $(FUZZ_SRCS)
@@ -210,15 +225,17 @@ INSTALL_BINS = build/release/bin/raftd $(filter build/release/bin/raftctl,$(subs
 INSTALL_UNITS := systemd/raftd.service systemd/raftd@.service systemd/raftd.socket systemd/raftd@.socket
 INSTALL_DOCS = README.md $(filter-out docs/README.md,$(wildcard docs/*.md))
 # The C++ client: public headers under clients/cpp/raftd/ and one self-contained archive
-# (the client's objects plus the frame codec and Status it uses), when the client exists.
+# (the client's objects plus the protocol codec and the Status it uses), when the client
+# exists. No server, libuv or raft logic: tests/scripts/client_lib_alone.sh.
 CLIENT_HEADERS = $(wildcard clients/cpp/raftd/*.h)
-CLIENT_ARCHIVES = $(if $(CLIENT_HEADERS),build/release/lib/libclients.a build/release/lib/libipc.a build/release/lib/libraft.a)
+CLIENT_ARCHIVES = $(if $(CLIENT_HEADERS),build/release/lib/libclients.a build/release/lib/libcodec.a)
 CLIENT_LIB := build/release/lib/libraftd-client.a
 
-build/release/lib/libraftd-client.a: $(CLIENT_ARCHIVES)
+build/release/lib/libraftd-client.a: $(CLIENT_ARCHIVES) build/release/obj/raft/status.o
 	@mkdir -p $(@D)
 	@rm -f $@
-	@{ echo "CREATE $@"; for a in $^; do echo "ADDLIB $$a"; done; echo SAVE; echo END; } | ar -M
+	@{ echo "CREATE $@"; for a in $(filter %.a,$^); do echo "ADDLIB $$a"; done; \
+	  for o in $(filter %.o,$^); do echo "ADDMOD $$o"; done; echo SAVE; echo END; } | ar -M
 
 define unit_rewrite
 sed -e 's#/usr/bin/raftd#$(bindir)/raftd#g' -e 's#/usr/share/doc/raftd#$(docdir)#g' \
@@ -285,12 +302,12 @@ deb: $$(INSTALL_BINS)
 
 # ---- ops: raftbench and the benchmarks (docs/performance.md) -----------------------------
 # raftbench is clients/bench/raftbench_main.cpp plus header-only helpers, so nothing of it
-# lands in the clients library. It speaks the public protocol through ipc/frame.h.
+# lands in the clients library. It speaks the public protocol through the codec (libcodec).
 BINS += $(B)/bin/raftbench
 all: $(B)/bin/raftbench
-$(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libipc.a $(B)/lib/libraft.a
+$(B)/bin/raftbench: $(B)/obj/clients/bench/raftbench_main.o $(B)/lib/libcodec.a $(B)/lib/libraft.a
 	@mkdir -p $(@D)
-	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libipc.a $(B)/lib/libraft.a $(PKG_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(B)/lib/libcodec.a $(B)/lib/libraft.a $(PKG_LIBS)
 -include $(B)/obj/clients/bench/raftbench_main.d
 
 .PHONY: bench bench-etcd bench-deps bench-restart

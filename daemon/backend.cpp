@@ -343,11 +343,11 @@ void NodeBackend::transfer_leader(raft::NodeId to, ipc::Done<ipc::TransferLeader
             [d](ipc::Outcome<std::string> r) {
                 if (!r.ok()) return (*d)(r.error());
                 auto f = ipc::decode_frame_body(r.value());
-                const msgpack::object* l = f ? f->find("leader") : nullptr;
-                if (!l || l->type != msgpack::type::POSITIVE_INTEGER)
+                auto l = f ? ipc::find_uint(f->root(), "leader") : std::nullopt;
+                if (!l)
                     return (*d)(Error{ErrorCode::kInternal, "bad transfer reply from the leader",
                                       std::nullopt});
-                (*d)(ipc::TransferLeaderReply{l->via.u64});
+                (*d)(ipc::TransferLeaderReply{*l});
             },
             not_leader_error("cannot reach the leader (node " + std::to_string(leader) + ")"), to);
         return;

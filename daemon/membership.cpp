@@ -91,32 +91,7 @@ ipc::Membership to_membership(const raft::ConfState& cs, const raft::NodeStatus*
 Result<ipc::Membership> parse_membership_reply(std::string_view body) {
     auto f = ipc::decode_frame_body(body);
     if (!f) return f.status();
-    const msgpack::object* ms = f->find("members");
-    const msgpack::object* joint = f->find("joint");
-    if (!ms || ms->type != msgpack::type::ARRAY)
-        return Status::invalid_argument("reply without members");
-    ipc::Membership m;
-    if (joint && joint->type == msgpack::type::BOOLEAN) m.joint = joint->via.boolean;
-    for (uint32_t i = 0; i < ms->via.array.size; ++i) {
-        const msgpack::object& o = ms->via.array.ptr[i];
-        if (o.type != msgpack::type::MAP) return Status::invalid_argument("bad member in reply");
-        ipc::MemberInfo mi;
-        for (uint32_t j = 0; j < o.via.map.size; ++j) {
-            const auto& kv = o.via.map.ptr[j];
-            if (kv.key.type != msgpack::type::STR) continue;
-            std::string_view k(kv.key.via.str.ptr, kv.key.via.str.size);
-            if (k == "node" && kv.val.type == msgpack::type::POSITIVE_INTEGER)
-                mi.node = kv.val.via.u64;
-            else if (k == "addr" && kv.val.type == msgpack::type::STR)
-                mi.addr.assign(kv.val.via.str.ptr, kv.val.via.str.size);
-            else if (k == "voter" && kv.val.type == msgpack::type::BOOLEAN)
-                mi.voter = kv.val.via.boolean;
-            else if (k == "outgoing" && kv.val.type == msgpack::type::BOOLEAN)
-                mi.outgoing = kv.val.via.boolean;
-        }
-        m.members.push_back(std::move(mi));
-    }
-    return m;
+    return ipc::decode_membership(f->root());
 }
 
 }  // namespace raftd::daemon

@@ -190,16 +190,19 @@ bool reference_all(msgpack::type::object_type, std::size_t, void*) {
 
 }  // namespace
 
-const msgpack::object* Frame::find(std::string_view key) const {
-    const msgpack::object& r = root();
-    if (r.type != msgpack::type::MAP) return nullptr;
-    for (uint32_t i = 0; i < r.via.map.size; ++i) {
-        const msgpack::object_kv& kv = r.via.map.ptr[i];
+const msgpack::object* map_find(const msgpack::object& map, std::string_view key) {
+    if (map.type != msgpack::type::MAP) return nullptr;
+    for (uint32_t i = 0; i < map.via.map.size; ++i) {
+        const msgpack::object_kv& kv = map.via.map.ptr[i];
         if (kv.key.type == msgpack::type::STR &&
             std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key)
             return &kv.val;
     }
     return nullptr;
+}
+
+const msgpack::object* Frame::find(std::string_view key) const {
+    return map_find(root(), key);
 }
 
 Result<Frame> decode_frame_body(std::string_view body, const FrameLimits& limits) {
@@ -346,9 +349,13 @@ std::vector<std::string_view> OutBuffer::pieces() const {
 std::string OutBuffer::flatten() const {
     std::string s;
     s.reserve(size_);
-    for (std::string_view v : pieces())
-        s.append(v);
+    append_to(s);
     return s;
+}
+
+void OutBuffer::append_to(std::string& s) const {
+    for (const Piece& pc : pieces_)
+        s.append(pc.shared.empty() ? std::string_view(pc.owned) : pc.shared.view());
 }
 
 void OutBuffer::clear() {

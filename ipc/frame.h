@@ -1,4 +1,5 @@
-// The frame codec shared by the client server, the peer transport and the C++ client:
+// The frame codec shared by the client server, the peer transport, the C++ client and
+// raftbench (built with protocol.h's codec as libcodec.a, which links nothing of the server):
 // a 4-byte big-endian length L, then L bytes holding exactly one msgpack value, which must
 // be a map with string keys (docs/protocol.md, "Framing").
 //
@@ -56,6 +57,9 @@ class Frame {
     msgpack::object_handle handle_;
     std::string_view body_;
 };
+
+// The value under `key` of a msgpack map (the first when repeated), or nullptr.
+const msgpack::object* map_find(const msgpack::object& map, std::string_view key);
 
 // Checks that `body` is exactly one well-formed msgpack value within `limits`, and a map with
 // string keys; then decodes it without copying str/bin bytes (they reference `body`, which
@@ -138,6 +142,8 @@ class OutBuffer {
     std::vector<std::string_view> pieces() const;
     // One contiguous copy (tests, simple blocking clients).
     std::string flatten() const;
+    // Appends the bytes to `s` (a client keeping its own byte-string output queue).
+    void append_to(std::string& s) const;
     void clear();
 
   private:

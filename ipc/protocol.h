@@ -1,5 +1,7 @@
 // The client protocol's messages (docs/protocol.md): typed requests parsed and validated
-// from decoded frames, and encoders for replies, errors and stream events.
+// from decoded frames, encoders for requests, replies, errors and stream events, and the
+// decoders of replies and events that every C++ user of the protocol shares (the C++
+// client, raftbench, and the daemon reading replies forwarded from the leader).
 //
 // Owns: the mapping between wire maps and these structs, and the error vocabulary. A
 // request's `data` is copied exactly once, from the frame into its raft::Payload.
@@ -18,26 +20,21 @@
 #include <vector>
 
 #include "ipc/frame.h"
+#include "raft/status.h"
 #include "raft/types.h"
+#include "raftd/error_codes.h"
 
 namespace raftd::ipc {
 
 constexpr uint64_t kProtocolVersion = 1;
 constexpr uint32_t kDefaultMaxEntry = 1u << 20;
 
-// Stable wire strings: "BAD_FRAME", "BAD_REQUEST", ...
+// Stable wire strings: "BAD_FRAME", "BAD_REQUEST", ... The list is shared with the C++
+// client's public header (raftd/error_codes.h), which cannot include ipc/.
 enum class ErrorCode {
-    kBadFrame,
-    kBadRequest,
-    kUnknownOp,
-    kTooLarge,
-    kUnavailable,
-    kIndeterminate,
-    kBusy,
-    kTimeout,
-    kNotFound,
-    kShuttingDown,
-    kInternal,
+#define RAFTD_IPC_CODE(name, wire) name,
+    RAFTD_PROTOCOL_ERROR_CODES(RAFTD_IPC_CODE)
+#undef RAFTD_IPC_CODE
 };
 std::string_view error_code_name(ErrorCode c);
 std::optional<ErrorCode> error_code_from_name(std::string_view s);
@@ -226,5 +223,53 @@ void encode_end_event(OutBuffer& out, uint64_t sub, const Error& why);
 
 // Requests, for clients and tests: {"op", "id", fields...}.
 void encode_request(OutBuffer& out, uint64_t id, const Request& r);
+
+// ---- decoding replies and events (protocol_decode.cpp) ------------------------------------
+// Read as docs/protocol.md asks of clients: unknown fields are ignored and a missing or
+// mistyped scalar reads as zero/empty/false, so a reply from an older or newer server still
+// decodes. Only a shape that leaves a reply meaningless is an error (decode_membership).
+// str fields also accept bin, and bin fields str. Values borrow nothing unless they say so.
+
+// `key` as an unsigned integer, or nullopt when absent or of another type.
+std::optional<uint64_t> find_uint(const msgpack::object& map, std::string_view key);
+
+// What every server frame starts with: a reply to request `id`, or an event of subscription
+// `id` ("ev" present). `id` is nullopt for nil (an error to a request whose id was unreadable).
+struct ReplyHead {
+    std::optional<uint64_t> id;
+    bool event = false;
+    bool ok = false;  // replies: "ok": true
+};
+ReplyHead decode_reply_head(const msgpack::object& frame_root);
+
+// The error of a reply with "ok": false or of an end event: its "error" map. An unknown code
+// decodes as kInternal; `wire_code`, when given, receives the code string as sent. A missing
+// error map is an INTERNAL error saying so.
+Error decode_error(const msgpack::object& reply, std::string* wire_code = nullptr);
+
+// "members" (an array of maps, required) and "joint" of a membership or status reply, a
+// config entry event or a snapshot chunk.
+Result<Membership> decode_membership(const msgpack::object& reply);
+
+HelloReply decode_hello_reply(const msgpack::object& reply);
+ProposeReply decode_propose_reply(const msgpack::object& reply);
+Result<StatusReply> decode_status_reply(const msgpack::object& reply);
+
+// One stream event: {"ev": "entry" | "snapshot" | "end", ...}.
+struct Event {
+    enum class Kind { kEntry, kSnapshot, kEnd };
+    Kind kind = Kind::kEntry;
+    uint64_t sub = 0;
+    raft::Index index = 0;
+    raft::Term term = 0;
+    std::string type;                      // entries: "data" | "noop" | "config"
+    std::string_view data;                 // borrows the frame it was decoded from
+    uint64_t offset = 0;                   // snapshot chunks
+    bool done = false;                     // snapshot chunks: the last one
+    std::optional<Membership> membership;  // config entries and snapshot chunks
+    std::optional<Error> error;            // kEnd: why the server ended the subscription
+    std::string error_code;                // kEnd: the code string as sent
+};
+Result<Event> decode_event(const msgpack::object& frame_root);
 
 }  // namespace raftd::ipc

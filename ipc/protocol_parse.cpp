@@ -1,6 +1,8 @@
-// Request parsing and validation (the decode half of protocol.h).
+// Request parsing and validation (the server's decode half of protocol.h; replies and events
+// are decoded in protocol_decode.cpp).
 #include <algorithm>
 #include <array>
+#include <iterator>
 
 #include "ipc/protocol.h"
 
@@ -8,9 +10,10 @@ namespace raftd::ipc {
 
 namespace {
 
-constexpr std::array<std::string_view, 11> kCodeNames = {
-    "BAD_FRAME", "BAD_REQUEST", "UNKNOWN_OP", "TOO_LARGE",     "UNAVAILABLE", "INDETERMINATE",
-    "BUSY",      "TIMEOUT",     "NOT_FOUND",  "SHUTTING_DOWN", "INTERNAL",
+constexpr std::string_view kCodeNames[] = {
+#define RAFTD_CODE_NAME(name, wire) wire,
+    RAFTD_PROTOCOL_ERROR_CODES(RAFTD_CODE_NAME)
+#undef RAFTD_CODE_NAME
 };
 
 std::string_view type_name(const msgpack::object& o) {
@@ -68,13 +71,7 @@ class Fields {
     Fields(const msgpack::object& map, std::string prefix)
         : map_(map), prefix_(std::move(prefix)) {}
 
-    const msgpack::object* get(std::string_view key) const {
-        for (uint32_t i = 0; i < map_.via.map.size; ++i) {
-            const auto& kv = map_.via.map.ptr[i];
-            if (kv.key.type == msgpack::type::STR && as_sv(kv.key) == key) return &kv.val;
-        }
-        return nullptr;
-    }
+    const msgpack::object* get(std::string_view key) const { return map_find(map_, key); }
     std::string where(std::string_view key) const {
         return "field '" + prefix_ + std::string(key) + "'";
     }
@@ -229,7 +226,7 @@ std::string_view error_code_name(ErrorCode c) {
 }
 
 std::optional<ErrorCode> error_code_from_name(std::string_view s) {
-    for (size_t i = 0; i < kCodeNames.size(); ++i)
+    for (size_t i = 0; i < std::size(kCodeNames); ++i)
         if (kCodeNames[i] == s) return static_cast<ErrorCode>(i);
     return std::nullopt;
 }

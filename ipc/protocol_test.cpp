@@ -288,7 +288,8 @@ TEST_CASE("entry_and_snapshot_events_carry_the_documented_fields") {
     CHECK(sv(field(de.frame, "ev")) == "end");
 }
 
-TEST_CASE("status_reply_lists_members_with_progress_on_the_leader") {
+// A leader's status reply with one member and its progress.
+static StatusReply leader_status() {
     StatusReply s;
     s.node_id = 1;
     s.cluster = "c";
@@ -301,6 +302,11 @@ TEST_CASE("status_reply_lists_members_with_progress_on_the_leader") {
     s.membership.members = {{1, "a:1", true, false, Progress{11, 12, "replicate"}}};
     s.version = "0.1";
     s.wal_syncs = 77;
+    return s;
+}
+
+TEST_CASE("status_reply_lists_members_with_progress_on_the_leader") {
+    StatusReply s = leader_status();
     OutBuffer out;
     encode_reply(out, 3, s);
     auto d = decode_one(out);
@@ -336,4 +342,134 @@ TEST_CASE("replies_match_the_worked_example_byte_for_byte") {
     CHECK(
         hex(err.flatten())
             .starts_with("0000002983a26964c0a26f6bc2a56572726f7282a4636f6465a9544f4f5f4c41524745"));
+}
+
+// The decoders are what the C++ client, raftbench and the daemon's forwarding read replies
+// with: every reply and event the server encodes must decode back to what was encoded.
+TEST_CASE("replies_and_events_decode_back_to_what_was_encoded") {
+    Membership conf{{{1, "a:1", true, true, Progress{9, 10, "replicate"}},
+                     {2, "b:2", false, false, std::nullopt}},
+                    true};
+
+    OutBuffer st_out;
+    StatusReply s = leader_status();
+    s.snapshot_index = 2;
+    s.membership = conf;
+    encode_reply(st_out, 3, s);
+    auto ds = decode_one(st_out);
+    ReplyHead h = decode_reply_head(ds.frame.root());
+    CHECK(h.id == 3u);
+    CHECK(h.ok);
+    CHECK_FALSE(h.event);
+    auto back = decode_status_reply(ds.frame.root());
+    REQUIRE(back);
+    CHECK(back->node_id == 1);
+    CHECK(back->cluster == "c");
+    CHECK(back->role == "leader");
+    CHECK(back->term == 4);
+    CHECK(back->leader == 1);
+    CHECK(back->commit == 10);
+    CHECK(back->last_index == 11);
+    CHECK(back->snapshot_index == 2);
+    CHECK(back->wal_syncs == 77);
+    CHECK(back->membership == conf);
+    CHECK(back->version == "0.1");
+
+    OutBuffer m_out;
+    encode_reply(m_out, 4, conf);
+    auto dm = decode_one(m_out);
+    auto m = decode_membership(dm.frame.root());
+    REQUIRE(m);
+    CHECK(*m == conf);
+
+    OutBuffer hello_out;
+    encode_reply(hello_out, 1, HelloReply{1, 3, "c", 4096, 1024});
+    auto dh = decode_one(hello_out);
+    HelloReply hr = decode_hello_reply(dh.frame.root());
+    CHECK(hr.node_id == 3);
+    CHECK(hr.cluster == "c");
+    CHECK(hr.max_frame == 4096);
+    CHECK(hr.max_entry == 1024);
+
+    OutBuffer p_out;
+    encode_reply(p_out, 2, ProposeReply{7, 3});
+    auto dp = decode_one(p_out);
+    CHECK(decode_propose_reply(dp.frame.root()).index == 7);
+    CHECK(decode_propose_reply(dp.frame.root()).term == 3);
+
+    OutBuffer e_out;
+    encode_error(e_out, 12, Error{ErrorCode::kUnavailable, "no leader", LeaderHint{2, "h2:7000"}});
+    auto de = decode_one(e_out);
+    CHECK_FALSE(decode_reply_head(de.frame.root()).ok);
+    std::string wire;
+    CHECK(decode_error(de.frame.root(), &wire) ==
+          Error{ErrorCode::kUnavailable, "no leader", LeaderHint{2, "h2:7000"}});
+    CHECK(wire == "UNAVAILABLE");
+
+    OutBuffer ev_out;
+    encode_entry_event(
+        ev_out, 5, raftd::raft::Entry{7, 3, raftd::raft::EntryType::kConfig, Payload("cc")}, &conf);
+    auto dev = decode_one(ev_out);
+    CHECK(decode_reply_head(dev.frame.root()).event);
+    auto ev = decode_event(dev.frame.root());
+    REQUIRE(ev);
+    CHECK(ev->kind == Event::Kind::kEntry);
+    CHECK(ev->sub == 5);
+    CHECK(ev->index == 7);
+    CHECK(ev->type == "config");
+    CHECK(ev->data == "cc");
+    REQUIRE(ev->membership);
+    CHECK(*ev->membership == conf);
+
+    OutBuffer snap_out;
+    encode_snapshot_event(snap_out, 5, SnapshotChunk{40, 2, 8, Payload("state"), true, conf});
+    auto dsn = decode_one(snap_out);
+    auto sn = decode_event(dsn.frame.root());
+    REQUIRE(sn);
+    CHECK(sn->kind == Event::Kind::kSnapshot);
+    CHECK(sn->offset == 8);
+    CHECK(sn->done);
+    CHECK(sn->data == "state");
+    CHECK(*sn->membership == conf);
+
+    OutBuffer end_out;
+    encode_end_event(end_out, 5, Error{ErrorCode::kShuttingDown, "bye", {}});
+    auto dend = decode_one(end_out);
+    auto en = decode_event(dend.frame.root());
+    REQUIRE(en);
+    CHECK(en->kind == Event::Kind::kEnd);
+    CHECK(en->error == Error{ErrorCode::kShuttingDown, "bye", {}});
+    CHECK(en->error_code == "SHUTTING_DOWN");
+}
+
+TEST_CASE("replies_decode_leniently_but_a_membership_needs_its_members") {
+    // An unknown error code keeps its wire string; a missing map is an INTERNAL error.
+    OutBuffer out;
+    {
+        FrameWriter w(out);
+        w.pk().pack_map(3);
+        w.str("id");
+        w.pk().pack_uint64(1);
+        w.str("ok");
+        w.pk().pack_false();
+        w.str("error");
+        w.pk().pack_map(1);
+        w.str("code");
+        w.str("FUTURE_CODE");
+        w.finish();
+    }
+    auto d = decode_one(out);
+    std::string wire;
+    CHECK(decode_error(d.frame.root(), &wire).code == ErrorCode::kInternal);
+    CHECK(wire == "FUTURE_CODE");
+    OutBuffer bare;
+    encode_reply(bare, 1, OkReply{});
+    auto db = decode_one(bare);
+    CHECK(decode_error(db.frame.root()).message == "error reply without an error map");
+    CHECK_FALSE(decode_membership(db.frame.root()));
+    CHECK_FALSE(decode_status_reply(db.frame.root()));
+    // A newer server's extra fields and an older one's missing ones still decode.
+    CHECK(decode_hello_reply(db.frame.root()).max_frame == 0);
+    CHECK(find_uint(db.frame.root(), "id") == 1u);
+    CHECK_FALSE(find_uint(db.frame.root(), "ok"));
 }

@@ -9,7 +9,6 @@
 // Owns: its connections and one epoll loop on one thread (the generator shares the
 // machine with the servers it measures, so it stays single-threaded and batches writes).
 // Never: retries a failed proposal (that could commit twice) or reads raftd's internals.
-#include <CLI/CLI.hpp>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -17,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <cinttypes>
@@ -89,25 +89,30 @@ double self_cpu_seconds() {
 struct Conn {
     static constexpr uint64_t kWindow = 1000;  // below the protocol's 1024 in-flight limit
     int fd = -1;
-    uint64_t index = 0;          // position in Driver::conns_, the epoll cookie
-    bool want_write = false;     // EPOLLOUT armed
+    uint64_t index = 0;       // position in Driver::conns_, the epoll cookie
+    bool want_write = false;  // EPOLLOUT armed
     ipc::FrameDecoder dec;
     std::string out;
     size_t out_off = 0;
     uint64_t next_id = 1;
     uint64_t inflight = 0;
-    uint64_t pending = 0;                    // open loop: due but the window is full
+    uint64_t pending = 0;  // open loop: due but the window is full
     std::vector<int64_t> due_at = std::vector<int64_t>(kWindow, 0);
-    std::vector<int64_t> backlog;            // open loop: due times not yet sent
+    std::vector<int64_t> backlog;  // open loop: due times not yet sent
     size_t backlog_head = 0;
 };
 
 class Driver {
   public:
     explicit Driver(const Options& o) : o_(o) {
-        payload_.resize(o.size);
+        std::string payload(o.size, '\0');
         std::mt19937_64 rng(1);
-        for (auto& c : payload_) c = char(rng());
+        for (auto& c : payload)
+            c = char(rng());
+        if (o.op == "propose")
+            request_ = ipc::ProposeRequest{raft::Payload(std::move(payload))};
+        else
+            request_ = ipc::PingRequest{};
     }
 
     Status connect_all(const std::vector<std::string>& sockets) {
@@ -139,7 +144,8 @@ class Driver {
         next_due_ = start;
         if (o_.rate <= 0) {
             for (auto& c : conns_)
-                for (int k = 0; k < o_.pipeline && can_send(); k++) send_one(*c, now_ns());
+                for (int k = 0; k < o_.pipeline && can_send(); k++)
+                    send_one(*c, now_ns());
         }
         flush_all();
         std::vector<epoll_event> evs(64);
@@ -165,14 +171,16 @@ class Driver {
             if (sending_over && total_inflight_ == 0 && backlog_total() == 0) break;
             if (sending_over && drain_deadline == 0) drain_deadline = now + 10'000'000'000;
             if (drain_deadline && now > drain_deadline) {
-                std::fprintf(stderr, "raftbench: %" PRIu64 " requests unanswered 10 s after the end\n",
+                std::fprintf(stderr,
+                             "raftbench: %" PRIu64 " requests unanswered 10 s after the end\n",
                              total_inflight_);
                 break;
             }
             // Open loop sleeps exactly until the next request is due (nanosecond timeout), so
             // the generator neither spins nor sends late.
             int64_t wait_ns = 100'000'000;
-            if (o_.rate > 0 && !sending_over) wait_ns = std::clamp<int64_t>(next_due_ - now, 0, wait_ns);
+            if (o_.rate > 0 && !sending_over)
+                wait_ns = std::clamp<int64_t>(next_due_ - now, 0, wait_ns);
             timespec ts{time_t(wait_ns / 1000000000), long(wait_ns % 1000000000)};
             int n = epoll_pwait2(ep_, evs.data(), int(evs.size()), &ts, nullptr);
             if (n < 0 && errno == EINTR) continue;
@@ -204,7 +212,8 @@ class Driver {
     bool can_send_ignoring_time() const { return sent_ < to_send_; }
     uint64_t backlog_total() const {
         uint64_t n = 0;
-        for (auto& c : conns_) n += c->backlog.size() - c->backlog_head;
+        for (auto& c : conns_)
+            n += c->backlog.size() - c->backlog_head;
         return n;
     }
 
@@ -220,10 +229,9 @@ class Driver {
     void send_one(Conn& c, int64_t due) {
         uint64_t id = c.next_id++;
         c.due_at[id % Conn::kWindow] = due;
-        if (o_.op == "propose")
-            append_request(c.out, "propose", id, &payload_);
-        else
-            append_request(c.out, o_.op, id);
+        ipc::encode_request(scratch_, id, request_);
+        scratch_.append_to(c.out);
+        scratch_.clear();
         c.inflight++;
         total_inflight_++;
         sent_++;
@@ -278,10 +286,10 @@ class Driver {
             if (d.kind == ipc::FrameDecoder::Kind::kNeedMore) break;
             if (d.kind != ipc::FrameDecoder::Kind::kFrame)
                 return Status::corruption("bad frame from raftd: " + d.error);
-            auto id = as_uint(d.frame.find("id"));
-            if (!id || d.frame.find("ev")) continue;
-            int64_t due = c.due_at[*id % Conn::kWindow];
-            std::string code = error_code(d.frame);
+            const ipc::ReplyHead head = ipc::decode_reply_head(d.frame.root());
+            if (!head.id || head.event) continue;
+            int64_t due = c.due_at[*head.id % Conn::kWindow];
+            std::string code = error_code(d.frame.root(), head);
             c.inflight--;
             total_inflight_--;
             if (due >= measure_from_ && !warm_) {
@@ -308,7 +316,8 @@ class Driver {
     }
 
     const Options& o_;
-    std::string payload_;
+    ipc::Request request_;    // every request sent is this one with its own id
+    ipc::OutBuffer scratch_;  // one encoded request on its way into a Conn's `out`
     int ep_ = -1;
     std::vector<std::unique_ptr<Conn>> conns_;
     LogLinearHistogram hist_;
@@ -327,8 +336,10 @@ int serve_raw(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path.c_str());
-    if (::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(ls, 512) != 0) {
-        std::fprintf(stderr, "raftbench: cannot listen on %s: %s\n", path.c_str(), std::strerror(errno));
+    if (::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::listen(ls, 512) != 0) {
+        std::fprintf(stderr, "raftbench: cannot listen on %s: %s\n", path.c_str(),
+                     std::strerror(errno));
         return 1;
     }
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -419,7 +430,8 @@ int wait_leader(const Options& o) {
         timespec ts{0, 50'000'000};
         nanosleep(&ts, nullptr);
     }
-    std::fprintf(stderr, "raftbench: no agreed leader within %.0f s (%s)\n", o.wait_leader, last.c_str());
+    std::fprintf(stderr, "raftbench: no agreed leader within %.0f s (%s)\n", o.wait_leader,
+                 last.c_str());
     return 1;
 }
 
@@ -443,7 +455,8 @@ int raw_fsync(const Options& o) {
         const int64_t t0 = now_ns();
         for (uint64_t i = 0; i < n; i++) {
             int64_t a = now_ns();
-            if (::write(fd, buf.data(), buf.size()) != ssize_t(buf.size()) || ::fdatasync(fd) != 0) {
+            if (::write(fd, buf.data(), buf.size()) != ssize_t(buf.size()) ||
+                ::fdatasync(fd) != 0) {
                 std::fprintf(stderr, "raftbench: write/fdatasync: %s\n", std::strerror(errno));
                 ::close(fd);
                 ::unlink(path.c_str());
@@ -455,12 +468,13 @@ int raw_fsync(const Options& o) {
     }
     ::close(fd);
     ::unlink(path.c_str());
-    std::printf("{\"op\":\"raw_fsync\",\"size\":%zu,\"ops\":%" PRIu64 ",\"ops_per_sec\":%.1f,"
+    std::printf("{\"op\":\"raw_fsync\",\"size\":%zu,\"ops\":%" PRIu64
+                ",\"ops_per_sec\":%.1f,"
                 "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"overwrite_ops_per_sec\":%.1f,"
                 "\"overwrite_p50_us\":%.1f,\"overwrite_p99_us\":%.1f}\n",
-                buf.size(), n, rate[0], double(h[0].quantile(0.5)) / 1e3, double(h[0].quantile(0.99)) / 1e3,
-                double(h[0].max()) / 1e3, rate[1], double(h[1].quantile(0.5)) / 1e3,
-                double(h[1].quantile(0.99)) / 1e3);
+                buf.size(), n, rate[0], double(h[0].quantile(0.5)) / 1e3,
+                double(h[0].quantile(0.99)) / 1e3, double(h[0].max()) / 1e3, rate[1],
+                double(h[1].quantile(0.5)) / 1e3, double(h[1].quantile(0.99)) / 1e3);
     return 0;
 }
 
@@ -500,8 +514,8 @@ int tcp_rtt(const Options& o) {
     ::close(c);
     ::close(s);
     ::close(ls);
-    std::printf("{\"op\":\"tcp_rtt\",\"ops\":%" PRIu64 ",\"p50_us\":%.1f,\"p99_us\":%.1f}\n", h.count(),
-                double(h.quantile(0.5)) / 1e3, double(h.quantile(0.99)) / 1e3);
+    std::printf("{\"op\":\"tcp_rtt\",\"ops\":%" PRIu64 ",\"p50_us\":%.1f,\"p99_us\":%.1f}\n",
+                h.count(), double(h.quantile(0.5)) / 1e3, double(h.quantile(0.99)) / 1e3);
     return 0;
 }
 
@@ -522,12 +536,14 @@ int main(int argc, char** argv) {
     CLI::App app{"raftbench: load generator for raftd's client protocol (docs/performance.md)"};
     app.add_option("--sockets,-s", o.sockets, "raftd client sockets; clients are spread over them")
         ->delimiter(',');
-    app.add_flag("--leader-only", o.leader_only, "send only to the socket(s) of the current leader");
+    app.add_flag("--leader-only", o.leader_only,
+                 "send only to the socket(s) of the current leader");
     app.add_option("--op", o.op, "propose or ping")->check(CLI::IsMember({"propose", "ping"}));
     app.add_option("--clients,-c", o.clients, "connections")->check(CLI::Range(1, 100000));
     app.add_option("--pipeline,-p", o.pipeline, "requests in flight per connection (closed loop)")
         ->check(CLI::Range(1, 999));
-    app.add_option("--size,-b", o.size, "payload bytes per proposal")->check(CLI::Range(0, 64 << 20));
+    app.add_option("--size,-b", o.size, "payload bytes per proposal")
+        ->check(CLI::Range(0, 64 << 20));
     app.add_option("--count,-n", o.count, "requests to send after warm-up");
     app.add_option("--duration,-d", o.duration, "seconds to send after warm-up");
     app.add_option("--warmup,-w", o.warmup, "seconds of load before measuring");
@@ -538,7 +554,8 @@ int main(int argc, char** argv) {
     app.add_option("--serve-raw", o.serve_raw, "run the raw Unix-socket ping-pong server on PATH");
     app.add_option("--wait-leader", o.wait_leader,
                    "poll status until all --sockets agree on a leader (seconds); print its socket");
-    app.add_option("--raw-fsync", o.raw_fsync, "baseline: write --size bytes + fdatasync --count times in DIR");
+    app.add_option("--raw-fsync", o.raw_fsync,
+                   "baseline: write --size bytes + fdatasync --count times in DIR");
     app.add_flag("--tcp-rtt", o.tcp_rtt, "baseline: loopback TCP one-byte round trips (--count)");
     CLI11_PARSE(app, argc, argv);
     if (!o.serve_raw.empty()) return serve_raw(o.serve_raw);
@@ -557,7 +574,8 @@ int main(int argc, char** argv) {
     std::vector<NodeFacts> before;
     std::vector<std::string> targets;
     for (const auto& s : o.sockets) {
-        auto f = o.op == "propose" || o.leader_only ? query_status(s) : Result<NodeFacts>(Status::not_found(""));
+        auto f = o.op == "propose" || o.leader_only ? query_status(s)
+                                                    : Result<NodeFacts>(Status::not_found(""));
         if (f) {
             before.push_back(*f);
             if (!o.leader_only || f->role == "leader") targets.push_back(s);
@@ -575,7 +593,8 @@ int main(int argc, char** argv) {
     }
     std::vector<int> pids = o.pids;
     for (const auto& f : before)
-        if (f.pid > 0 && std::find(pids.begin(), pids.end(), f.pid) == pids.end()) pids.push_back(f.pid);
+        if (f.pid > 0 && std::find(pids.begin(), pids.end(), f.pid) == pids.end())
+            pids.push_back(f.pid);
     if (o.op == "ping" && pids.empty()) {
         for (const auto& s : targets) {
             if (auto fd = connect_unix(s)) {
@@ -593,7 +612,8 @@ int main(int argc, char** argv) {
     std::vector<double> cpu0(pids.size());
     double self0 = 0;
     auto snapshot_cpu = [&] {
-        for (size_t i = 0; i < pids.size(); i++) cpu0[i] = cpu_seconds(pids[i]).value_or(0);
+        for (size_t i = 0; i < pids.size(); i++)
+            cpu0[i] = cpu_seconds(pids[i]).value_or(0);
         self0 = self_cpu_seconds();
     };
     snapshot_cpu();
@@ -617,7 +637,8 @@ int main(int argc, char** argv) {
     }
     const double secs = std::max(1e-9, d.seconds());
     double server_cpu = 0;
-    for (size_t i = 0; i < pids.size(); i++) server_cpu += cpu_seconds(pids[i]).value_or(cpu0[i]) - cpu0[i];
+    for (size_t i = 0; i < pids.size(); i++)
+        server_cpu += cpu_seconds(pids[i]).value_or(cpu0[i]) - cpu0[i];
     const double self_cpu = self_cpu_seconds() - self0;
     std::optional<uint64_t> syncs;
     if (o.op == "propose") {
@@ -625,8 +646,10 @@ int main(int argc, char** argv) {
         bool all = true;
         for (size_t i = 0; i < o.sockets.size(); i++) {
             auto f = query_status(o.sockets[i]);
-            if (f && f->wal_syncs && syncs0[i]) total += *f->wal_syncs - *syncs0[i];
-            else all = false;
+            if (f && f->wal_syncs && syncs0[i])
+                total += *f->wal_syncs - *syncs0[i];
+            else
+                all = false;
         }
         if (all) syncs = total;
     }
@@ -634,26 +657,30 @@ int main(int argc, char** argv) {
     const auto& h = d.hist();
     const uint64_t ops = d.ok_count();
     uint64_t errs = 0;
-    for (auto& [code, n] : d.errors()) errs += n;
+    for (auto& [code, n] : d.errors())
+        errs += n;
     const double ops_s = double(ops) / secs;
     const double mb_s = ops_s * double(o.size) / 1e6;
     const double cpu_us_per_op = ops ? server_cpu * 1e6 / double(ops) : 0;
     const double ncpu = double(sysconf(_SC_NPROCESSORS_ONLN));
     const double gen_share = (server_cpu + self_cpu) > 0 ? self_cpu / (server_cpu + self_cpu) : 0;
     if (o.json) {
-        std::printf("{\"label\":\"%s\",\"op\":\"%s\",\"nodes\":%zu,\"clients\":%d,\"pipeline\":%d,"
-                    "\"size\":%zu,\"rate\":%.0f,\"seconds\":%.3f,\"ops\":%" PRIu64 ",\"errors\":%" PRIu64
-                    ",\"ops_per_sec\":%.1f,\"mb_per_sec\":%.3f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
-                    "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f,"
-                    "\"server_cpu_s\":%.3f,\"cpu_us_per_op\":%.2f,\"generator_cpu_s\":%.3f,"
-                    "\"generator_cpu_share\":%.3f,\"machine_cpus\":%.0f,\"wal_syncs_per_op\":",
-                    o.label.c_str(), o.op.c_str(), o.sockets.size(), o.clients, o.pipeline, o.size,
-                    o.rate, secs, ops, errs, ops_s, mb_s, double(h.quantile(0.5)) / 1e3,
-                    double(h.quantile(0.9)) / 1e3, double(h.quantile(0.99)) / 1e3,
-                    double(h.quantile(0.999)) / 1e3, double(h.max()) / 1e3, h.mean() / 1e3, server_cpu,
-                    cpu_us_per_op, self_cpu, gen_share, ncpu);
-        if (syncs && ops) std::printf("%.4f", double(*syncs) / double(ops));
-        else std::printf("null");
+        std::printf(
+            "{\"label\":\"%s\",\"op\":\"%s\",\"nodes\":%zu,\"clients\":%d,\"pipeline\":%d,"
+            "\"size\":%zu,\"rate\":%.0f,\"seconds\":%.3f,\"ops\":%" PRIu64 ",\"errors\":%" PRIu64
+            ",\"ops_per_sec\":%.1f,\"mb_per_sec\":%.3f,\"p50_us\":%.1f,\"p90_us\":%.1f,"
+            "\"p99_us\":%.1f,\"p999_us\":%.1f,\"max_us\":%.1f,\"mean_us\":%.1f,"
+            "\"server_cpu_s\":%.3f,\"cpu_us_per_op\":%.2f,\"generator_cpu_s\":%.3f,"
+            "\"generator_cpu_share\":%.3f,\"machine_cpus\":%.0f,\"wal_syncs_per_op\":",
+            o.label.c_str(), o.op.c_str(), o.sockets.size(), o.clients, o.pipeline, o.size, o.rate,
+            secs, ops, errs, ops_s, mb_s, double(h.quantile(0.5)) / 1e3,
+            double(h.quantile(0.9)) / 1e3, double(h.quantile(0.99)) / 1e3,
+            double(h.quantile(0.999)) / 1e3, double(h.max()) / 1e3, h.mean() / 1e3, server_cpu,
+            cpu_us_per_op, self_cpu, gen_share, ncpu);
+        if (syncs && ops)
+            std::printf("%.4f", double(*syncs) / double(ops));
+        else
+            std::printf("null");
         std::printf(",\"error_codes\":{");
         bool first = true;
         for (auto& [code, n] : d.errors()) {
@@ -662,18 +689,23 @@ int main(int argc, char** argv) {
         }
         std::printf("}}\n");
     } else {
-        std::printf("%-8s %7s %5s %9s %8s %8s %8s %8s %8s %8s %10s %9s\n", "op", "clients", "pipe", "ops/s", "MB/s",
-                    "p50 us", "p90 us", "p99 us", "p99.9", "max us", "cpu us/op", "syncs/op");
+        std::printf("%-8s %7s %5s %9s %8s %8s %8s %8s %8s %8s %10s %9s\n", "op", "clients", "pipe",
+                    "ops/s", "MB/s", "p50 us", "p90 us", "p99 us", "p99.9", "max us", "cpu us/op",
+                    "syncs/op");
         char syncbuf[32] = "n/a";
-        if (syncs && ops) std::snprintf(syncbuf, sizeof(syncbuf), "%.3f", double(*syncs) / double(ops));
+        if (syncs && ops)
+            std::snprintf(syncbuf, sizeof(syncbuf), "%.3f", double(*syncs) / double(ops));
         std::printf("%-8s %7d %5d %9.0f %8.2f %8s %8s %8s %8s %8s %10.1f %9s\n", o.op.c_str(),
-                    o.clients, o.rate > 0 ? 0 : o.pipeline, ops_s, mb_s, fmt_us(h.quantile(0.5)).c_str(),
-                    fmt_us(h.quantile(0.9)).c_str(), fmt_us(h.quantile(0.99)).c_str(),
-                    fmt_us(h.quantile(0.999)).c_str(), fmt_us(h.max()).c_str(), cpu_us_per_op, syncbuf);
-        std::printf("%" PRIu64 " ok, %" PRIu64 " errors in %.2f s; raftd CPU %.2f s over %zu process(es); "
+                    o.clients, o.rate > 0 ? 0 : o.pipeline, ops_s, mb_s,
+                    fmt_us(h.quantile(0.5)).c_str(), fmt_us(h.quantile(0.9)).c_str(),
+                    fmt_us(h.quantile(0.99)).c_str(), fmt_us(h.quantile(0.999)).c_str(),
+                    fmt_us(h.max()).c_str(), cpu_us_per_op, syncbuf);
+        std::printf("%" PRIu64 " ok, %" PRIu64
+                    " errors in %.2f s; raftd CPU %.2f s over %zu process(es); "
                     "generator CPU %.2f s (%.0f%% of the CPU used)\n",
                     ops, errs, secs, server_cpu, pids.size(), self_cpu, gen_share * 100);
-        for (auto& [code, n] : d.errors()) std::printf("  %s: %" PRIu64 "\n", code.c_str(), n);
+        for (auto& [code, n] : d.errors())
+            std::printf("  %s: %" PRIu64 "\n", code.c_str(), n);
     }
     return ops > 0 ? 0 : 1;
 }

@@ -1,13 +1,13 @@
-// raftbench's side of the client protocol (docs/protocol.md): request encoding into a
-// plain byte string, blocking one-off requests (status, hello) and the facts raftbench
-// takes from a status reply. Replies are decoded with ipc/frame.h, the codec raftd uses.
+// raftbench's side of the client protocol (docs/protocol.md): connecting, the blocking
+// one-off `status` request and the facts raftbench takes from its reply. Requests are
+// encoded and replies decoded by the protocol codec raftd itself uses (ipc/frame.h,
+// ipc/protocol.h: libcodec).
 //
 // Owns: nothing beyond the strings it returns. Never: reads raftd internals; everything here
 // is the public protocol plus SO_PEERCRED on the client socket (which names raftd's pid).
 // Thread rules: none shared.
 #pragma once
 
-#include <msgpack.hpp>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -19,42 +19,15 @@
 #include <string_view>
 
 #include "ipc/frame.h"
+#include "ipc/protocol.h"
 #include "raft/status.h"
 
 namespace raftd::bench {
 
-// msgpack-c stream appending to a std::string.
-struct StringSink {
-    std::string* s;
-    void write(const char* p, size_t n) { s->append(p, n); }
-};
-
-// Appends one frame {"op": op, "id": id[, "data": data]} to `out`.
-inline void append_request(std::string& out, std::string_view op, uint64_t id,
-                           const std::string* data = nullptr) {
-    size_t at = out.size();
-    out.append(4, '\0');
-    StringSink sink{&out};
-    msgpack::packer<StringSink> pk(sink);
-    pk.pack_map(data ? 3 : 2);
-    pk.pack_str(2).pack_str_body("op", 2);
-    pk.pack_str(uint32_t(op.size())).pack_str_body(op.data(), uint32_t(op.size()));
-    pk.pack_str(2).pack_str_body("id", 2);
-    pk.pack_uint64(id);
-    if (data) {
-        pk.pack_str(4).pack_str_body("data", 4);
-        pk.pack_bin(uint32_t(data->size())).pack_bin_body(data->data(), uint32_t(data->size()));
-    }
-    uint32_t len = uint32_t(out.size() - at - 4);
-    out[at] = char(len >> 24);
-    out[at + 1] = char(len >> 16);
-    out[at + 2] = char(len >> 8);
-    out[at + 3] = char(len);
-}
-
 inline Result<int> connect_unix(const std::string& path) {
     sockaddr_un addr{};
-    if (path.size() >= sizeof(addr.sun_path)) return Status::invalid_argument("socket path too long: " + path);
+    if (path.size() >= sizeof(addr.sun_path))
+        return Status::invalid_argument("socket path too long: " + path);
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.data(), path.size());
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -71,7 +44,8 @@ inline Result<int> connect_unix(const std::string& path) {
 inline std::optional<int> peer_pid(int fd) {
     ucred cred{};
     socklen_t len = sizeof(cred);
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) return std::nullopt;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0)
+        return std::nullopt;
     return cred.pid;
 }
 
@@ -85,33 +59,12 @@ struct NodeFacts {
     int pid = 0;                        // from SO_PEERCRED
 };
 
-inline const msgpack::object* field(const ipc::Frame& f, std::string_view key) { return f.find(key); }
-
-inline std::optional<uint64_t> as_uint(const msgpack::object* o) {
-    if (o && o->type == msgpack::type::POSITIVE_INTEGER) return o->via.u64;
-    return std::nullopt;
-}
-
-inline std::string as_str(const msgpack::object* o) {
-    if (o && o->type == msgpack::type::STR) return std::string(o->via.str.ptr, o->via.str.size);
-    return {};
-}
-
-// The error code of a reply with "ok": false, or "" when ok.
-inline std::string error_code(const ipc::Frame& f) {
-    const msgpack::object* ok = f.find("ok");
-    if (ok && ok->type == msgpack::type::BOOLEAN && ok->via.boolean) return {};
-    const msgpack::object* err = f.find("error");
-    if (err && err->type == msgpack::type::MAP) {
-        for (uint32_t i = 0; i < err->via.map.size; i++) {
-            const auto& kv = err->via.map.ptr[i];
-            if (as_str(&kv.key) == "code") {
-                std::string c = as_str(&kv.val);
-                return c.empty() ? "INTERNAL" : c;
-            }
-        }
-    }
-    return "INTERNAL";
+// The error code of a reply with "ok": false ("INTERNAL" when it names none), or "" when ok.
+inline std::string error_code(const msgpack::object& root, const ipc::ReplyHead& head) {
+    if (head.ok) return {};
+    std::string code;
+    (void)ipc::decode_error(root, &code);
+    return code.empty() ? "INTERNAL" : code;
 }
 
 // Sends one `status` request on a fresh connection and waits for its reply.
@@ -120,8 +73,9 @@ inline Result<NodeFacts> query_status(const std::string& path) {
     if (!fd) return fd.status();
     NodeFacts facts;
     facts.pid = peer_pid(*fd).value_or(0);
-    std::string req;
-    append_request(req, "status", 1);
+    ipc::OutBuffer out;
+    ipc::encode_request(out, 1, ipc::StatusRequest{});
+    const std::string req = out.flatten();
     const char* p = req.data();
     size_t left = req.size();
     while (left > 0) {
@@ -139,13 +93,18 @@ inline Result<NodeFacts> query_status(const std::string& path) {
         auto d = dec.next();
         if (d.kind == ipc::FrameDecoder::Kind::kFrame) {
             ::close(*fd);
-            if (std::string code = error_code(d.frame); !code.empty())
+            const msgpack::object& root = d.frame.root();
+            if (std::string code = error_code(root, ipc::decode_reply_head(root)); !code.empty())
                 return Status::unavailable("status on " + path + ": " + code);
-            facts.node_id = as_uint(d.frame.find("node_id")).value_or(0);
-            facts.role = as_str(d.frame.find("role"));
-            facts.leader = as_uint(d.frame.find("leader")).value_or(0);
-            facts.commit = as_uint(d.frame.find("commit")).value_or(0);
-            facts.wal_syncs = as_uint(d.frame.find("wal_syncs"));
+            auto st = ipc::decode_status_reply(root);
+            if (!st)
+                return Status::corruption("bad status reply from " + path + ": " +
+                                          st.status().message());
+            facts.node_id = st->node_id;
+            facts.role = st->role;
+            facts.leader = st->leader;
+            facts.commit = st->commit;
+            facts.wal_syncs = ipc::find_uint(root, "wal_syncs");  // absent: raftd does not count
             return facts;
         }
         if (d.kind != ipc::FrameDecoder::Kind::kNeedMore) {

@@ -4,7 +4,10 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import socket  # noqa: E402
+
 from raftd_client import Client, ConnectionLost, RaftdError  # noqa: E402
+from raftd_client import decode_body, encode_request, read_frame, split_frame  # noqa: E402
 
 SOCK = os.environ["RAFTD_TEST_SOCKET"]
 
@@ -91,7 +94,33 @@ def test_connection_errors():
         raise AssertionError("connect to a missing socket succeeded")
 
 
+def test_framing():
+    """The framing the test harnesses share: the documented bytes, splitting, bad lengths,
+    and read_frame stopping at a frame's end (a stalled reader relies on it)."""
+    ping = encode_request("ping", 1)
+    assert ping == bytes.fromhex("0000000d82a26f70a470696e67a2696401"), ping.hex()
+    buf = bytearray(ping + ping[:5])
+    assert decode_body(split_frame(buf)) == {"op": "ping", "id": 1}
+    assert split_frame(buf) is None and len(buf) == 5
+    for bad in (b"\x00\x00\x00\x00", b"\x7f\xff\xff\xff"):
+        try:
+            split_frame(bytearray(bad))
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"length {bad.hex()} accepted")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.connect(SOCK)
+        s.sendall(encode_request("ping", 7) + encode_request("ping", 8))
+        first = read_frame(s)
+        assert decode_body(first) == {"id": 7, "ok": True}, first
+        s.settimeout(10)
+        rest = s.recv(1 << 16)  # the second reply is still unread, whole
+        assert decode_body(rest[4:]) == {"id": 8, "ok": True}, rest
+
+
 if __name__ == "__main__":
+    test_framing()
     idx, blob = test_every_op()
     test_pipelined_order()
     test_stream(idx, blob)

@@ -22,25 +22,12 @@
 
 namespace raftd::ipc::testing {
 
-// A decoded frame that owns its values.
+// A decoded frame that owns its values. Read with the codec's reply decoders.
 struct Msg {
     msgpack::object_handle h;
-    const msgpack::object* get(std::string_view key) const {
-        const msgpack::object& o = h.get();
-        if (o.type != msgpack::type::MAP) return nullptr;
-        for (uint32_t i = 0; i < o.via.map.size; ++i) {
-            const auto& kv = o.via.map.ptr[i];
-            if (kv.key.type == msgpack::type::STR &&
-                std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key)
-                return &kv.val;
-        }
-        return nullptr;
-    }
+    const msgpack::object* get(std::string_view key) const { return map_find(h.get(), key); }
     bool has(std::string_view k) const { return get(k) != nullptr; }
-    uint64_t u64(std::string_view k) const {
-        auto* o = get(k);
-        return o && o->type == msgpack::type::POSITIVE_INTEGER ? o->via.u64 : ~0ull;
-    }
+    uint64_t u64(std::string_view k) const { return find_uint(h.get(), k).value_or(~0ull); }
     bool is_nil(std::string_view k) const {
         auto* o = get(k);
         return o && o->type == msgpack::type::NIL;
@@ -52,19 +39,13 @@ struct Msg {
         if (o->type == msgpack::type::BIN) return std::string(o->via.bin.ptr, o->via.bin.size);
         return "";
     }
-    bool ok() const {
-        auto* o = get("ok");
-        return o && o->type == msgpack::type::BOOLEAN && o->via.boolean;
-    }
+    bool ok() const { return decode_reply_head(h.get()).ok; }
+    // The error code as sent; "" when the frame has no error map.
     std::string code() const {
-        auto* e = get("error");
-        if (!e || e->type != msgpack::type::MAP) return "";
-        for (uint32_t i = 0; i < e->via.map.size; ++i) {
-            const auto& kv = e->via.map.ptr[i];
-            if (std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == "code")
-                return std::string(kv.val.via.str.ptr, kv.val.via.str.size);
-        }
-        return "";
+        if (!has("error")) return "";
+        std::string c;
+        (void)decode_error(h.get(), &c);
+        return c;
     }
 };
 
@@ -104,42 +85,37 @@ class RawClient {
     }
     // A frame holding the msgpack encoding of `body` as given.
     static std::string frame(std::string_view body) {
-        std::string s(4, '\0');
-        uint32_t n = static_cast<uint32_t>(body.size());
-        s[0] = static_cast<char>(n >> 24);
-        s[1] = static_cast<char>(n >> 16);
-        s[2] = static_cast<char>(n >> 8);
-        s[3] = static_cast<char>(n);
-        s.append(body);
-        return s;
+        OutBuffer out;
+        FrameWriter w(out);
+        out.write(body.data(), body.size());
+        w.finish();
+        return out.flatten();
     }
 
     // The next frame, or nullopt on EOF/error/timeout (eof() tells which).
     std::optional<Msg> recv(int timeout_ms = 5000) {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         for (;;) {
-            if (buf_.size() >= 4) {
-                uint32_t n = read_be32(buf_.data());
-                if (buf_.size() >= 4 + n) {
-                    Msg m;
-                    m.h = msgpack::unpack(buf_.data() + 4, n);
-                    buf_.erase(0, 4 + n);
-                    return m;
-                }
+            FrameDecoder::Decoded d = in_.next();
+            if (d.kind == FrameDecoder::Kind::kFrame) {
+                Msg m;  // a copy the test owns: the frame borrows in_'s buffer
+                m.h = msgpack::unpack(d.frame.body().data(), d.frame.body().size());
+                return m;
             }
+            if (d.kind != FrameDecoder::Kind::kNeedMore) return std::nullopt;  // not the server's
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                             deadline - std::chrono::steady_clock::now())
                             .count();
             if (left <= 0) return std::nullopt;
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-            char tmp[65536];
-            ssize_t r = ::recv(fd_, tmp, sizeof tmp, 0);
+            auto [buf, cap] = in_.prepare();
+            ssize_t r = ::recv(fd_, buf, cap, 0);
             if (r <= 0) {
                 eof_ = true;
                 return std::nullopt;
             }
-            buf_.append(tmp, static_cast<size_t>(r));
+            in_.commit(static_cast<size_t>(r));
         }
     }
     // True once the server closed the connection (recv returned EOF or an error).
@@ -147,13 +123,14 @@ class RawClient {
     // Waits for EOF, discarding frames; true if it came before the deadline.
     bool wait_closed(int timeout_ms = 5000) {
         auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-        while (!eof_ && std::chrono::steady_clock::now() < deadline) (void)recv(100);
+        while (!eof_ && std::chrono::steady_clock::now() < deadline)
+            (void)recv(100);
         return eof_;
     }
 
   private:
     int fd_ = -1;
-    std::string buf_;
+    FrameDecoder in_{FrameLimits{64u << 20, 16, 1u << 24}};  // above any server's limits
     bool eof_ = false;
 };
 

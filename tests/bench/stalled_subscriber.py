@@ -4,16 +4,17 @@ killed. raftd must keep its memory for this client bounded (docs/protocol.md 6.4
 
 usage: stalled_subscriber.py SOCKET
 """
-import socket, struct, sys, time
+import os, socket, sys, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients",
+                                "python"))
+from raftd_client import encode_request, read_frame  # noqa: E402
 
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # stall early, not after megabytes
 s.connect(sys.argv[1])
-# {"op": "subscribe", "id": 1, "from": 1}
-body = b"\x83\xa2op\xa9subscribe\xa2id\x01\xa4from\x01"
-s.sendall(struct.pack(">I", len(body)) + body)
-head = s.recv(4)
-s.recv(struct.unpack(">I", head)[0])
+s.sendall(encode_request("subscribe", 1, **{"from": 1}))
+read_frame(s)  # the reply, and not a byte of the events after it
 print("subscribed", flush=True)
 while True:
     time.sleep(3600)

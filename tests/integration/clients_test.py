@@ -22,7 +22,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 from raftd_cluster import Cluster  # noqa: E402
-from raftd_client import Client, RaftdError  # noqa: E402
+from raftd_client import Client, RaftdError, decode_body, encode_request  # noqa: E402
+from raftd_client import read_frame as read_body  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("RAFTD_BUILD", "build/release"))
 RAFTCTL = os.path.join(BUILD, "bin", "raftctl")
@@ -290,14 +291,8 @@ def bad_input():
             return s
 
         def read_frame(s):
-            buf = b""
-            while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
-                chunk = s.recv(65536)
-                if not chunk:
-                    return None
-                buf += chunk
-            import msgpack
-            return msgpack.unpackb(buf[4:4 + struct.unpack(">I", buf[:4])[0]], raw=False)
+            body = read_body(s)
+            return None if body is None else decode_body(body)
 
         s = raw()
         s.sendall(b"\xff\xff\xff\xff")
@@ -316,9 +311,7 @@ def bad_input():
             x = raw()
             x.close()
         greedy = raw()
-        import msgpack
-        req = b"".join(struct.pack(">I", len(b)) + b for b in
-                       (msgpack.packb({"op": "status", "id": i}) for i in range(1, 2000)))
+        req = b"".join(encode_request("status", i) for i in range(1, 2000))
         greedy.setblocking(False)
         try:
             greedy.send(req)

@@ -8,13 +8,16 @@ Used by tests/scripts/cluster_*.sh through tests/integration/cluster_test.py.
 import os
 import signal
 import socket
-import struct
 import subprocess
+import sys
 import tempfile
 import time
 import shutil
 
-import msgpack
+# The framing is clients/python's (the one Python copy), found relative to this file.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "clients",
+                                "python"))
+from raftd_client import decode_body, encode_request, read_frame  # noqa: E402
 
 
 class ProtocolError(Exception):
@@ -32,7 +35,7 @@ class Client:
         self.sock.settimeout(timeout)
         self.sock.connect(path)
         self.next_id = 1
-        self.buf = b""
+        self.buf = bytearray()  # a partial frame kept across a socket timeout
         self.events = []
 
     def close(self):
@@ -41,21 +44,14 @@ class Client:
     def send(self, op, **fields):
         rid = self.next_id
         self.next_id += 1
-        body = msgpack.packb(dict(op=op, id=rid, **fields), use_bin_type=True)
-        self.sock.sendall(struct.pack(">I", len(body)) + body)
+        self.sock.sendall(encode_request(op, rid, **fields))
         return rid
 
     def read_frame(self):
-        while True:
-            if len(self.buf) >= 4:
-                (n,) = struct.unpack(">I", self.buf[:4])
-                if len(self.buf) >= 4 + n:
-                    body, self.buf = self.buf[4:4 + n], self.buf[4 + n:]
-                    return msgpack.unpackb(body, raw=False)
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError("raftd closed the connection")
-            self.buf += chunk
+        body = read_frame(self.sock, self.buf)
+        if body is None:
+            raise ConnectionError("raftd closed the connection")
+        return decode_body(body)
 
     def wait_reply(self, rid):
         while True:

@@ -1,7 +1,8 @@
-// The C++ client (see client.h). Requests are encoded with ipc's protocol encoder; replies
-// are decoded frame by frame from an input buffer. Each frame is moved out of the buffer
-// before its callback runs, so a callback that sends (and therefore reads) more cannot
-// invalidate the frame being dispatched.
+// The C++ client (see client.h). Frames, requests, replies and events go through the one
+// protocol codec (ipc/frame.h, ipc/protocol.h: libcodec); this file owns the socket, the
+// table of requests in flight and the conversion to the public types. Each frame is decoded
+// into values before its callback runs, so a callback that sends (and therefore reads) more
+// cannot invalidate what is being dispatched.
 #include "raftd/client.h"
 
 #include <fcntl.h>
@@ -28,67 +29,40 @@ using Obj = msgpack::object;
 
 constexpr uint32_t kClientMaxFrame = 64u << 20;  // above any server's max_frame default
 
-const Obj* get(const Obj& m, std::string_view key) {
-    if (m.type != msgpack::type::MAP) return nullptr;
-    for (uint32_t i = 0; i < m.via.map.size; ++i) {
-        const auto& kv = m.via.map.ptr[i];
-        if (kv.key.type == msgpack::type::STR &&
-            std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key)
-            return &kv.val;
-    }
-    return nullptr;
-}
-uint64_t u64(const Obj& m, std::string_view key) {
-    const Obj* o = get(m, key);
-    return o && o->type == msgpack::type::POSITIVE_INTEGER ? o->via.u64 : 0;
-}
-bool boolean(const Obj& m, std::string_view key) {
-    const Obj* o = get(m, key);
-    return o && o->type == msgpack::type::BOOLEAN && o->via.boolean;
-}
-std::string str(const Obj& m, std::string_view key) {
-    const Obj* o = get(m, key);
-    if (!o) return {};
-    if (o->type == msgpack::type::STR) return std::string(o->via.str.ptr, o->via.str.size);
-    if (o->type == msgpack::type::BIN) return std::string(o->via.bin.ptr, o->via.bin.size);
-    return {};
+ipc::FrameLimits client_limits() {
+    ipc::FrameLimits lim;
+    lim.max_frame = kClientMaxFrame;
+    lim.max_values = 1u << 24;
+    return lim;
 }
 
-Members parse_members(const Obj& m) {
+// The codec (ipc/protocol.h) decodes; these only convert its values to the public types,
+// which keep ipc/ out of the installed header.
+Members to_members(const ipc::Membership& m) {
     Members out;
-    out.joint = boolean(m, "joint");
-    const Obj* list = get(m, "members");
-    if (!list || list->type != msgpack::type::ARRAY) return out;
-    for (uint32_t i = 0; i < list->via.array.size; ++i) {
-        const Obj& e = list->via.array.ptr[i];
-        Member mm;
-        mm.node = u64(e, "node");
-        mm.addr = str(e, "addr");
-        mm.voter = boolean(e, "voter");
-        mm.outgoing = boolean(e, "outgoing");
-        if (const Obj* p = get(e, "progress"); p && p->type == msgpack::type::MAP)
-            mm.progress = Progress{u64(*p, "match"), u64(*p, "next"), str(*p, "state")};
+    out.joint = m.joint;
+    for (const ipc::MemberInfo& mi : m.members) {
+        Member mm{mi.node, mi.addr, mi.voter, mi.outgoing, std::nullopt};
+        if (mi.progress)
+            mm.progress = Progress{mi.progress->match, mi.progress->next, mi.progress->state};
         out.members.push_back(std::move(mm));
     }
     return out;
 }
 
-Error parse_error(const Obj& reply) {
+Error to_error(const ipc::Error& ie, std::string code_name) {
     Error e;
-    const Obj* em = get(reply, "error");
-    if (!em) {
-        e.code = ErrorCode::kInternal;
-        e.code_name = "INTERNAL";
-        e.message = "error reply without an error map";
-        return e;
-    }
-    e.code_name = str(*em, "code");
-    e.message = str(*em, "message");
-    auto c = ipc::error_code_from_name(e.code_name);
-    e.code = c ? static_cast<ErrorCode>(static_cast<int>(*c)) : ErrorCode::kInternal;
-    if (const Obj* l = get(*em, "leader"); l && l->type == msgpack::type::MAP)
-        e.leader = Leader{u64(*l, "node"), str(*l, "addr")};
+    e.code = static_cast<ErrorCode>(static_cast<int>(ie.code));
+    e.code_name = std::move(code_name);
+    e.message = ie.message;
+    if (ie.leader) e.leader = Leader{ie.leader->node, ie.leader->addr};
     return e;
+}
+
+Error parse_error(const Obj& reply) {
+    std::string code;
+    ipc::Error e = ipc::decode_error(reply, &code);
+    return to_error(e, std::move(code));
 }
 
 Error local_error(ErrorCode c, std::string msg) {
@@ -99,47 +73,39 @@ Error local_error(ErrorCode c, std::string msg) {
     return e;
 }
 
-Event parse_event(const Obj& m) {
+Error malformed(const Status& st) {
+    return local_error(ErrorCode::kInternal, "malformed reply from the server: " + st.message());
+}
+
+Event to_event(const ipc::Event& ie) {
     Event ev;
-    std::string kind = str(m, "ev");
-    ev.sub = u64(m, "id");
-    ev.index = u64(m, "index");
-    ev.term = u64(m, "term");
-    ev.data = str(m, "data");
-    if (kind == "entry") {
-        ev.kind = Event::Kind::kEntry;
-        ev.type = str(m, "type");
-        if (get(m, "members")) ev.members = parse_members(m);
-    } else if (kind == "snapshot") {
-        ev.kind = Event::Kind::kSnapshot;
-        ev.offset = u64(m, "offset");
-        ev.done = boolean(m, "done");
-        ev.members = parse_members(m);
-    } else {
-        ev.kind = Event::Kind::kEnd;
-        ev.error = parse_error(m);
+    ev.sub = ie.sub;
+    ev.index = ie.index;
+    ev.term = ie.term;
+    ev.data = std::string(ie.data);
+    switch (ie.kind) {
+        case ipc::Event::Kind::kEntry:
+            ev.kind = Event::Kind::kEntry;
+            ev.type = ie.type;
+            break;
+        case ipc::Event::Kind::kSnapshot:
+            ev.kind = Event::Kind::kSnapshot;
+            ev.offset = ie.offset;
+            ev.done = ie.done;
+            break;
+        case ipc::Event::Kind::kEnd:
+            ev.kind = Event::Kind::kEnd;
+            ev.error = to_error(*ie.error, ie.error_code);
+            break;
     }
+    if (ie.membership) ev.members = to_members(*ie.membership);
     return ev;
 }
 
 }  // namespace
 
-// The public header keeps its own copy of the protocol's codes so that it does not expose
-// ipc/; the two lists are bridged by casting, so they must stay in the same order.
-#define RAFTD_SAME_CODE(name) \
-    static_assert(static_cast<int>(ErrorCode::name) == static_cast<int>(ipc::ErrorCode::name))
-RAFTD_SAME_CODE(kBadFrame);
-RAFTD_SAME_CODE(kBadRequest);
-RAFTD_SAME_CODE(kUnknownOp);
-RAFTD_SAME_CODE(kTooLarge);
-RAFTD_SAME_CODE(kUnavailable);
-RAFTD_SAME_CODE(kIndeterminate);
-RAFTD_SAME_CODE(kBusy);
-RAFTD_SAME_CODE(kTimeout);
-RAFTD_SAME_CODE(kNotFound);
-RAFTD_SAME_CODE(kShuttingDown);
-RAFTD_SAME_CODE(kInternal);
-#undef RAFTD_SAME_CODE
+// The public ErrorCode and ipc::ErrorCode are generated from one list (raftd/error_codes.h),
+// so a protocol code converts by value; kConnection is the client's own, after them.
 static_assert(static_cast<int>(ErrorCode::kConnection) ==
               static_cast<int>(ipc::ErrorCode::kInternal) + 1);
 
@@ -176,7 +142,7 @@ struct Client::Impl {
     uint64_t next_id = 1;
     std::map<uint64_t, Handler> pending;
     std::map<uint64_t, EventFn> subs;
-    std::string in;  // received bytes not yet dispatched
+    ipc::FrameDecoder in{client_limits()};  // received bytes not yet dispatched
     std::string out_err;
     bool broken = false;
 
@@ -205,14 +171,16 @@ struct Client::Impl {
         }
     }
 
-    // Reads what is available into `in`; false when the connection is gone.
+    // Reads what is available into `in`; false when the connection is gone. Called while a
+    // handler runs (write_all), so a frame handed to a handler must not be used once its
+    // handler may send: handle() converts it first.
     bool read_some() {
-        char buf[65536];
         for (;;) {
-            ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+            auto [buf, cap] = in.prepare();
+            ssize_t n = ::recv(fd, buf, cap, MSG_DONTWAIT);
             if (n > 0) {
-                in.append(buf, static_cast<size_t>(n));
-                if (static_cast<size_t>(n) < sizeof buf) return true;
+                in.commit(static_cast<size_t>(n));
+                if (static_cast<size_t>(n) < cap) return true;
                 continue;
             }
             if (n == 0) {
@@ -266,62 +234,48 @@ struct Client::Impl {
         return id;
     }
 
-    // Dispatches every whole frame in `in`. False when the stream is corrupt.
+    // Dispatches every whole frame in `in`, in order (a handler's own synchronous call may
+    // dispatch the later ones). False when the stream is corrupt.
     bool dispatch() {
-        for (;;) {
-            // Work on a private copy: handlers may send, and sending may read into `in`.
-            std::string local;
-            local.swap(in);
-            size_t pos = 0;
-            bool any = false, bad = false;
-            while (!broken && local.size() - pos >= ipc::kFrameHeaderSize) {
-                uint32_t len = ipc::read_be32(local.data() + pos);
-                if (len == 0 || len > kClientMaxFrame) {
-                    bad = true;
-                    break;
-                }
-                if (local.size() - pos - ipc::kFrameHeaderSize < len) break;
-                std::string_view body(local.data() + pos + ipc::kFrameHeaderSize, len);
-                pos += ipc::kFrameHeaderSize + len;
-                ipc::FrameLimits lim;
-                lim.max_frame = kClientMaxFrame;
-                lim.max_values = 1u << 24;
-                auto f = ipc::decode_frame_body(body, lim);
-                if (!f) {
-                    bad = true;
-                    break;
-                }
-                any = true;
-                handle(f->root());
+        while (!broken) {
+            ipc::FrameDecoder::Decoded d = in.next();
+            if (d.kind == ipc::FrameDecoder::Kind::kNeedMore) {
+                in.trim();
+                return true;
             }
-            if (broken) return false;
-            if (bad) {
-                fail_all("the server sent a malformed frame");
+            if (d.kind != ipc::FrameDecoder::Kind::kFrame) {
+                fail_all("the server sent a malformed frame: " + d.error);
                 return false;
             }
-            in.insert(0, local, pos, std::string::npos);
-            if (!any) return true;
+            handle(d.frame.root());
         }
+        return false;
     }
 
+    // Decodes before calling out: the frame borrows `in`, which a handler's sends refill.
     void handle(const Obj& m) {
-        if (get(m, "ev")) {
-            uint64_t sub = u64(m, "id");
-            auto it = subs.find(sub);
+        const ipc::ReplyHead head = ipc::decode_reply_head(m);
+        if (head.event) {
+            auto it = subs.find(head.id.value_or(0));
             if (it == subs.end()) return;
-            Event ev = parse_event(m);
+            auto ie = ipc::decode_event(m);
+            Event ev = ie ? to_event(*ie) : Event{};
+            if (!ie) {
+                ev.kind = Event::Kind::kEnd;
+                ev.sub = it->first;
+                ev.error = malformed(ie.status());
+            }
             EventFn fn = it->second;  // a copy: the callback may unsubscribe
-            if (ev.kind == Event::Kind::kEnd) subs.erase(sub);
+            if (ev.kind == Event::Kind::kEnd) subs.erase(it);
             fn(ev);
             return;
         }
-        const Obj* id = get(m, "id");
-        if (!id || id->type != msgpack::type::POSITIVE_INTEGER) return;  // nil id: not ours
-        auto it = pending.find(id->via.u64);
+        if (!head.id) return;  // nil id: not ours
+        auto it = pending.find(*head.id);
         if (it == pending.end()) return;  // its caller gave up waiting
         Handler h = std::move(it->second);
         pending.erase(it);
-        if (boolean(m, "ok")) {
+        if (head.ok) {
             h(&m, nullptr);
         } else {
             Error e = parse_error(m);
@@ -365,7 +319,7 @@ struct Client::Impl {
 
     // A synchronous call: send, wait for this reply, convert it.
     template <typename T>
-    Result<T> call(const ipc::Request& r, std::function<T(const Obj&)> conv) {
+    Result<T> call(const ipc::Request& r, std::function<Result<T>(const Obj&)> conv) {
         std::optional<Result<T>> out;
         uint64_t id = send(r, [&](const Obj* ok, const Error* err) {
             if (ok)
@@ -381,7 +335,8 @@ struct Client::Impl {
     }
 
     template <typename T>
-    void call_async(const ipc::Request& r, std::function<T(const Obj&)> conv, Callback<T> cb) {
+    void call_async(const ipc::Request& r, std::function<Result<T>(const Obj&)> conv,
+                    Callback<T> cb) {
         send(r, [conv = std::move(conv), cb = std::move(cb)](const Obj* ok, const Error* err) {
             if (ok)
                 cb(conv(*ok));
@@ -394,33 +349,44 @@ struct Client::Impl {
 namespace {
 
 Hello to_hello(const Obj& m) {
-    return Hello{u64(m, "version"), u64(m, "node_id"), str(m, "cluster"), u64(m, "max_frame"),
-                 u64(m, "max_entry")};
+    ipc::HelloReply h = ipc::decode_hello_reply(m);
+    return Hello{h.version, h.node_id, h.cluster, h.max_frame, h.max_entry};
 }
 Proposed to_proposed(const Obj& m) {
-    return Proposed{u64(m, "index"), u64(m, "term")};
+    ipc::ProposeReply p = ipc::decode_propose_reply(m);
+    return Proposed{p.index, p.term};
 }
-NodeStatus to_status(const Obj& m) {
+Result<NodeStatus> to_status(const Obj& m) {
+    auto r = ipc::decode_status_reply(m);
+    if (!r) return malformed(r.status());
     NodeStatus s;
-    s.node_id = u64(m, "node_id");
-    s.cluster = str(m, "cluster");
-    s.role = str(m, "role");
-    s.term = u64(m, "term");
-    s.leader = u64(m, "leader");
-    s.commit = u64(m, "commit");
-    s.first_index = u64(m, "first_index");
-    s.last_index = u64(m, "last_index");
-    s.snapshot_index = u64(m, "snapshot_index");
-    s.wal_syncs = u64(m, "wal_syncs");
-    s.members = parse_members(m);
-    s.version = str(m, "version");
+    s.node_id = r->node_id;
+    s.cluster = r->cluster;
+    s.role = r->role;
+    s.term = r->term;
+    s.leader = r->leader;
+    s.commit = r->commit;
+    s.first_index = r->first_index;
+    s.last_index = r->last_index;
+    s.snapshot_index = r->snapshot_index;
+    s.wal_syncs = r->wal_syncs;
+    s.members = to_members(r->membership);
+    s.version = r->version;
     return s;
+}
+Result<Members> parse_members(const Obj& m) {
+    auto r = ipc::decode_membership(m);
+    if (!r) return malformed(r.status());
+    return to_members(*r);
+}
+uint64_t field(const Obj& m, std::string_view key) {
+    return ipc::find_uint(m, key).value_or(0);
 }
 Unit to_unit(const Obj&) {
     return Unit{};
 }
 uint64_t field_index(const Obj& m) {
-    return u64(m, "index");
+    return field(m, "index");
 }
 
 }  // namespace
@@ -503,11 +469,11 @@ Result<Members> Client::change_members(const std::vector<MemberSpec>& add,
 }
 Result<uint64_t> Client::transfer_leader(uint64_t to) {
     return impl_->call<uint64_t>(ipc::TransferLeaderRequest{to},
-                                 [](const Obj& m) { return u64(m, "leader"); });
+                                 [](const Obj& m) { return field(m, "leader"); });
 }
 Result<uint64_t> Client::campaign() {
     return impl_->call<uint64_t>(ipc::CampaignRequest{},
-                                 [](const Obj& m) { return u64(m, "term"); });
+                                 [](const Obj& m) { return field(m, "term"); });
 }
 
 Result<uint64_t> Client::snapshot(uint64_t index, std::string_view data, size_t chunk_bytes) {

@@ -25,24 +25,18 @@
 #include <variant>
 #include <vector>
 
+#include "raftd/error_codes.h"
+
 namespace raftd::client {
 
 // The protocol's error codes (docs/protocol.md 5), plus two that only the client produces:
 // kConnection (the socket failed or the server closed it) and kTimeout is also used when
 // a synchronous call's local deadline passes.
 enum class ErrorCode {
-    kBadFrame,
-    kBadRequest,
-    kUnknownOp,
-    kTooLarge,
-    kUnavailable,
-    kIndeterminate,
-    kBusy,
-    kTimeout,
-    kNotFound,
-    kShuttingDown,
-    kInternal,
-    kConnection,
+#define RAFTD_CLIENT_CODE(name, wire) name,
+    RAFTD_PROTOCOL_ERROR_CODES(RAFTD_CLIENT_CODE)
+#undef RAFTD_CLIENT_CODE
+        kConnection,
 };
 // "BAD_FRAME", ..., "CONNECTION".
 std::string_view error_code_name(ErrorCode c);

@@ -16,10 +16,63 @@ from typing import Any, Dict, Iterator, List, Optional
 import msgpack
 
 __all__ = ["Client", "RaftdError", "ConnectionLost", "Proposed", "Event", "Subscription",
-           "default_socket", "PROTOCOL_VERSION"]
+           "default_socket", "PROTOCOL_VERSION", "encode_frame", "encode_request",
+           "split_frame", "read_frame", "decode_body"]
 
 PROTOCOL_VERSION = 1
 _MAX_FRAME = 64 << 20
+
+
+# ---- framing (docs/protocol.md, "Framing"): the one Python copy --------------------------
+# Test harnesses and tools that talk to raftd below the Client (raw sockets, bad input,
+# stalled readers) use these too, so the framing is written once.
+
+def encode_frame(msg: dict) -> bytes:
+    """One frame: the 4-byte big-endian length, then `msg` as one msgpack map (bytes as bin)."""
+    body = msgpack.packb(msg, use_bin_type=True)
+    return struct.pack(">I", len(body)) + body
+
+
+def encode_request(op: str, rid: int, **fields) -> bytes:
+    """The frame of request {"op": op, "id": rid, fields...}, keys in that order."""
+    return encode_frame(dict(op=op, id=rid, **fields))
+
+
+def split_frame(buf: bytearray, max_frame: int = _MAX_FRAME) -> Optional[bytes]:
+    """Removes the first whole frame from `buf` and returns its body (the msgpack bytes);
+    None while it is incomplete. ValueError for a length of 0 or above max_frame."""
+    if len(buf) < 4:
+        return None
+    (n,) = struct.unpack_from(">I", buf)
+    if n == 0 or n > max_frame:
+        raise ValueError(f"frame length {n} is outside 1..{max_frame}")
+    if len(buf) < 4 + n:
+        return None
+    body = bytes(buf[4:4 + n])
+    del buf[:4 + n]
+    return body
+
+
+def read_frame(sock: socket.socket, buf: Optional[bytearray] = None) -> Optional[bytes]:
+    """Blocks until one whole frame has arrived on `sock`; returns its body, or None when the
+    peer closed first. Reads no byte past that frame, so a caller may stop reading after it
+    (a stalled subscriber); `buf` keeps a partial frame across a socket timeout."""
+    if buf is None:
+        buf = bytearray()
+    while True:
+        body = split_frame(buf)
+        if body is not None:
+            return body
+        need = 4 - len(buf) if len(buf) < 4 else 4 + struct.unpack_from(">I", buf)[0] - len(buf)
+        chunk = sock.recv(min(need, 1 << 16))
+        if not chunk:
+            return None
+        buf += chunk
+
+
+def decode_body(body: bytes) -> Any:
+    """A frame body as Python values (str as str, bin as bytes)."""
+    return msgpack.unpackb(body, raw=False)
 
 
 class RaftdError(Exception):
@@ -161,9 +214,8 @@ class Client:
             raise self._broken
         rid = self._next_id
         self._next_id += 1
-        body = msgpack.packb(dict(op=op, id=rid, **fields), use_bin_type=True)
         try:
-            self._sock.sendall(struct.pack(">I", len(body)) + body)
+            self._sock.sendall(encode_request(op, rid, **fields))
         except OSError as e:
             self._fail(f"send: {e}")
         self._waiting.add(rid)
@@ -220,15 +272,14 @@ class Client:
     def _dispatch(self) -> bool:
         """Dispatches every whole frame buffered; True if any was."""
         any_ = False
-        while len(self._buf) >= 4:
-            (n,) = struct.unpack_from(">I", self._buf)
-            if n == 0 or n > _MAX_FRAME:
+        while True:
+            try:
+                body = split_frame(self._buf)
+            except ValueError:
                 self._fail("raftd sent a malformed frame")
-            if len(self._buf) < 4 + n:
+            if body is None:
                 break
-            body = bytes(self._buf[4:4 + n])
-            del self._buf[:4 + n]
-            m = msgpack.unpackb(body, raw=False)
+            m = decode_body(body)
             any_ = True
             if "ev" in m:
                 s = self._subs.get(m.get("id"))

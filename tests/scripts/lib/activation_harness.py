@@ -6,7 +6,11 @@ must work, and raftd must not create its configured socket path (it uses the one
 
 usage: activation_harness.py RAFTD WORKDIR
 """
-import os, signal, socket, struct, subprocess, sys, time
+import os, signal, socket, subprocess, sys, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "clients", "python"))
+from raftd_client import encode_request, read_frame  # noqa: E402
 
 raftd, work = sys.argv[1], sys.argv[2]
 failures = []
@@ -18,20 +22,15 @@ def fail(msg):
 
 
 def ping_frame(i):
-    # {"op": "ping", "id": i} as in docs/protocol.md section 8 (i < 128).
-    body = b"\x82\xa2op\xa4ping\xa2id" + bytes([i])
-    return struct.pack(">I", len(body)) + body
+    return encode_request("ping", i)
 
 
 def read_reply(conn, timeout):
     conn.settimeout(timeout)
-    buf = b""
-    while len(buf) < 4 or len(buf) < 4 + struct.unpack(">I", buf[:4])[0]:
-        chunk = conn.recv(4096)
-        if not chunk:
-            raise EOFError("connection closed")
-        buf += chunk
-    return buf[4:4 + struct.unpack(">I", buf[:4])[0]]
+    body = read_frame(conn)
+    if body is None:
+        raise EOFError("connection closed")
+    return body
 
 
 def ok_reply(i):
