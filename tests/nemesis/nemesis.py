@@ -2,7 +2,8 @@
 """The nemesis driver (issue 14): a raftd cluster on loopback, a KV workload through the
 public protocol, a seeded fault schedule, heal, and the checkers of checker.py.
 
-  nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--faults kill,pause,partition,powerloss]
+  nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--raftd PATH]
+             [--faults kill,pause,partition,powerloss,clock,membership]
 
 Every node runs as its own uid (so nftables can cut links between nodes on loopback by
 socket owner) with its data directory on its own loop-mounted ext4 image (disk.py), so a
@@ -582,13 +583,8 @@ class Run:
 
     def inject(self, f):
         self.injected[f["kind"]] += 1
-        if f["kind"] == "membership":
-            self.membership.inject(f)
-            f["text"] = self.membership.describe(f)
-            return
-        if f["kind"] == "clock":
-            self.clock_inject(f)
-            return
+        if f["kind"] in ("membership", "clock"):
+            return self.step(f, heal=False)
         if f["kind"] == "partition":
             a, b = self.remap_sides(f)
             for x in a:
@@ -613,13 +609,8 @@ class Run:
                 n.cut_pending = True
 
     def heal(self, f):
-        if f["kind"] == "membership":
-            self.membership.heal(f)
-            f["text"] = self.membership.describe(f)
-            return
-        if f["kind"] == "clock":
-            self.clock_heal(f)
-            return
+        if f["kind"] in ("membership", "clock"):
+            return self.step(f, heal=True)
         if f["kind"] == "partition":
             self.net.heal()
             return
@@ -827,19 +818,19 @@ class Run:
             return self.member_nodes()
         return [self.nodes[i] for i in final if i in self.nodes]
 
-    def clock_inject(self, f):
-        n = self.targets(f)[0]
+    def step(self, f, heal):
+        """Injects or heals a membership or clock fault."""
+        if f["kind"] == "membership":
+            (self.membership.heal if heal else self.membership.inject)(f)
+            f["text"] = self.membership.describe(f)
+            return
+        n = self.nodes[f["resolved"][0]] if heal else self.targets(f)[0]
         if f["mode"] == "jump":
-            n.clock.jump(f["jump"])
+            n.clock.jump(-f["jump"] if heal else f["jump"])
+        elif heal:
+            n.clock.reset_rate()
         else:
             n.clock.set_rate(f["rate"])
-
-    def clock_heal(self, f):
-        n = self.nodes[f["resolved"][0]]
-        if f["mode"] == "jump":
-            n.clock.jump(-f["jump"])
-        else:
-            n.clock.reset_rate()
 
     def leader_claims(self):
         """(node, term) of every 'became leader at term T' line in every node's log."""
