@@ -244,9 +244,14 @@ class Membership:
         r.retire_node(r.nodes[node])
 
     def heal(self, f):
-        """A ghost voter is removed again when its fault ends."""
-        if f.get("op", {}).get("op") == "ghost":
+        """A ghost voter is removed again when its fault ends; a spare added as a learner
+        is promoted, as operations.md section 5 does once it caught up (a learner still
+        behind becomes a voter that is behind: allowed, and a harder case)."""
+        op = f.get("op", {})
+        if op.get("op") == "ghost":
             self.remove_ghosts(deadline=time.monotonic() + 10)
+        elif op.get("op") == "add_learner" and f.get("result") == "ok":
+            f["result"] += ", promote -> " + (self.call("promote", node=op["node"])[1] or "ok")
 
     def remove_ghosts(self, deadline):
         while time.monotonic() < deadline:
