@@ -50,6 +50,7 @@ UID_BASE = 61000          # node i runs as uid/gid UID_BASE + i
 KEYS = 6                  # registers in the workload
 OP_TIMEOUT = 4.0          # client deadline per operation; a write past it is indeterminate
 LIVENESS_S = 60.0         # after healing, every node must apply the final write within this
+RACK_S = 2.0              # a rack's nodes stay cut off from the rest this long after power returns
 T0 = time.monotonic()
 
 
@@ -96,6 +97,7 @@ def make_schedule(seed, nodes, seconds, faults):
             # only what each had fsynced survives anywhere.
             k = rng.choice([nodes // 2 + 1, nodes])
             f["nodes"] = sorted(rng.sample(ids, k))
+            rack_fault(rng, f, k < nodes)
         else:
             # A fixed node, or whichever node leads when the fault starts.
             f["nodes"] = ["leader"] if rng.random() < 0.4 else [rng.choice(ids)]
@@ -115,6 +117,15 @@ def clock_fault(rng, f):
     else:
         f["mode"] = "rate"
         f["rate"] = rng.choice([0.25, 0.5, 2.0, 4.0])
+
+
+def rack_fault(rng, f, some_left):
+    """Half of the correlated cuts that spare some nodes are a rack's: its nodes come back
+    behind a partition from the rest (the rack's switch is still down) for RACK_S, so they
+    can only elect among themselves from what they recovered — the safety issue's bug 1
+    schedule (its step 4)."""
+    if some_left and rng.random() < 0.5:
+        f["rack"] = True
 
 
 def describe(f):
@@ -137,7 +148,8 @@ def describe(f):
     who = ",".join(map(str, f.get("resolved", f["nodes"])))
     if f["nodes"] == ["leader"]:
         who = f"{f['resolved'][0] if f.get('resolved') else '?'} (the leader)"
-    return f"{f['kind']} node {who} for {f['dur']:.1f}s"
+    rack = f" (a rack: back behind a partition for {RACK_S:g}s)" if f.get("rack") else ""
+    return f"{f['kind']} node {who}{rack} for {f['dur']:.1f}s"
 
 
 # ---- network: nftables rules on loopback, by socket owner --------------------------------
@@ -614,6 +626,8 @@ class Run:
         if f["kind"] == "partition":
             self.net.heal()
             return
+        if f.get("rack"):
+            self.rack_cut(f["resolved"])
         for i in f["resolved"]:
             n = self.nodes[i]
             if f["kind"] in ("kill", "powerloss"):
@@ -621,6 +635,9 @@ class Run:
                 n.start()
             elif f["kind"] == "pause":
                 n.resume()
+        if f.get("rack"):
+            time.sleep(RACK_S)
+            self.net.heal()
 
     def check_died(self):
         for n in self.nodes.values():
@@ -817,6 +834,13 @@ class Run:
         if final is None:
             return self.member_nodes()
         return [self.nodes[i] for i in final if i in self.nodes]
+
+    def rack_cut(self, rack):
+        """Cuts the rack's nodes off from every other member, both ways."""
+        for x in rack:
+            for y in self.member_ids():
+                if y not in rack:
+                    self.net.cut(x, y)
 
     def step(self, f, heal):
         """Injects or heals a membership or clock fault."""
