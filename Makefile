@@ -16,8 +16,10 @@ B := build/$(VARIANT)
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
              doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
-# nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node).
-DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount
+# nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
+# faketime: its clock fault (libfaketime).
+DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
+                  faketime
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++

@@ -192,3 +192,31 @@ def check_streams(deliveries, acked, unavailable, ident):
         if i in where:
             errors.append(f"{i!r} was answered UNAVAILABLE but committed at index {where[i]}")
     return errors
+
+
+def check_leaders(claims):
+    """Election safety (Raft, Figure 3): at most one leader per term. claims: iterable of
+    (node, term), one per 'became leader at term T' line of any node's log, across its
+    restarts. Returns violations."""
+    by_term = defaultdict(set)
+    for node, term in claims:
+        by_term[term].add(node)
+    return [f"two leaders in term {t}: nodes {', '.join(map(str, sorted(ns)))}"
+            for t, ns in sorted(by_term.items()) if len(ns) > 1]
+
+
+def check_config_recovery(commit, configs):
+    """A node restarted after a power cut is at most one configuration behind its own log
+    (docs/raft.md, durability invariants: the commit known when entries were written is
+    durable with them, and configuration changes go one at a time). `configs` are the
+    indexes of the config entries the node's stream delivered before the cut (so they are in
+    its durable log); `commit` is the commit index it recovered. Every one but the last must
+    be covered by that commit, or the node starts with an older membership than one its log
+    proves committed (the safety issue's bug 1). Returns a violation or None."""
+    if len(configs) < 2 or commit >= configs[-2]:
+        return None
+    behind = sum(1 for c in configs if c > commit)
+    return (f"it recovered commit {commit}, below the config entry at {configs[-2]} although "
+            f"its stream had delivered config entries through {configs[-1]}: it restarts "
+            f"{behind} configuration changes behind its own log, with a membership older "
+            "than its log proves committed (the safety issue's bug 1)")

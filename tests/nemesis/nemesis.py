@@ -2,7 +2,8 @@
 """The nemesis driver (issue 14): a raftd cluster on loopback, a KV workload through the
 public protocol, a seeded fault schedule, heal, and the checkers of checker.py.
 
-  nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--faults kill,pause,partition,powerloss]
+  nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--raftd PATH]
+             [--faults kill,pause,partition,powerloss,clock,membership]
 
 Every node runs as its own uid (so nftables can cut links between nodes on loopback by
 socket owner) with its data directory on its own loop-mounted ext4 image (disk.py), so a
@@ -40,13 +41,16 @@ import msgpack  # noqa: E402
 from raftd_client import Client, RaftdError  # noqa: E402
 
 import checker  # noqa: E402
+import clock  # noqa: E402
 import disk  # noqa: E402
+import members  # noqa: E402
 
-FAULT_KINDS = ("kill", "pause", "partition", "powerloss")
+FAULT_KINDS = ("kill", "pause", "partition", "powerloss", "clock", "membership")
 UID_BASE = 61000          # node i runs as uid/gid UID_BASE + i
 KEYS = 6                  # registers in the workload
 OP_TIMEOUT = 4.0          # client deadline per operation; a write past it is indeterminate
 LIVENESS_S = 60.0         # after healing, every node must apply the final write within this
+RACK_S = 2.0              # a rack's nodes stay cut off from the rest this long after power returns
 T0 = time.monotonic()
 
 
@@ -86,20 +90,54 @@ def make_schedule(seed, nodes, seconds, faults):
                 else:
                     f["sides"] = [sorted(order[1:]), [order[0]]]
             f["shape"] = shape
+        elif kind == "membership":
+            f["pick"] = round(rng.random(), 6)  # the change is chosen at run time (members.py)
         elif kind == "powerloss" and rng.random() < 0.3:
             # Correlated: a majority (or every node) loses power at the same instant, so
             # only what each had fsynced survives anywhere.
             k = rng.choice([nodes // 2 + 1, nodes])
             f["nodes"] = sorted(rng.sample(ids, k))
+            rack_fault(rng, f, k < nodes)
         else:
             # A fixed node, or whichever node leads when the fault starts.
             f["nodes"] = ["leader"] if rng.random() < 0.4 else [rng.choice(ids)]
+            if kind == "clock":
+                clock_fault(rng, f)
         out.append(f)
         t += f["dur"] + rng.uniform(1.0, 3.0)
     return out
 
 
+def clock_fault(rng, f):
+    """A jump (forward or back, undone when the fault heals) or a rate change (reset when
+    it heals, keeping the time gained or lost) of one node's clocks."""
+    if rng.random() < 0.6:
+        f["mode"] = "jump"
+        f["jump"] = round(rng.choice([-1, 1]) * rng.uniform(0.5, 20.0), 3)
+    else:
+        f["mode"] = "rate"
+        f["rate"] = rng.choice([0.25, 0.5, 2.0, 4.0])
+
+
+def rack_fault(rng, f, some_left):
+    """Half of the correlated cuts that spare some nodes are a rack's: its nodes come back
+    behind a partition from the rest (the rack's switch is still down) for RACK_S, so they
+    can only elect among themselves from what they recovered — the safety issue's bug 1
+    schedule (its step 4)."""
+    if some_left and rng.random() < 0.5:
+        f["rack"] = True
+
+
 def describe(f):
+    if f["kind"] == "membership":
+        return f.get("text") or "membership change (chosen when it starts)"
+    if f["kind"] == "clock":
+        who = ",".join(map(str, f.get("resolved", ["?"] if f["nodes"] == ["leader"]
+                                      else f["nodes"])))
+        what = (f"jumps {f['jump']:+.1f}s (and back when healed)" if f["mode"] == "jump"
+                else f"runs at rate x{f['rate']:g}")
+        return f"clock of node {who}{' (the leader)' if f['nodes'] == ['leader'] else ''} " \
+               f"{what} for {f['dur']:.1f}s"
     if f["kind"] == "partition":
         s = " | ".join(",".join(map(str, side)) for side in f["sides"])
         if f["shape"] == "bridge":
@@ -110,7 +148,8 @@ def describe(f):
     who = ",".join(map(str, f.get("resolved", f["nodes"])))
     if f["nodes"] == ["leader"]:
         who = f"{f['resolved'][0] if f.get('resolved') else '?'} (the leader)"
-    return f"{f['kind']} node {who} for {f['dur']:.1f}s"
+    rack = f" (a rack: back behind a partition for {RACK_S:g}s)" if f.get("rack") else ""
+    return f"{f['kind']} node {who}{rack} for {f['dur']:.1f}s"
 
 
 # ---- network: nftables rules on loopback, by socket owner --------------------------------
@@ -180,6 +219,12 @@ class Node:
         self.down = False          # stopped by the nemesis (kill, power loss)
         self.cut_pending = False
         self.cuts = []             # (disk generation after a power cut, applied at the cut)
+        self.cut_configs = {}      # disk generation -> config indexes delivered before it
+        # "member": started (an initial node, or a spare named in a change); "spare": never
+        # started; "retired": removed from the configuration and stopped for good.
+        self.state = "member" if node_id <= run.a.nodes else "spare"
+        self.clock = (clock.FakeClock(os.path.join(self.dir, "faketime"))
+                      if "clock" in run.a.faults else None)
 
     @property
     def data_dir(self):
@@ -199,9 +244,18 @@ class Node:
                 "--listen", f"127.0.0.1:{self.port}", "--tick-ms", "20",
                 "--election-ticks", "10", "--reconnect-min-ms", "20",
                 "--reconnect-max-ms", "300", "--wal-segment-size", "4MiB",
-                "--log-level", "info", "--log-format", "text",
-                "--initial-cluster", ",".join(f"{n.id}=127.0.0.1:{n.port}"
-                                              for n in r.nodes.values())]
+                "--log-level", "info", "--log-format", "text"]
+        if self.id <= r.a.nodes:
+            argv += ["--initial-cluster", ",".join(f"{n.id}=127.0.0.1:{n.port}"
+                                                   for n in r.nodes.values()
+                                                   if n.id <= r.a.nodes)]
+        else:
+            argv += ["--join"]  # a spare joins as docs/operations.md section 5 says
+        if self.clock:
+            # Only raftd runs faked (setpriv, started as root, is not).
+            i = argv.index(r.raftd)
+            argv[i:i] = ["env"] + [f"{k}={v}" for k, v in self.clock.env().items()]
+            self.clock.on_start()
         with open(self.log_path, "ab") as logf:
             logf.write(f"---- start at {now():.2f} (disk generation "
                        f"{self.disk.generation}) ----\n".encode())
@@ -281,13 +335,15 @@ class Replica(threading.Thread):
         self.cond = threading.Condition()
         self.deliveries = []      # (node, index, term, type, data)
         self.anomalies = []
+        self.stopped = False      # the node was removed from the cluster: its stream ends
+        self.configs = []         # indexes of the config entries delivered
 
     def run(self):
-        while not self.run_.stopping_replicas:
+        while not self.run_.stopping_replicas and not self.stopped:
             try:
                 with Client(self.node.socket, timeout=2.0, name=None) as c:
                     sub = c.subscribe(from_=self.applied + 1, timeout=0.5)
-                    while not self.run_.stopping_replicas:
+                    while not self.run_.stopping_replicas and not self.stopped:
                         ev = sub.next(0.5)
                         if ev is None:
                             continue
@@ -307,6 +363,8 @@ class Replica(threading.Thread):
                                       f"after {self.applied}")
                 return
             self.deliveries.append((self.node.id, ev.index, ev.term, ev.type, ev.data))
+            if ev.type == "config":
+                self.configs.append(ev.index)
             if ev.type == "data":
                 c = msgpack.unpackb(ev.data, raw=False)
                 self.state[c["k"]] = c["v"]
@@ -446,14 +504,16 @@ class Worker(threading.Thread):
 class Run:
     def __init__(self, a):
         self.a = a
-        self.raftd = os.path.abspath(os.path.join(
+        self.raftd = os.path.abspath(a.raftd or os.path.join(
             os.environ.get("RAFTD_BUILD", os.path.join(ROOT, "build", "release")), "bin", "raftd"))
         self.work = tempfile.mkdtemp(prefix=f"nemesis-{a.seed}-", dir=a.workdir)
         os.chmod(self.work, 0o755)
-        ports = free_ports(a.nodes)
-        self.nodes = {}
-        for i in range(1, a.nodes + 1):
+        ports = free_ports(a.nodes + a.spares)
+        self.nodes = {}  # initial nodes 1..a.nodes, then spares (members.py)
+        for i in range(1, a.nodes + a.spares + 1):
             self.nodes[i] = Node(self, i, ports[i - 1])
+        self.membership = members.Membership(self, a.spares) \
+            if "membership" in a.faults else None
         self.net = None
         self.history = []
         self.acked = []
@@ -484,12 +544,12 @@ class Run:
 
     def setup(self):
         self.net = Net(self.nodes)
-        for n in self.nodes.values():
+        for n in self.member_nodes():
             n.prepare()
-        for n in self.nodes.values():
+        for n in self.member_nodes():
             n.start()
         deadline = time.monotonic() + 30
-        while not all(n.ready() for n in self.nodes.values()):
+        while not all(n.ready() for n in self.member_nodes()):
             if time.monotonic() > deadline:
                 raise RuntimeError("the cluster did not start serving within 30 s")
             time.sleep(0.05)
@@ -504,10 +564,10 @@ class Run:
                 if time.monotonic() > deadline:
                     raise RuntimeError("no leader within 30 s")
                 time.sleep(0.1)
-        for n in self.nodes.values():
+        for n in self.member_nodes():
             self.replicas[n.id] = Replica(self, n)
             self.replicas[n.id].start()
-        ids = sorted(self.nodes)
+        ids = sorted(n.id for n in self.member_nodes())
         for cid in range(self.a.clients):
             w = Worker(self, cid, self.nodes[ids[cid % len(ids)]], self.a.seed)
             self.workers.append(w)
@@ -528,15 +588,17 @@ class Run:
     def targets(self, f):
         if f["nodes"] == ["leader"]:
             lid = self.leader()
-            f["resolved"] = [lid or min(self.nodes)]
+            f["resolved"] = [lid if lid in self.member_ids() else min(self.member_ids())]
         else:
-            f["resolved"] = list(f["nodes"])
+            f["resolved"] = self.remap(list(f["nodes"]))
         return [self.nodes[i] for i in f["resolved"]]
 
     def inject(self, f):
         self.injected[f["kind"]] += 1
+        if f["kind"] in ("membership", "clock"):
+            return self.step(f, heal=False)
         if f["kind"] == "partition":
-            a, b = f["sides"]
+            a, b = self.remap_sides(f)
             for x in a:
                 for y in b:
                     self.net.cut(x, y, oneway=f["shape"] == "oneway")
@@ -559,9 +621,13 @@ class Run:
                 n.cut_pending = True
 
     def heal(self, f):
+        if f["kind"] in ("membership", "clock"):
+            return self.step(f, heal=True)
         if f["kind"] == "partition":
             self.net.heal()
             return
+        if f.get("rack"):
+            self.rack_cut(f["resolved"])
         for i in f["resolved"]:
             n = self.nodes[i]
             if f["kind"] in ("kill", "powerloss"):
@@ -569,6 +635,9 @@ class Run:
                 n.start()
             elif f["kind"] == "pause":
                 n.resume()
+        if f.get("rack"):
+            time.sleep(RACK_S)
+            self.net.heal()
 
     def check_died(self):
         for n in self.nodes.values():
@@ -580,12 +649,14 @@ class Run:
     def heal_all(self):
         self.check_died()
         self.net.heal()
-        for n in self.nodes.values():
+        for n in self.member_nodes():
             if n.paused:
                 n.resume()
             if not n.running():
                 self.note_cut(n)
                 n.start()
+        if self.membership and not self.membership.heal_all():
+            log("! a never-started voter could not be removed within 30 s")
 
     def note_cut(self, n):
         """Before a node restarts after a power cut: everything its stream delivered before
@@ -595,6 +666,7 @@ class Run:
         if n.cut_pending:
             n.cut_pending = False
             n.cuts.append((n.disk.generation, self.replicas[n.id].applied))
+            n.cut_configs[n.disk.generation] = list(self.replicas[n.id].configs)
 
     def nemesis(self, schedule, start):
         for i, f in enumerate(schedule):
@@ -618,7 +690,8 @@ class Run:
         deadline = time.monotonic() + LIVENESS_S
         i = 0
         while time.monotonic() < deadline:
-            n = self.nodes[1 + i % len(self.nodes)]
+            live = self.member_nodes()
+            n = live[i % len(live)]
             i += 1
             data = encode("final", f"final-{i}")
             try:
@@ -659,7 +732,7 @@ class Run:
         if index is None:
             live.append(f"no write was acknowledged within {LIVENESS_S:.0f}s after healing")
         else:
-            for n in self.nodes.values():
+            for n in self.liveness_nodes():
                 if not self.replicas[n.id].wait_applied(index, max(0.1, deadline -
                                                                    time.monotonic())):
                     live.append(f"node {n.id} applied only through "
@@ -678,6 +751,8 @@ class Run:
         stream_errors = checker.check_streams(deliveries, self.acked, self.unavailable, ident)
         anomalies = [x for r in self.replicas.values() for x in r.anomalies] + self.died
         anomalies += self.check_recoveries()
+        claims = self.leader_claims()
+        anomalies += checker.check_leaders(claims)
         lin = checker.check_kv(self.history, budget_s=self.a.check_seconds)
         log(f"checked {len(deliveries)} deliveries and {len(self.history)} operations in "
             f"{time.monotonic() - t:.1f}s")
@@ -687,8 +762,111 @@ class Run:
                "lost_acknowledged": lost, "stream_errors": stream_errors,
                "anomalies": anomalies, "liveness": live,
                "recoveries_checked": self.recoveries_checked, "linearizable": lin["ok"],
+               "leader_terms": len({t for _, t in claims}),
+               "membership": dict(self.membership.counts) if self.membership else {},
                "linearizability": lin, "harness_errors": self.harness_errors[:20]}
         return res
+
+    # ---- members coming and going (members.py), clocks (clock.py) -----------------------
+
+    def member_nodes(self):
+        return [n for n in self.nodes.values() if n.state == "member"]
+
+    def member_ids(self):
+        return sorted(n.id for n in self.member_nodes())
+
+    def remap(self, ids):
+        """Schedule slots 1..nodes onto the current members (identity without membership)."""
+        if not self.membership:
+            return ids
+        return members.remap_ids(ids, self.member_ids(), self.a.nodes)
+
+    def remap_sides(self, f):
+        if self.membership:
+            f.setdefault("slot_sides", f["sides"])
+            ids = self.member_ids()
+            sides = members.remap_sides(f["slot_sides"], ids, self.a.nodes,
+                                        f"{self.a.seed}-{f['at']}")
+            if f["shape"] == "bridge":
+                f.setdefault("slot_bridge", f["bridge"])
+                f["bridge"] = members.remap_ids([f["slot_bridge"]], ids, self.a.nodes)[0]
+                sides = [[x for x in s if x != f["bridge"]] for s in sides]
+            f["sides"] = sides
+        return f["sides"]
+
+    def free_port(self):
+        return free_ports(1)[0]
+
+    def join_node(self, n):
+        """Starts a spare named in a membership change, with --join, and its replica; a new
+        spare takes its place in the pool."""
+        if n.state != "spare":
+            return
+        n.prepare()
+        n.state = "member"
+        n.start()
+        self.replicas[n.id] = Replica(self, n)
+        self.replicas[n.id].start()
+        nid = max(self.nodes) + 1
+        self.nodes[nid] = Node(self, nid, self.free_port())
+
+    def retire_node(self, n):
+        """A node removed from the configuration: stopped, never started again; its stream
+        ends there and its clients move to the member with the fewest."""
+        if n.state != "member":
+            return
+        n.resume()
+        n.kill()
+        n.state = "retired"
+        self.replicas[n.id].stopped = True
+        for w in self.workers:
+            if w.node is n:
+                load = {m.id: 0 for m in self.member_nodes()}
+                for x in self.workers:
+                    if x.node.id in load:
+                        load[x.node.id] += 1
+                w.node = self.nodes[min(load, key=lambda i: (load[i], i))]
+
+    def liveness_nodes(self):
+        """The real nodes of the configuration after healing (every started member if it
+        could not be read): the ones that must apply the final write."""
+        final = self.membership.final if self.membership else None
+        if final is None:
+            return self.member_nodes()
+        return [self.nodes[i] for i in final if i in self.nodes]
+
+    def rack_cut(self, rack):
+        """Cuts the rack's nodes off from every other member, both ways."""
+        for x in rack:
+            for y in self.member_ids():
+                if y not in rack:
+                    self.net.cut(x, y)
+
+    def step(self, f, heal):
+        """Injects or heals a membership or clock fault."""
+        if f["kind"] == "membership":
+            (self.membership.heal if heal else self.membership.inject)(f)
+            f["text"] = self.membership.describe(f)
+            return
+        n = self.nodes[f["resolved"][0]] if heal else self.targets(f)[0]
+        if f["mode"] == "jump":
+            n.clock.jump(-f["jump"] if heal else f["jump"])
+        elif heal:
+            n.clock.reset_rate()
+        else:
+            n.clock.set_rate(f["rate"])
+
+    def leader_claims(self):
+        """(node, term) of every 'became leader at term T' line in every node's log."""
+        out = []
+        for n in self.nodes.values():
+            try:
+                with open(n.log_path, errors="replace") as f:
+                    for m in re.finditer(r"became leader at term (\d+)", f.read()):
+                        out.append((n.id, int(m.group(1))))
+            except OSError:
+                continue
+        return out
 
     def check_recoveries(self):
         """After each power cut, from the node's 'recovered:' log line (operations.md): the
@@ -720,6 +898,9 @@ class Run:
                 if commit > last:
                     out.append(f"node {n.id}: after power cut {gen} it recovered commit "
                                f"{commit} beyond its last entry {last}")
+                why = checker.check_config_recovery(commit, n.cut_configs.get(gen, []))
+                if why:
+                    out.append(f"node {n.id}: after power cut {gen}: {why}")
         return out
 
     def cleanup(self):
@@ -780,9 +961,13 @@ def summary(res):
             ("reads failed (no effect)", o["read_failed"]),
             ("lost acknowledged", res["lost_acknowledged"]),
             ("recoveries after a cut checked", res.get("recoveries_checked", 0)),
+            ("terms with a leader (logs)", res.get("leader_terms", 0)),
             ("stream violations", len(res["stream_errors"])),
             ("liveness after heal", "ok" if not res["liveness"] else "FAILED"),
             ("linearizable", lin)]
+    if res.get("membership"):
+        rows.insert(3, ("membership changes", ", ".join(f"{k} {v}" for k, v in
+                                                        sorted(res["membership"].items()))))
     w = max(len(k) for k, _ in rows)
     print("-" * (w + 40))
     for k, v in rows:
@@ -812,18 +997,26 @@ def main():
     ap.add_argument("--wrapper", default="",
                     help="a command raftd runs under, e.g. 'eatmydata' (fsync becomes a "
                          "no-op) to check that the suite catches lost writes")
+    ap.add_argument("--spares", type=int, default=None,
+                    help="spare nodes that may join (default: 2 with the membership fault)")
+    ap.add_argument("--raftd", default=None,
+                    help="the raftd binary to test (default: $RAFTD_BUILD/bin/raftd or "
+                         "build/release/bin/raftd)")
+    ap.add_argument("--keep", action="store_true",
+                    help="save the schedule, history and logs under --out even if it passed")
     ap.add_argument("--print-schedule", action="store_true",
                     help="print the schedule for the seed and exit")
     a = ap.parse_args()
     a.faults = [f for f in a.faults.split(",") if f]
     for f in a.faults:
         if f not in FAULT_KINDS:
-            print(f"nemesis: unknown fault {f!r} (known: {', '.join(FAULT_KINDS)}; "
-                  "corrupt, enospc, clock and membership are not implemented yet)")
+            print(f"nemesis: unknown fault {f!r} (known: {', '.join(FAULT_KINDS)})")
             return 2
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 1 << 31)
     a.clients = a.clients or 2 * a.nodes
+    if a.spares is None:
+        a.spares = 2 if "membership" in a.faults else 0
     if a.print_schedule:
         for f in make_schedule(a.seed, a.nodes, a.seconds, a.faults):
             print(f"{f['at']:8.3f}s  {describe(f)}")
@@ -833,11 +1026,14 @@ def main():
         why = "nft not installed (make deps)"
     if why is None and shutil.which("setpriv") is None:
         why = "setpriv not installed"
+    if why is None and "clock" in a.faults and clock.library() is None:
+        why = "libfaketime not installed (make deps)"
     if why:
         print(f"nemesis: skipped: {why}")
         return 77
     print(f"nemesis: seed {a.seed} (replay: tests/nemesis/nemesis.py --seed {a.seed} "
-          f"--nodes {a.nodes} --seconds {a.seconds:g} --faults {','.join(a.faults)})",
+          f"--nodes {a.nodes} --seconds {a.seconds:g} --faults {','.join(a.faults)}"
+          f"{' --raftd ' + a.raftd if a.raftd else ''})",
           flush=True)
 
     def on_term(signum, frame):
@@ -864,6 +1060,8 @@ def main():
             out = run.save_failure(res)
             print(f"nemesis: FAILED, seed {a.seed}; schedule, history and logs in {out}")
             return 1
+        if a.keep:
+            print(f"nemesis: evidence kept in {run.save_failure(res)}")
         if res["linearizable"] is None:
             print(f"nemesis: inconclusive (search budget), seed {a.seed}")
         print(f"nemesis: passed, seed {a.seed}")

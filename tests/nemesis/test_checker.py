@@ -5,7 +5,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checker import check_kv, check_register, check_streams  # noqa: E402
+from checker import (check_config_recovery, check_kv, check_leaders, check_register,  # noqa: E402
+                     check_streams)
 
 
 def w(v, call, ret, key="x", c=0):
@@ -177,6 +178,115 @@ class Schedule(unittest.TestCase):
                     self.assertLessEqual(set(a) | set(b) | {f.get("bridge")} - {None},
                                          {1, 2, 3})
             self.assertLess(end, 60)
+
+
+class Leaders(unittest.TestCase):
+    def test_one_leader_per_term(self):
+        self.assertEqual(check_leaders([(1, 2), (2, 3), (1, 2), (3, 5)]), [])
+
+    def test_two_leaders_in_one_term(self):
+        errs = check_leaders([(1, 4), (2, 5), (3, 4)])
+        self.assertEqual(errs, ["two leaders in term 4: nodes 1, 3"])
+
+
+class ConfigRecovery(unittest.TestCase):
+    def test_at_most_one_configuration_behind(self):
+        self.assertIsNone(check_config_recovery(5, []))
+        self.assertIsNone(check_config_recovery(5, [40]))  # only the last one uncovered
+        self.assertIsNone(check_config_recovery(30, [10, 30, 50]))
+
+    def test_two_behind_is_an_old_membership(self):
+        why = check_config_recovery(12, [10, 30, 50])
+        self.assertIn("2 configuration changes behind", why)
+        self.assertIn("below the config entry at 30", why)
+
+
+def view(**kw):
+    v = {"voters": [1, 2, 3], "learners": [], "joint": False, "leader": 1, "spares": [4, 5],
+         "ghost": 90, "real": [1, 2, 3, 4, 5], "running": [1, 2, 3], "max_members": 5}
+    v.update(kw)
+    return v
+
+
+class Membership(unittest.TestCase):
+    """members.choose: which change the membership fault makes, from the configuration the
+    cluster reports and the schedule's number."""
+
+    def ops(self, v):
+        from members import choose
+        return [choose(v, i / 500) for i in range(500)]
+
+    def test_every_kind_of_change_is_reachable(self):
+        kinds = {o["op"] for o in self.ops(view())}
+        self.assertEqual(kinds, {"add_learner", "add_voter", "joint", "ghost", "transfer"})
+        kinds = {o["op"] for o in self.ops(view(voters=[1, 2, 3, 4], learners=[5], spares=[6],
+                                               running=[1, 2, 3, 4, 5]))}
+        # Five members, the most for a 3-node run: nothing is added, no ghost either.
+        self.assertEqual(kinds, {"promote", "remove", "demote", "transfer"})
+
+    def test_never_fewer_than_three_voters_and_never_the_leader(self):
+        for o in self.ops(view(spares=[])):
+            self.assertNotIn(o["op"], ("demote", "remove"))
+        for o in self.ops(view(voters=[1, 2, 3, 4], leader=4, spares=[])):
+            if o["op"] in ("demote", "remove", "transfer"):
+                self.assertNotEqual(o["node"], 4)
+            if o["op"] == "joint":
+                self.assertNotEqual(o["remove"], 4)
+
+    def test_a_ghost_only_while_every_real_voter_runs_and_then_it_goes(self):
+        self.assertNotIn("ghost", {o["op"] for o in self.ops(view(running=[1, 2]))})
+        ops = self.ops(view(voters=[1, 2, 3, 90]))
+        self.assertNotIn("ghost", {o["op"] for o in ops})
+        self.assertIn({"op": "remove", "node": 90}, ops)
+
+    def test_nothing_during_a_joint_configuration_or_without_a_leader(self):
+        self.assertEqual(self.ops(view(joint=True))[0]["op"], "none")
+        self.assertEqual(self.ops(view(leader=0))[0]["op"], "none")
+
+    def test_same_view_and_number_same_change(self):
+        from members import choose
+        self.assertEqual(choose(view(), 0.37), choose(view(), 0.37))
+
+    def test_slots_map_onto_current_members(self):
+        from members import remap_ids, remap_sides
+        self.assertEqual(remap_ids([2], [1, 2, 3], 3), [2])
+        self.assertEqual(remap_ids([2, 3], [1, 3, 4, 6], 3), [3, 4])
+        self.assertEqual(remap_ids([5], [1, 2, 4], 5), [2])  # wraps
+        for salt in range(30):
+            a, b = remap_sides([[1], [2, 3]], [1, 2, 3, 4, 5], 3, salt)
+            self.assertEqual(sorted(a + b), [1, 2, 3, 4, 5])  # new members are cut too
+            self.assertIn(1, a)
+            self.assertTrue({2, 3} <= set(b))
+        a, b = remap_sides([[1, 2], [3, 4, 5]], [1, 2, 3, 4], 5, 0)
+        self.assertFalse(set(a) & set(b))
+        self.assertEqual(sorted(a + b), [1, 2, 3, 4])
+
+
+class Clock(unittest.TestCase):
+    def test_spec_always_names_the_rate(self):
+        from clock import spec
+        self.assertEqual(spec(0.0), "+0.000 x1")  # a line without a rate keeps the old one
+        self.assertEqual(spec(-12.5, 4.0), "-12.500 x4")
+
+    def test_a_rate_change_does_not_jump(self):
+        from clock import rate_offset
+        started, at, acc, rate = 1000.0, 1030.0, 2.0, 4.0
+        off = rate_offset(acc, rate, started, at)
+        # libfaketime: fake = real start + offset + rate * (now - start)
+        self.assertAlmostEqual(started + off + rate * (at - started), at + acc)
+
+    def test_schedule_draws_clock_and_membership_faults(self):
+        from nemesis import make_schedule
+        s = make_schedule(9, 3, 300, ["clock", "membership"])
+        modes = {f.get("mode") for f in s if f["kind"] == "clock"}
+        self.assertEqual(modes, {"jump", "rate"})
+        for f in s:
+            if f["kind"] == "clock":
+                self.assertEqual(len(f["nodes"]), 1)
+                if f["mode"] == "jump":
+                    self.assertTrue(0.5 <= abs(f["jump"]) <= 20.0)
+            else:
+                self.assertTrue(0.0 <= f["pick"] < 1.0)
 
 
 if __name__ == "__main__":
