@@ -472,20 +472,20 @@ Result<raft::SnapshotBytes> NodeBackend::read_snapshot(raft::Index index, uint64
 }
 
 ipc::Outcome<std::unique_ptr<ipc::SnapshotWriter>> NodeBackend::begin_snapshot(raft::Index index) {
+    // Every error this returns is listed in docs/protocol.md (`snapshot`).
     if (host_.stopping()) return Error{ErrorCode::kShuttingDown, "raftd is stopping", std::nullopt};
-    if (*upload_busy_)
-        return Error{ErrorCode::kBusy, "another snapshot upload is in progress", std::nullopt};
     if (index > commit_index())
         return Error{ErrorCode::kBadRequest,
                      "index " + std::to_string(index) + " is above the commit index " +
                          std::to_string(commit_index()),
                      std::nullopt};
-    const raft::Index current = host_.store().storage().snapshot_meta().index;
-    if (index <= current)
-        return Error{ErrorCode::kBadRequest,
-                     "a snapshot at index " + std::to_string(current) + " already covers index " +
-                         std::to_string(index),
-                     std::nullopt};
+    // Already covered (an application replaying its stream from the start re-uploads a
+    // snapshot the node has): harmless, answered with the covering snapshot's index.
+    if (index <= host_.store().storage().snapshot_meta().index) return start_covered_upload(host_);
+    if (*upload_busy_)
+        return Error{ErrorCode::kBusy, "another snapshot upload is in progress", std::nullopt};
+    // Any index up to commit_index() was delivered on the commit stream, and raft accepts
+    // it even while the Ready that handed it out is still being persisted.
     auto meta = host_.node().snapshot_meta(index);
     if (!meta) return Error{ErrorCode::kNotFound, meta.status().message(), std::nullopt};
     return start_snapshot_upload(host_, std::move(meta).value(), upload_busy_);

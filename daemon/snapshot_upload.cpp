@@ -101,7 +101,27 @@ class AppUpload final : public ipc::SnapshotWriter {
     bool ended_ = false;
 };
 
+// An upload the latest snapshot already covers: nothing is written, so nothing waits for
+// the storage thread or holds the "upload open" flag.
+class CoveredUpload final : public ipc::SnapshotWriter {
+  public:
+    explicit CoveredUpload(NodeHost& host) : host_(host) {}
+    void write(raft::Payload, ipc::Done<ipc::Unit> done) override { done(ipc::Unit{}); }
+    void finish(raft::Payload, ipc::Done<raft::Index> done) override {
+        // Read now, not at begin: a newer snapshot may have been installed meanwhile.
+        done(host_.store().storage().snapshot_meta().index);
+    }
+    void abort() override {}
+
+  private:
+    NodeHost& host_;
+};
+
 }  // namespace
+
+std::unique_ptr<ipc::SnapshotWriter> start_covered_upload(NodeHost& host) {
+    return std::make_unique<CoveredUpload>(host);
+}
 
 std::unique_ptr<ipc::SnapshotWriter> start_snapshot_upload(NodeHost& host, raft::SnapshotMeta meta,
                                                            std::shared_ptr<bool> busy) {

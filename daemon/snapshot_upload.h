@@ -21,4 +21,9 @@ namespace raftd::daemon {
 std::unique_ptr<ipc::SnapshotWriter> start_snapshot_upload(NodeHost& host, raft::SnapshotMeta meta,
                                                            std::shared_ptr<bool> busy);
 
+// An upload at an index the node's latest snapshot already covers: the chunks are read and
+// dropped, and finish() answers the index of the snapshot covering it then (docs/protocol.md:
+// an application replaying from the start re-uploads what the node has; that is harmless).
+std::unique_ptr<ipc::SnapshotWriter> start_covered_upload(NodeHost& host);
+
 }  // namespace raftd::daemon

@@ -165,9 +165,11 @@ class Backend {
     virtual void transfer_leader(raft::NodeId to, Done<TransferLeaderReply> done) = 0;
     // Starts an election on this node; done with its campaign term.
     virtual void campaign(Done<CampaignReply> done) = 0;
-    // Starts a snapshot upload covering the log through `index`. Errors as Outcome:
-    // BAD_REQUEST (index above the commit index), NOT_FOUND (index compacted and not the
-    // current snapshot's), BUSY (another upload is being finished).
+    // Starts a snapshot upload covering the log through `index`. An index the latest
+    // snapshot already covers is accepted: its writer drops the bytes and finish() answers
+    // the covering snapshot's index. Errors as Outcome (docs/protocol.md, `snapshot`):
+    // BAD_REQUEST (index above commit_index()), BUSY (another upload is being finished),
+    // NOT_FOUND (the term or configuration at `index` is unknown), SHUTTING_DOWN.
     virtual Outcome<std::unique_ptr<SnapshotWriter>> begin_snapshot(raft::Index index) = 0;
 
     // ---- the commit stream ---------------------------------------------------------------
@@ -180,8 +182,7 @@ class Backend {
     // max_bytes (at least one entry when from <= commit_index()). Errors (raftd::Status):
     // kCompacted when from < first_index(); kNotFound when from > commit_index(); others
     // (kIoError ...) end the subscription with INTERNAL.
-    virtual Result<std::vector<StreamEntry>> read_entries(raft::Index from,
-                                                          uint64_t max_bytes) = 0;
+    virtual Result<std::vector<StreamEntry>> read_entries(raft::Index from, uint64_t max_bytes) = 0;
     // The latest durable snapshot (index 0 when there is none).
     virtual SnapshotInfo latest_snapshot() const = 0;
     // Up to max_bytes of snapshot `index` from `offset`. kNotFound when `index` is no longer

@@ -152,6 +152,16 @@ void Node::entries_persisted(EntryId last) {
     raft_->on_persisted(std::nullopt, std::nullopt, last);
 }
 
+Result<SnapshotMeta> Node::snapshot_meta(Index i) const {
+    // Entries of the outstanding Ready are committed and durable (raft hands out no others),
+    // so the application may have applied them already: the daemon delivers them before
+    // the Ready's own write finishes and advance() runs.
+    if (outstanding_)
+        return raft_->snapshot_meta_at(i, outstanding_->last_committed,
+                                       outstanding_->config_entries);
+    return raft_->snapshot_meta_at(i);
+}
+
 NodeStatus Node::status() const {
     const Raft& r = *raft_;
     NodeStatus s;

@@ -99,11 +99,14 @@ class Node {
     // durable. Entries replaced meanwhile (a new leader overwrote them) are ignored.
     void entries_persisted(EntryId last);
 
-    // Metadata for a snapshot of the application's state at index i (i <= applied), with
-    // the configuration as of i. The caller writes the snapshot, then may compact storage up
-    // to i; raft notices through Storage::first_index() and sends InstallSnapshot to
-    // followers that need what was dropped.
-    Result<SnapshotMeta> snapshot_meta(Index i) const { return raft_->snapshot_meta_at(i); }
+    // Metadata for a snapshot of the application's state at index i, with the configuration
+    // as of i. i may be any index raft handed out as committed: applied, or in the
+    // committed_entries of the Ready not yet advanced (the application may apply them, and
+    // snapshot, while the rest of that Ready is still being persisted). The caller writes the
+    // snapshot, then may compact storage up to i; raft notices through
+    // Storage::first_index() and sends InstallSnapshot to followers that need what was
+    // dropped.
+    Result<SnapshotMeta> snapshot_meta(Index i) const;
 
     NodeStatus status() const;
     NodeId id() const { return raft_->id(); }

@@ -282,11 +282,14 @@ void Raft::maybe_auto_leave() {
     pending_conf_index_ = id.index;
 }
 
-Result<SnapshotMeta> Raft::snapshot_meta_at(Index i) const {
-    if (i > log_.applied()) {
+Result<SnapshotMeta> Raft::snapshot_meta_at(Index i, Index handed_out,
+                                            const std::vector<Entry>& handed_out_conf) const {
+    const Index applied = log_.applied();
+    if (i > std::max(applied, handed_out)) {
         return Status::invalid_argument("index " + std::to_string(i) +
-                                        " is not applied yet (applied " +
-                                        std::to_string(log_.applied()) + ")");
+                                        " is not yet handed out as committed (applied " +
+                                        std::to_string(applied) + ", handed out " +
+                                        std::to_string(std::max(applied, handed_out)) + ")");
     }
     auto t = log_.term(i);
     if (!t) return t.status();
@@ -300,6 +303,19 @@ Result<SnapshotMeta> Raft::snapshot_meta_at(Index i) const {
     meta.index = i;
     meta.term = *t;
     meta.conf = *conf;
+    // Past `applied`, the configuration as of i is the applied one with the handed-out config
+    // entries up to i applied exactly as on_applied() will apply them (an invalid change is
+    // skipped there too). They are committed, so the result is final; raft's own
+    // configuration and `applied` still move only at advance().
+    if (i > applied) {
+        for (const Entry& e : handed_out_conf) {
+            if (e.index <= conf_index_ || e.index > i) continue;
+            auto cc = decode_conf_change(e.data.view());
+            if (!cc) continue;
+            auto next = apply_conf_change(meta.conf, *cc);
+            if (next) meta.conf = *next;
+        }
+    }
     return meta;
 }
 

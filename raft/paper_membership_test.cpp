@@ -313,3 +313,50 @@ TEST_CASE("s4_2_2_a_candidate_learns_the_commit_index_from_a_voter_that_refuses_
     REQUIRE(f.step(r));
     CHECK(f.raft().log().committed() == 3);
 }
+
+// Thesis 5.1: a snapshot's metadata holds the configuration as of its last index. The
+// application may apply a Ready's committed entries, and snapshot at one of them, before
+// that Ready's own write completes and advance() runs (raftd delivers them early): the
+// metadata must already be right then, configuration entries in that Ready included.
+TEST_CASE("s5_1_snapshot_metadata_at_an_entry_handed_out_before_advance") {
+    Fixture f(2, opts().term(1).vote(1).log({1, 1}).commit(2));
+    Entry conf = entry(4, 1);
+    conf.type = EntryType::kConfig;
+    conf.data = Payload(encode_conf_change(single(ConfChangeType::kAddNode, 4)));
+    Message app = msg(MessageType::kAppend, 1, 2, 1);
+    app.log_term = 1;
+    app.index = 2;
+    app.commit = 2;
+    app.entries = {entry(3, 1, "x"), conf};
+    REQUIRE(f.step(app));
+    f.drain();  // entries 3 and 4 are durable, not yet committed
+
+    Message more = msg(MessageType::kAppend, 1, 2, 1);
+    more.log_term = 1;
+    more.index = 4;
+    more.commit = 4;
+    more.entries = {entry(5, 1, "y")};
+    REQUIRE(f.step(more));
+    Ready rd = f.node().ready();  // entry 5 to persist; 3 and 4 handed out as committed
+    REQUIRE(rd.committed_entries.size() == 2);
+    REQUIRE(f.node().status().applied == 2);
+
+    auto at3 = f.node().snapshot_meta(3);
+    REQUIRE(at3);
+    CHECK(at3->term == 1);
+    CHECK(at3->conf.voters == std::vector<NodeId>{1, 2, 3});
+    auto at4 = f.node().snapshot_meta(4);
+    REQUIRE(at4);
+    CHECK(at4->conf.voters == std::vector<NodeId>{1, 2, 3, 4});
+    CHECK(!f.node().snapshot_meta(5));  // appended, but not handed out as committed
+    // raft's own configuration still changes only at advance().
+    CHECK(f.node().conf_state().voters == std::vector<NodeId>{1, 2, 3});
+
+    (void)f.storage().append(rd.entries);
+    if (rd.hard_state) f.storage().set_hard_state(*rd.hard_state);
+    f.node().advance();
+    auto after = f.node().snapshot_meta(4);
+    REQUIRE(after);
+    CHECK(*after == *at4);
+    CHECK(f.node().conf_state().voters == std::vector<NodeId>{1, 2, 3, 4});
+}

@@ -55,7 +55,11 @@ class Raft {
     const Config& config() const { return cfg_; }
     bool promotable() const;
     uint64_t uncommitted_bytes() const { return uncommitted_bytes_; }
-    Result<SnapshotMeta> snapshot_meta_at(Index i) const;
+    // Metadata for a snapshot at i. `handed_out` is the last committed index of the Ready the
+    // caller holds (0: none) and `handed_out_conf` its config entries: the application may
+    // have applied those entries before advance() reports them (see Node::snapshot_meta).
+    Result<SnapshotMeta> snapshot_meta_at(Index i, Index handed_out = 0,
+                                          const std::vector<Entry>& handed_out_conf = {}) const;
 
     // ---- outputs, drained by Node ----
     struct Outgoing {

@@ -1,8 +1,8 @@
 """Client scenarios against real 3-node raftd clusters (run by tests/scripts/clients_*.sh):
 every operation from the Python client and from raftctl (the C++ client), proposals on
 followers, identical streams on all nodes, per-connection order under load, a subscriber
-from 1 after compaction, kill-the-leader exactly-once, bad input, and the KV example
-surviving a node restart.
+from 1 after compaction, kill-the-leader exactly-once, bad input, the KV example
+surviving a node restart, and the KV example replaying over the snapshot it uploaded.
 
     /usr/bin/python3 tests/integration/clients_test.py SCENARIO...
 
@@ -372,9 +372,40 @@ def kv_restart():
         check(fst["snapshot_index"] > 0, f"the replica's snapshots reached raftd: {fst}")
 
 
+def kv_replay():
+    """Issue 19, bug 1: on a default-config node every KV run replays from index 1 (the log is
+    compacted only once a whole segment is below the snapshot) and re-uploads the snapshot
+    the node already has. That must be harmless: answered ok with the covering index."""
+    with Cluster(1) as c:
+        c.start()
+        node = c.leader()
+
+        def kv(*args, input=None):
+            return subprocess.run([sys.executable, KV, "--socket", node.socket, *args],
+                                  input=input, capture_output=True, text=True, timeout=120)
+
+        p = kv("repl", input="".join(f"set k{i} v{i}\n" for i in range(1, 121)))
+        check(p.returncode == 0 and not any(line.startswith("error ")
+                                            for line in p.stdout.splitlines()),
+              f"120 sets: exit {p.returncode}: {p.stdout[-300:]} {p.stderr}")
+        check(node.try_status()["snapshot_index"] == 100, node.try_status())
+        # The next runs replay 1..100 again and upload a snapshot at 100 once more.
+        for cmd, want in ((["get", "k5"], "v5"), (["set", "k121", "v121"], None),
+                          (["get", "k121"], "v121")):
+            p = kv(*cmd)
+            out = p.stdout.strip()
+            check(p.returncode == 0 and (out == want or (want is None and out.isdigit())),
+                  f"kv {cmd}: exit {p.returncode}: {p.stdout} {p.stderr}")
+        # The reply carries the index of the snapshot that covers the upload, chunked or not.
+        with Client(node.socket) as cl:
+            check(cl.snapshot(50, b"older state") == 100, "a snapshot below the latest")
+            check(cl.snapshot(100, b"x" * 10, chunk=3) == 100, "a chunked one at the latest")
+            check(cl.status()["snapshot_index"] == 100, "the node's snapshot is unchanged")
+
+
 SCENARIOS = {f.__name__: f for f in (python_ops, raftctl_ops, streams_identical,
                                       compacted_subscriber, kill_leader_stream, bad_input,
-                                      kv_restart)}
+                                      kv_restart, kv_replay)}
 
 
 def main(argv):

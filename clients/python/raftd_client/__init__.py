@@ -354,7 +354,10 @@ class Client:
         return self.call("campaign")["term"]
 
     def snapshot(self, index: int, data: bytes, chunk: Optional[int] = None) -> int:
-        """Saves `data` as the application snapshot through `index`, in pipelined chunks."""
+        """Saves `data` as the application snapshot through `index`, in pipelined chunks.
+        Returns the index of the node's snapshot that covers `index` now: `index`, or a larger
+        one when the node already had a snapshot at or above it (then `data` is dropped;
+        docs/protocol.md, `snapshot`)."""
         chunk = chunk or int(self.server.get("max_entry") or (1 << 20))
         data = bytes(data)
         ids, offset = [], 0
