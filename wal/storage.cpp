@@ -116,6 +116,7 @@ Status DurableStorage::open_impl() {
     if (!log) return log.status();
     log_ = std::move(log.value());
     if (Status st = load_meta(); !st) return st;
+    meta_commit_ = hs_.commit;
     // The commit last written with entries may be newer than the one in meta/, whose
     // commit-only writes are unsynced (docs/wal-format.md, 5.3).
     hs_.commit = std::max(hs_.commit, log_->durable_commit());
@@ -398,12 +399,15 @@ Status DurableStorage::persist(std::span<const raft::Entry> entries,
             leveldb::WriteBatch b;
             b.Put(kKeyHardState, encode_hard_state(keep));
             if (Status st = write_meta(b, true); !st) return fail(std::move(st));
+            meta_commit_ = keep.commit;
         }
         if (Status st = log_->append(entries, commit); !st) {
             // A batch the log refuses (a gap, a term going back) changed nothing; anything
             // else failed the log and fails us with it.
             return log_->failure().is_ok() ? st : fail(std::move(st));
         }
+        for (const raft::Entry& e : entries)
+            unrecorded_bytes_ += e.data.size() + kRecordHeaderSize + kEntryFixedSize;
     }
     if (next == hs_) return Status::ok();
     // Term and vote must be durable before any message depends on them: a synced write.
@@ -412,11 +416,20 @@ Status DurableStorage::persist(std::span<const raft::Entry> entries,
     // the next synced write makes it durable, and losing it in a machine crash loses no
     // configuration (the entries it covers were written with a commit at least as new as
     // any configuration entry among them could need; docs/wal-format.md, 5.3).
+    //
+    // The commit also goes to meta/ (unsynced) once kCommitEvidenceBytes of entries were
+    // appended since it was last written there: the commit records travel with the entries,
+    // so a lost or cut end of the last segment takes them along and would leave nothing
+    // that says committed entries are missing. meta/'s commit is what raft checks the log's
+    // end against on load (docs/wal-format.md, section 3, "What the log alone cannot see").
     const bool sync = next.term != hs_.term || next.vote != hs_.vote;
-    if (sync || entries.empty() || log_->durable_commit() < next.commit) {
+    const bool evidence = unrecorded_bytes_ >= kCommitEvidenceBytes && next.commit > meta_commit_;
+    if (sync || entries.empty() || log_->durable_commit() < next.commit || evidence) {
         leveldb::WriteBatch b;
         b.Put(kKeyHardState, encode_hard_state(next));
         if (Status st = write_meta(b, sync); !st) return fail(std::move(st));
+        meta_commit_ = next.commit;
+        unrecorded_bytes_ = 0;
     }
     std::unique_lock lk(mu_);
     hs_ = next;

@@ -473,6 +473,37 @@ TEST_CASE("a_log_that_lost_committed_entries_or_its_first_segment_is_refused_by_
     CHECK_MESSAGE(st.is_ok(), st.to_string());
 }
 
+TEST_CASE("a_cut_end_of_the_last_segment_below_the_commit_is_refused_by_raft_under_load") {
+    // Under load every batch carries the commit in the log and none goes to meta/ on its
+    // own (the commit never runs ahead of the entries): a cut of the log's end takes the
+    // commit records with it. meta/ gets the commit every kCommitEvidenceBytes, so a cut
+    // deeper than that is refused, not taken for a torn tail.
+    TempDir d;
+    StorageOptions o = opts();
+    o.log.segment_bytes = 1 << 20;
+    Index last = 1;
+    {
+        auto s = open_ok(d.path(), o);
+        std::vector<Entry> boot{raft::bootstrap_entry({{1, "h1:1"}})};
+        REQUIRE(s->persist(boot, HardState{1, 0, 1}).is_ok());
+        for (int b = 0; b < 100; b++, last += 10)  // each batch commits the one before
+            REQUIRE(s->persist(make_batch(last + 1, 10, 1, 100), HardState{1, 1, last}).is_ok());
+    }
+    const std::string seg = d.sub("wal/00000000000000000001.log");
+    REQUIRE(file_size(seg) > 2 * kCommitEvidenceBytes + 32);
+    std::filesystem::resize_file(seg, file_size(seg) - 2 * kCommitEvidenceBytes);
+    auto s = open_ok(d.path(), o);  // the log cuts the torn record and opens
+    CHECK(s->last_index() < last - 2 * kCommitEvidenceBytes / 200);
+    raft::Config cfg;
+    cfg.id = 1;
+    cfg.applied = 1;
+    auto n = raft::Node::create(cfg, *s, s.get());
+    REQUIRE_FALSE(n.is_ok());
+    INFO(n.status().to_string());
+    CHECK(n.status().code() == Code::kCorruption);
+    CHECK(n.status().to_string().find("is beyond the last entry") != std::string::npos);
+}
+
 TEST_CASE("damaged_or_missing_metadata_files_are_refused") {
     // meta/ is LevelDB's: its own checks (paranoid_checks, verified reads) and the identity
     // check catch a flipped byte or a lost CURRENT, MANIFEST or table file. (A lost LevelDB
