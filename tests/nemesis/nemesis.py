@@ -2,7 +2,7 @@
 """The nemesis driver (issue 14): a raftd cluster on loopback, a KV workload through the
 public protocol, a seeded fault schedule, heal, and the checkers of checker.py.
 
-  nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--faults kill,pause,partition,powerloss]
+  nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--faults kill,pause,partition,powerloss,corrupt,enospc]
 
 Every node runs as its own uid (so nftables can cut links between nodes on loopback by
 socket owner) with its data directory on its own loop-mounted ext4 image (disk.py), so a
@@ -41,8 +41,9 @@ from raftd_client import Client, RaftdError  # noqa: E402
 
 import checker  # noqa: E402
 import disk  # noqa: E402
+import disk_faults  # noqa: E402
 
-FAULT_KINDS = ("kill", "pause", "partition", "powerloss")
+FAULT_KINDS = ("kill", "pause", "partition", "powerloss") + disk_faults.KINDS
 UID_BASE = 61000          # node i runs as uid/gid UID_BASE + i
 KEYS = 6                  # registers in the workload
 OP_TIMEOUT = 4.0          # client deadline per operation; a write past it is indeterminate
@@ -94,6 +95,7 @@ def make_schedule(seed, nodes, seconds, faults):
         else:
             # A fixed node, or whichever node leads when the fault starts.
             f["nodes"] = ["leader"] if rng.random() < 0.4 else [rng.choice(ids)]
+        disk_faults.plan(rng, f)
         out.append(f)
         t += f["dur"] + rng.uniform(1.0, 3.0)
     return out
@@ -110,7 +112,7 @@ def describe(f):
     who = ",".join(map(str, f.get("resolved", f["nodes"])))
     if f["nodes"] == ["leader"]:
         who = f"{f['resolved'][0] if f.get('resolved') else '?'} (the leader)"
-    return f"{f['kind']} node {who} for {f['dur']:.1f}s"
+    return f"{f['kind']} node {who} for {f['dur']:.1f}s" + disk_faults.describe_extra(f)
 
 
 # ---- network: nftables rules on loopback, by socket owner --------------------------------
@@ -198,7 +200,7 @@ class Node:
                 "--data-dir", self.data_dir, "--socket", self.socket,
                 "--listen", f"127.0.0.1:{self.port}", "--tick-ms", "20",
                 "--election-ticks", "10", "--reconnect-min-ms", "20",
-                "--reconnect-max-ms", "300", "--wal-segment-size", "4MiB",
+                "--reconnect-max-ms", "300", "--wal-segment-size", "1MiB",
                 "--log-level", "info", "--log-format", "text",
                 "--initial-cluster", ",".join(f"{n.id}=127.0.0.1:{n.port}"
                                               for n in r.nodes.values())]
@@ -548,6 +550,8 @@ class Run:
         elif f["kind"] == "pause":
             for n in nodes:
                 n.pause()
+        elif f["kind"] in disk_faults.KINDS:
+            disk_faults.inject(self, nodes, f)
         elif f["kind"] == "powerloss":
             # Every target stops first, so the cut is one instant for all of them.
             for n in nodes:
@@ -562,6 +566,8 @@ class Run:
         if f["kind"] == "partition":
             self.net.heal()
             return
+        if f["kind"] in disk_faults.KINDS:
+            return disk_faults.heal(self, f)
         for i in f["resolved"]:
             n = self.nodes[i]
             if f["kind"] in ("kill", "powerloss"):
@@ -678,6 +684,8 @@ class Run:
         stream_errors = checker.check_streams(deliveries, self.acked, self.unavailable, ident)
         anomalies = [x for r in self.replicas.values() for x in r.anomalies] + self.died
         anomalies += self.check_recoveries()
+        disk_outcomes, disk_violations = disk_faults.results(self)
+        anomalies += disk_violations
         lin = checker.check_kv(self.history, budget_s=self.a.check_seconds)
         log(f"checked {len(deliveries)} deliveries and {len(self.history)} operations in "
             f"{time.monotonic() - t:.1f}s")
@@ -687,6 +695,7 @@ class Run:
                "lost_acknowledged": lost, "stream_errors": stream_errors,
                "anomalies": anomalies, "liveness": live,
                "recoveries_checked": self.recoveries_checked, "linearizable": lin["ok"],
+               "disk_outcomes": disk_outcomes,
                "linearizability": lin, "harness_errors": self.harness_errors[:20]}
         return res
 
@@ -780,6 +789,8 @@ def summary(res):
             ("reads failed (no effect)", o["read_failed"]),
             ("lost acknowledged", res["lost_acknowledged"]),
             ("recoveries after a cut checked", res.get("recoveries_checked", 0)),
+            ("disk fault outcomes", ", ".join(f"{k} {v}" for k, v in
+                                              res.get("disk_outcomes", {}).items()) or "-"),
             ("stream violations", len(res["stream_errors"])),
             ("liveness after heal", "ok" if not res["liveness"] else "FAILED"),
             ("linearizable", lin)]
@@ -819,7 +830,7 @@ def main():
     for f in a.faults:
         if f not in FAULT_KINDS:
             print(f"nemesis: unknown fault {f!r} (known: {', '.join(FAULT_KINDS)}; "
-                  "corrupt, enospc, clock and membership are not implemented yet)")
+                  "clock and membership are not implemented yet)")
             return 2
     if a.seed is None:
         a.seed = random.SystemRandom().randrange(1, 1 << 31)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A short nemesis run (about 60 s): the power-loss self-test, then 3 nodes under kill, pause,
-# partition and power loss with a seed from a fixed rotation (NEMESIS_SEED overrides), all
-# checks. Needs root, loop devices and nft: exits 77 (skipped) without them.
+# A short nemesis run (about 60-90 s): the power-loss self-test, then 3 nodes under kill,
+# pause, partition, power loss, corrupt and enospc with a seed from a fixed rotation
+# (NEMESIS_SEED overrides), all checks. Needs root, loop devices and nft: exits 77 (skipped) without them.
 # On failure the seed, schedule, history and logs are under build/nemesis/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,4 +11,4 @@ seed=${NEMESIS_SEED:-${SEEDS[$((10#$(date -u +%j) % ${#SEEDS[@]}))]}}
 rc=$?
 [ $rc -eq 0 ] || exit $rc
 exec /usr/bin/python3 tests/nemesis/nemesis.py --nodes 3 --seconds "${NEMESIS_SECONDS:-45}" \
-    --seed "$seed" --faults kill,pause,partition,powerloss
+    --seed "$seed" --faults kill,pause,partition,powerloss,corrupt,enospc
