@@ -290,8 +290,11 @@ def _heal_corrupt(run, st, n, offset, what, backup):
             st.counts["corrupt refused"] += 1
             outcome = "refused: " + _clip(err.group(0).replace(n.data_dir, "<dir>"))
         # Put back the node's own state at the kill (not an old backup) and start it again.
+        # Synced first, as an operator's restore would be: a later power cut must not take
+        # the copy's files back (the node synced its own writes, not ours).
         shutil.rmtree(n.data_dir)
         subprocess.run(["cp", "-a", backup, n.data_dir], check=True)
+        subprocess.run(["sync", "-f", n.disk.mnt], check=True)
         n.start()
     shutil.rmtree(backup, ignore_errors=True)
     return outcome

@@ -5,7 +5,9 @@
 # On failure the seed, schedule, history and logs are under build/nemesis/.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-SEEDS=(1 2 3 5 8 13 21)
+# Seeds whose 45 s, 3-node schedule holds every fault kind (pick them again when a kind is
+# added: make_schedule in tests/nemesis/nemesis.py).
+SEEDS=(5 9 12 26 38 44 49)
 seed=${NEMESIS_SEED:-${SEEDS[$((10#$(date -u +%j) % ${#SEEDS[@]}))]}}
 /usr/bin/python3 tests/nemesis/selftest_powerloss.py
 rc=$?
