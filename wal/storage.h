@@ -198,6 +198,7 @@ class DurableStorage final : public raft::Storage, public raft::SnapshotSource {
     Status load_peer_incarnations();
     Status verify_snapshot_file(SnapFile& sf) const;
     Status reconcile_log();
+    Status verify_meta();
     Status clean_snap_dir();
     Status fail(Status s);
     Status write_meta(leveldb::WriteBatch& b, bool sync);

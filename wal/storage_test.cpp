@@ -506,8 +506,8 @@ TEST_CASE("a_cut_end_of_the_last_segment_below_the_commit_is_refused_by_raft_und
 
 TEST_CASE("damaged_or_missing_metadata_files_are_refused") {
     // meta/ is LevelDB's: its own checks (paranoid_checks, verified reads) and the identity
-    // check catch a flipped byte or a lost CURRENT, MANIFEST or table file. (A lost LevelDB
-    // log file is not caught: see docs/wal-format.md 5.)
+    // check catch a flipped byte or a lost CURRENT, MANIFEST or table file; a lost log file
+    // only our check of the MANIFEST's log number does (meta_check.h).
     TempDir d;
     for (uint64_t restart = 0; restart < 2; restart++) {  // the 2nd open moves keys to a table
         auto s = open_ok(d.path());
@@ -562,8 +562,45 @@ TEST_CASE("damaged_or_missing_metadata_files_are_refused") {
     fs::remove(named("CURRENT"));
     refused("a missing CURRENT");
     restore();
+    const std::string log = named(".log");
+    fs::remove(log);
+    refused("a missing log file");
+    {
+        auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+        REQUIRE_FALSE(r.is_ok());
+        CHECK(r.status().code() == Code::kCorruption);
+        CHECK(r.status().to_string().find(fs::path(log).filename().string() +
+                                          ", the LevelDB log") != std::string::npos);
+    }
+    restore();
     auto s = open_ok(d.path());
     CHECK(s->last_index() == 20);
+}
+
+TEST_CASE("damage_in_a_superseded_metadata_table_is_refused_on_open") {
+    // Each open moves LevelDB's log into a new table: after four opens the second table
+    // holds only a hard_state the third replaced, and no lookup reads it any more.
+    TempDir d;
+    for (uint64_t term = 1; term <= 3; term++) {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist({}, HardState{term, 1, 0}).is_ok());
+    }
+    namespace fs = std::filesystem;
+    std::vector<std::string> tables;
+    for (const auto& e : fs::directory_iterator(d.sub("meta")))
+        if (e.path().extension() == ".ldb") tables.push_back(e.path().string());
+    std::sort(tables.begin(), tables.end());
+    REQUIRE(tables.size() >= 2);
+    {
+        std::fstream f(tables[1], std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(3);  // inside the first data block: the superseded hard_state
+        f.put('\x7f');
+    }
+    auto r = DurableStorage::open(Env::posix(), d.path(), opts());
+    REQUIRE_FALSE(r.is_ok());
+    INFO(r.status().to_string());
+    CHECK(r.status().code() == Code::kCorruption);
+    CHECK(r.status().to_string().find("meta/ verify") != std::string::npos);
 }
 
 TEST_CASE("install_interrupted_after_the_metadata_is_finished_on_open") {
