@@ -160,11 +160,10 @@ def damage(data_dir, kind, rng):
                     _flip(p, off, rng)
                     return f"flipped a bit in {short(p)} at {off}"
     if kind == "meta-missing":
-        # Not LevelDB's log file: losing it is not detected (docs/wal-format.md, section 3).
-        # Nor CURRENT while no table exists: LevelDB then makes a new database that replays
+        # Not CURRENT while no table exists: LevelDB then makes a new database that replays
         # every log file still there, which hold all of meta/, and loses nothing.
         tables = [n for n in mfiles if n.endswith(".ldb")]
-        cands = [n for n in mfiles if n.startswith("MANIFEST-")] + tables
+        cands = [n for n in mfiles if n.startswith("MANIFEST-") or n.endswith(".log")] + tables
         cands += ["CURRENT"] if tables and "CURRENT" in mfiles else []
         if cands:
             p = os.path.join(meta, rng.choice(cands))
