@@ -43,6 +43,26 @@ std::unique_ptr<DurableStorage> open_ok(const std::string& dir, StorageOptions o
     return std::move(r.value());
 }
 
+// Opens `dir` expecting a refusal whose text names the data dir and holds `what`.
+void expect_open_refused(const std::string& dir, const std::string& what,
+                         Code code = Code::kCorruption) {
+    auto r = DurableStorage::open(Env::posix(), dir, opts());
+    REQUIRE_FALSE(r.is_ok());
+    INFO(r.status().to_string());
+    CHECK(r.status().code() == code);
+    CHECK(r.status().to_string().find(dir) != std::string::npos);
+    CHECK(r.status().to_string().find(what) != std::string::npos);
+}
+
+// A raft node loaded from the storage: what raft says of the state it finds there.
+Status load_node(DurableStorage& s) {
+    raft::Config cfg;
+    cfg.id = 1;
+    cfg.applied = 1;
+    auto n = raft::Node::create(cfg, s, &s);
+    return n.is_ok() ? Status::ok() : n.status();
+}
+
 std::string snapshot_bytes(size_t n, uint64_t salt = 7) {
     return entry_data(0, n, salt);
 }
@@ -446,14 +466,7 @@ TEST_CASE("a_log_that_lost_committed_entries_or_its_first_segment_is_refused_by_
         fs::remove_all(wal);
         fs::copy(d.sub("pristine"), wal);
     };
-    auto load = [&] {
-        auto s = open_ok(d.path());
-        raft::Config cfg;
-        cfg.id = 1;
-        cfg.applied = 1;
-        auto n = raft::Node::create(cfg, *s, s.get());
-        return n.is_ok() ? Status::ok() : n.status();
-    };
+    auto load = [&] { return load_node(*open_ok(d.path())); };
     auto refused = [&](const std::string& what) {
         Status st = load();
         INFO(st.to_string());
@@ -494,14 +507,10 @@ TEST_CASE("a_cut_end_of_the_last_segment_below_the_commit_is_refused_by_raft_und
     std::filesystem::resize_file(seg, file_size(seg) - 2 * kCommitEvidenceBytes);
     auto s = open_ok(d.path(), o);  // the log cuts the torn record and opens
     CHECK(s->last_index() < last - 2 * kCommitEvidenceBytes / 200);
-    raft::Config cfg;
-    cfg.id = 1;
-    cfg.applied = 1;
-    auto n = raft::Node::create(cfg, *s, s.get());
-    REQUIRE_FALSE(n.is_ok());
-    INFO(n.status().to_string());
-    CHECK(n.status().code() == Code::kCorruption);
-    CHECK(n.status().to_string().find("is beyond the last entry") != std::string::npos);
+    Status st = load_node(*s);
+    INFO(st.to_string());
+    CHECK(st.code() == Code::kCorruption);
+    CHECK(st.to_string().find("is beyond the last entry") != std::string::npos);
 }
 
 TEST_CASE("damaged_or_missing_metadata_files_are_refused") {
@@ -532,12 +541,8 @@ TEST_CASE("damaged_or_missing_metadata_files_are_refused") {
         return std::string();
     };
     auto refused = [&](const std::string& what) {
-        auto r = DurableStorage::open(Env::posix(), d.path(), opts());
-        REQUIRE_FALSE(r.is_ok());
-        INFO(what << ": " << r.status().to_string());
-        CHECK(r.status().code() != Code::kOk);
-        CHECK(r.status().to_string().find(d.path()) != std::string::npos);
-        CHECK(r.status().to_string().find("meta/") != std::string::npos);
+        INFO(what);
+        expect_open_refused(d.path(), "meta/");
     };
     auto flip = [&](const std::string& file, uint64_t at) {
         std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
@@ -564,14 +569,7 @@ TEST_CASE("damaged_or_missing_metadata_files_are_refused") {
     restore();
     const std::string log = named(".log");
     fs::remove(log);
-    refused("a missing log file");
-    {
-        auto r = DurableStorage::open(Env::posix(), d.path(), opts());
-        REQUIRE_FALSE(r.is_ok());
-        CHECK(r.status().code() == Code::kCorruption);
-        CHECK(r.status().to_string().find(fs::path(log).filename().string() +
-                                          ", the LevelDB log") != std::string::npos);
-    }
+    expect_open_refused(d.path(), fs::path(log).filename().string() + ", the LevelDB log");
     restore();
     auto s = open_ok(d.path());
     CHECK(s->last_index() == 20);
@@ -596,11 +594,7 @@ TEST_CASE("damage_in_a_superseded_metadata_table_is_refused_on_open") {
         f.seekp(3);  // inside the first data block: the superseded hard_state
         f.put('\x7f');
     }
-    auto r = DurableStorage::open(Env::posix(), d.path(), opts());
-    REQUIRE_FALSE(r.is_ok());
-    INFO(r.status().to_string());
-    CHECK(r.status().code() == Code::kCorruption);
-    CHECK(r.status().to_string().find("meta/ verify") != std::string::npos);
+    expect_open_refused(d.path(), "meta/ verify");
 }
 
 TEST_CASE("install_interrupted_after_the_metadata_is_finished_on_open") {
