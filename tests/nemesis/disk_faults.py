@@ -83,6 +83,25 @@ def _flip(path, off, rng):
         fh.write(bytes([b ^ (1 << rng.randrange(8))]))
 
 
+def _table_data_end(path):
+    """Where a LevelDB table's data blocks end: the offset of its metaindex block, from the
+    footer (the last 48 bytes: two block handles as varints, padding, magic). Past it are
+    the metaindex block, which raftd's LevelDB (no filter policy) never reads, the index
+    block and the footer's padding, where a flipped bit changes nothing or only what LevelDB
+    checks at table open. None when the footer does not parse."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if len(data) < 48 or data[-8:] != bytes.fromhex("57fb808b247547db"):
+        return None
+    v, shift = 0, 0
+    for b in data[-48:-8]:
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v if v > 0 else None
+    return None
+
+
 def _below_tail(segs):
     """(segment, usable end) pairs: a sealed segment whole, the last one up to TAIL_MARGIN
     before its last record, so damage there is below the commit raftd recorded and followed
@@ -144,9 +163,11 @@ def damage(data_dir, kind, rng):
         tables = [n for n in mfiles if n.endswith(".ldb")]
         if tables:
             p = os.path.join(meta, rng.choice(tables))
-            off = rng.randrange(os.path.getsize(p))
-            _flip(p, off, rng)
-            return f"flipped a bit in {short(p)} at {off}"
+            end = _table_data_end(p)
+            if end:
+                off = rng.randrange(end)
+                _flip(p, off, rng)
+                return f"flipped a bit in a data block of {short(p)} at {off}"
         # No table yet: a byte inside the first record of LevelDB's log file when another
         # record follows it (a damaged final record may read as LevelDB's own torn write).
         for n in (n for n in mfiles if n.endswith(".log")):

@@ -195,8 +195,12 @@ class Damage(unittest.TestCase):
             pad = b"\0" * ((1 << 20) - len(body) - 32) if i == 2 else b""
             with open(os.path.join(root, "wal", f"{first:020d}.log"), "wb") as f:
                 f.write(b"raftdwal" + b"h" * 24 + body + pad)
+        # A table: 200 bytes of data blocks, a metaindex block, an index block, the footer.
+        handles = bytes([200, 1, 20, 220, 1, 8])
+        footer = handles + b"\0" * (40 - len(handles)) + bytes.fromhex("57fb808b247547db")
+        table = b"t" * 200 + b"m" * 20 + b"i" * 8 + footer
         for name, data in (("CURRENT", b"MANIFEST-000004\n"), ("MANIFEST-000004", b"m" * 80),
-                           ("000005.ldb", b"t" * 300),
+                           ("000005.ldb", table),
                            ("000006.log", b"ccccc" + bytes([20, 0]) + b"r" * 20 + b"x" * 40)):
             with open(os.path.join(root, "meta", name), "wb") as f:
                 f.write(data)
@@ -211,7 +215,8 @@ class Damage(unittest.TestCase):
                   "wal-flip-header": "flipped a bit in the header of wal/",
                   "wal-zero-block": "zeroed the 4 KiB block of wal/",
                   "wal-truncate": "truncated wal/", "wal-missing-segment": "deleted wal/",
-                  "meta-flip": "flipped a bit in meta/000005.ldb", "meta-missing": "deleted meta/"}
+                  "meta-flip": "flipped a bit in a data block of meta/000005.ldb at ",
+                  "meta-missing": "deleted meta/"}
         self.assertEqual(set(expect), set(df.DAMAGE))
         with tempfile.TemporaryDirectory() as tmp:
             pristine = os.path.join(tmp, "pristine")
@@ -236,6 +241,8 @@ class Damage(unittest.TestCase):
                     self.assertNotIn("instead", what)
                     after = snap(work)
                     self.assertNotEqual(before, after, what)
+                    if kind == "meta-flip":
+                        self.assertLess(int(what.rsplit(" ", 1)[1]), 200, what)
                     if last in after and "header" not in what:
                         self.assertEqual(after[last][tail_from:tail_from + df.TAIL_MARGIN],
                                          before[last][tail_from:tail_from + df.TAIL_MARGIN], what)
