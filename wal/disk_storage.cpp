@@ -13,6 +13,7 @@
 #include "raft/confchange.h"
 #include "raft/confchange_codec.h"
 #include "wal/crc32c.h"
+#include "wal/meta_check.h"
 #include "wal/record.h"
 #include "wal/snapshot_file.h"
 
@@ -103,6 +104,9 @@ Status DiskStorage::open_impl() {
     // (LevelDB syncs meta/ for its MANIFEST but not after renaming CURRENT).
     if (Status st = create_dirs_durably(*env_, dir_); !st) return st;
     if (Status st = env_->create_dirs(snap_dir_); !st) return st;
+    // LevelDB does not notice a lost log file, and once open it records a new one and the
+    // evidence is gone: checked first (meta_check.h).
+    if (Status st = check_leveldb_log_present(meta_dir_); !st) return st;
     leveldb::Options o;
     o.create_if_missing = true;
     o.paranoid_checks = true;
@@ -111,11 +115,13 @@ Status DiskStorage::open_impl() {
     db_.reset(raw);
     if (Status st = env_->sync_dir(meta_dir_); !st) return st;
     if (Status st = env_->sync_dir(dir_); !st) return st;
+    if (Status st = verify_meta(); !st) return st;
     if (Status st = check_identity(); !st) return st;
     auto log = SegmentedLog::open(env_, wal_dir_, opts_.log);
     if (!log) return log.status();
     log_ = std::move(log.value());
     if (Status st = load_meta(); !st) return st;
+    meta_commit_ = hs_.commit;
     // The commit last written with entries may be newer than the one in meta/, whose
     // commit-only writes are unsynced (docs/wal-format.md, 5.3).
     hs_.commit = std::max(hs_.commit, log_->durable_commit());
@@ -187,6 +193,20 @@ Status DiskStorage::check_identity() {
         return Status::corruption("meta/ incarnation is not a non-zero u64");
     incarnation_ = get_u64(inc.data());
     return Status::ok();
+}
+
+// Reads every key of meta/ once with checksums verified, which reads every data block of
+// every table: a lookup stops at the newest version of a key, so damage in an older table
+// (a superseded value) would pass the reads below and fail a LevelDB compaction later, while
+// the node runs. meta/ holds a few keys; this costs nothing measurable.
+Status DiskStorage::verify_meta() {
+    leveldb::ReadOptions ro;
+    ro.verify_checksums = true;
+    ro.fill_cache = false;
+    std::unique_ptr<leveldb::Iterator> it(db_->NewIterator(ro));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    }
+    return ldb_status(it->status(), "meta/ verify");
 }
 
 Status DiskStorage::load_peer_incarnations() {
@@ -398,12 +418,15 @@ Status DiskStorage::persist(std::span<const raft::Entry> entries,
             leveldb::WriteBatch b;
             b.Put(kKeyHardState, encode_hard_state(keep));
             if (Status st = write_meta(b, true); !st) return fail(std::move(st));
+            meta_commit_ = keep.commit;
         }
         if (Status st = log_->append(entries, commit); !st) {
             // A batch the log refuses (a gap, a term going back) changed nothing; anything
             // else failed the log and fails us with it.
             return log_->failure().is_ok() ? st : fail(std::move(st));
         }
+        for (const raft::Entry& e : entries)
+            unrecorded_bytes_ += e.data.size() + kRecordHeaderSize + kEntryFixedSize;
     }
     if (next == hs_) return Status::ok();
     // Term and vote must be durable before any message depends on them: a synced write.
@@ -412,11 +435,20 @@ Status DiskStorage::persist(std::span<const raft::Entry> entries,
     // the next synced write makes it durable, and losing it in a machine crash loses no
     // configuration (the entries it covers were written with a commit at least as new as
     // any configuration entry among them could need; docs/wal-format.md, 5.3).
+    //
+    // The commit also goes to meta/ (unsynced) once kCommitEvidenceBytes of entries were
+    // appended since it was last written there: the commit records travel with the entries,
+    // so a lost or cut end of the last segment takes them along and would leave nothing
+    // that says committed entries are missing. meta/'s commit is what raft checks the log's
+    // end against on load (docs/wal-format.md, section 3, "What the log alone cannot see").
     const bool sync = next.term != hs_.term || next.vote != hs_.vote;
-    if (sync || entries.empty() || log_->durable_commit() < next.commit) {
+    const bool evidence = unrecorded_bytes_ >= kCommitEvidenceBytes && next.commit > meta_commit_;
+    if (sync || entries.empty() || log_->durable_commit() < next.commit || evidence) {
         leveldb::WriteBatch b;
         b.Put(kKeyHardState, encode_hard_state(next));
         if (Status st = write_meta(b, sync); !st) return fail(std::move(st));
+        meta_commit_ = next.commit;
+        unrecorded_bytes_ = 0;
     }
     std::unique_lock lk(mu_);
     hs_ = next;

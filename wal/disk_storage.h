@@ -53,6 +53,12 @@ class WriteBatch;
 
 namespace raftd::wal {
 
+// After this many bytes of entries went into the log, persist writes the commit to meta/ too
+// (not synced), so that a cut end of the log below it is refused on load
+// (docs/wal-format.md, 5.3). Small enough to catch a lost tail of a few dozen batches, large
+// enough to cost one cheap LevelDB write per many batches.
+inline constexpr uint64_t kCommitEvidenceBytes = 16 << 10;
+
 // The data dir format this build reads and writes (meta key "format_version").
 inline constexpr uint32_t kDataDirFormatVersion = 1;
 
@@ -196,6 +202,7 @@ class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
     Status load_peer_incarnations();
     Status verify_snapshot_file(SnapFile& sf) const;
     Status reconcile_log();
+    Status verify_meta();
     Status clean_snap_dir();
     Status fail(Status s);
     Status write_meta(leveldb::WriteBatch& b, bool sync);
@@ -213,6 +220,10 @@ class DiskStorage final : public raft::Storage, public raft::SnapshotSource {
     uint64_t incarnation_ = 0;  // set by open, then constant
     std::string open_notes_;
     uint64_t writer_seq_ = 0;  // writer thread only: unique temporary snapshot names
+    // Writer thread only: the commit last written to meta/, and the entry bytes appended
+    // since (persist writes the commit to meta/ again after kCommitEvidenceBytes of them).
+    raft::Index meta_commit_ = 0;
+    uint64_t unrecorded_bytes_ = 0;
 
     // Guards the state below. Readers take it shared; install/compact hold it exclusively
     // across the log change and the metadata swap.

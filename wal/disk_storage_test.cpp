@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 #include <leveldb/db.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,26 @@ std::unique_ptr<DiskStorage> open_ok(const std::string& dir, DiskStorageOptions 
     auto r = DiskStorage::open(env, dir, o);
     REQUIRE_MESSAGE(r.is_ok(), r.status().to_string());
     return std::move(r.value());
+}
+
+// Opens `dir` expecting a refusal whose text names the data dir and holds `what`.
+void expect_open_refused(const std::string& dir, const std::string& what,
+                         Code code = Code::kCorruption) {
+    auto r = DiskStorage::open(Env::posix(), dir, opts());
+    REQUIRE_FALSE(r.is_ok());
+    INFO(r.status().to_string());
+    CHECK(r.status().code() == code);
+    CHECK(r.status().to_string().find(dir) != std::string::npos);
+    CHECK(r.status().to_string().find(what) != std::string::npos);
+}
+
+// A raft node loaded from the storage: what raft says of the state it finds there.
+Status load_node(DiskStorage& s) {
+    raft::Config cfg;
+    cfg.id = 1;
+    cfg.applied = 1;
+    auto n = raft::Node::create(cfg, s, &s);
+    return n.is_ok() ? Status::ok() : n.status();
 }
 
 std::string snapshot_bytes(size_t n, uint64_t salt = 7) {
@@ -418,6 +439,162 @@ TEST_CASE("corrupt_or_missing_snapshot_file_is_refused_with_a_clear_error") {
     put(pristine);  // and the untouched file opens again
     auto s = open_ok(d.path());
     CHECK(read_whole_snapshot(*s, 6) == data);
+}
+
+TEST_CASE("a_log_that_lost_committed_entries_or_its_first_segment_is_refused_by_raft") {
+    // Damage the log's own checks cannot see: a whole segment gone at either end, or the
+    // last one cut at a record boundary. The storage opens; raft, loading from it, compares
+    // the log with the commit and the snapshot and refuses (docs/wal-format.md, section 3).
+    TempDir d;
+    {
+        auto s = open_ok(d.path());
+        std::vector<Entry> boot{raft::bootstrap_entry({{1, "h1:1"}})};
+        REQUIRE(s->persist(boot, HardState{1, 0, 1}).is_ok());
+        for (Index i = 2; i <= 200; i += 20)
+            REQUIRE(s->persist(make_batch(i, 20, 1, 100), HardState{1, 1, i - 1}).is_ok());
+        REQUIRE(s->persist({}, HardState{1, 1, 200}).is_ok());  // commit only, as a follower
+    }
+    namespace fs = std::filesystem;
+    const std::string wal = d.sub("wal");
+    std::vector<std::string> segs;
+    for (const auto& e : fs::directory_iterator(wal))
+        segs.push_back(e.path().string());
+    std::sort(segs.begin(), segs.end());
+    REQUIRE(segs.size() >= 3);
+    fs::copy(wal, d.sub("pristine"));
+    auto restore = [&] {
+        fs::remove_all(wal);
+        fs::copy(d.sub("pristine"), wal);
+    };
+    auto load = [&] { return load_node(*open_ok(d.path())); };
+    auto refused = [&](const std::string& what) {
+        Status st = load();
+        INFO(st.to_string());
+        CHECK(st.code() == Code::kCorruption);
+        CHECK(st.to_string().find(what) != std::string::npos);
+    };
+    fs::remove(segs.back());  // the newest segment
+    refused("commit index 200 is beyond the last entry");
+    restore();
+    fs::resize_file(segs.back(), 32);  // the newest segment, cut to its header
+    refused("commit index 200 is beyond the last entry");
+    restore();
+    fs::remove(segs.front());  // the oldest segment, with no snapshot to cover it
+    refused("log starts after the snapshot");
+    restore();
+    Status st = load();
+    CHECK_MESSAGE(st.is_ok(), st.to_string());
+}
+
+TEST_CASE("a_cut_end_of_the_last_segment_below_the_commit_is_refused_by_raft_under_load") {
+    // Under load every batch carries the commit in the log and none goes to meta/ on its
+    // own (the commit never runs ahead of the entries): a cut of the log's end takes the
+    // commit records with it. meta/ gets the commit every kCommitEvidenceBytes, so a cut
+    // deeper than that is refused, not taken for a torn tail.
+    TempDir d;
+    DiskStorageOptions o = opts();
+    o.log.segment_bytes = 1 << 20;
+    Index last = 1;
+    {
+        auto s = open_ok(d.path(), o);
+        std::vector<Entry> boot{raft::bootstrap_entry({{1, "h1:1"}})};
+        REQUIRE(s->persist(boot, HardState{1, 0, 1}).is_ok());
+        for (int b = 0; b < 100; b++, last += 10)  // each batch commits the one before
+            REQUIRE(s->persist(make_batch(last + 1, 10, 1, 100), HardState{1, 1, last}).is_ok());
+    }
+    const std::string seg = d.sub("wal/00000000000000000001.log");
+    REQUIRE(file_size(seg) > 2 * kCommitEvidenceBytes + 32);
+    std::filesystem::resize_file(seg, file_size(seg) - 2 * kCommitEvidenceBytes);
+    auto s = open_ok(d.path(), o);  // the log cuts the torn record and opens
+    CHECK(s->last_index() < last - 2 * kCommitEvidenceBytes / 200);
+    Status st = load_node(*s);
+    INFO(st.to_string());
+    CHECK(st.code() == Code::kCorruption);
+    CHECK(st.to_string().find("is beyond the last entry") != std::string::npos);
+}
+
+TEST_CASE("damaged_or_missing_metadata_files_are_refused") {
+    // meta/ is LevelDB's: its own checks (paranoid_checks, verified reads) and the identity
+    // check catch a flipped byte or a lost CURRENT, MANIFEST or table file; a lost log file
+    // only our check of the MANIFEST's log number does (meta_check.h).
+    TempDir d;
+    for (uint64_t restart = 0; restart < 2; restart++) {  // the 2nd open moves keys to a table
+        auto s = open_ok(d.path());
+        // A new term each time: a synced write that lands in LevelDB's log file.
+        REQUIRE(s->persist(make_batch(1 + restart * 10, 10, 1 + restart, 10),
+                           HardState{1 + restart, 1, 5})
+                    .is_ok());
+    }
+    namespace fs = std::filesystem;
+    const std::string meta = d.sub("meta");
+    fs::copy(meta, d.sub("pristine"));
+    auto restore = [&] {
+        fs::remove_all(meta);
+        fs::copy(d.sub("pristine"), meta);
+    };
+    auto named = [&](const std::string& suffix) {
+        for (const auto& e : fs::directory_iterator(meta)) {
+            std::string n = e.path().filename().string();
+            if (n.ends_with(suffix) || n.starts_with(suffix)) return e.path().string();
+        }
+        FAIL("no file " << suffix << " in meta/");
+        return std::string();
+    };
+    auto refused = [&](const std::string& what) {
+        INFO(what);
+        expect_open_refused(d.path(), "meta/");
+    };
+    auto flip = [&](const std::string& file, uint64_t at) {
+        std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(static_cast<std::streamoff>(at));
+        char c = 0;
+        f.get(c);
+        f.seekp(static_cast<std::streamoff>(at));
+        f.put(static_cast<char>(c ^ 0x20));
+    };
+    flip(named(".ldb"), 20);
+    refused("a flipped byte in the table");
+    restore();
+    flip(named(".log"), 20);
+    refused("a flipped byte in the log");
+    restore();
+    fs::remove(named(".ldb"));
+    refused("a missing table");
+    restore();
+    fs::remove(named("MANIFEST-"));
+    refused("a missing MANIFEST");
+    restore();
+    fs::remove(named("CURRENT"));
+    refused("a missing CURRENT");
+    restore();
+    const std::string log = named(".log");
+    fs::remove(log);
+    expect_open_refused(d.path(), fs::path(log).filename().string() + ", the LevelDB log");
+    restore();
+    auto s = open_ok(d.path());
+    CHECK(s->last_index() == 20);
+}
+
+TEST_CASE("damage_in_a_superseded_metadata_table_is_refused_on_open") {
+    // Each open moves LevelDB's log into a new table: after four opens the second table
+    // holds only a hard_state the third replaced, and no lookup reads it any more.
+    TempDir d;
+    for (uint64_t term = 1; term <= 3; term++) {
+        auto s = open_ok(d.path());
+        REQUIRE(s->persist({}, HardState{term, 1, 0}).is_ok());
+    }
+    namespace fs = std::filesystem;
+    std::vector<std::string> tables;
+    for (const auto& e : fs::directory_iterator(d.sub("meta")))
+        if (e.path().extension() == ".ldb") tables.push_back(e.path().string());
+    std::sort(tables.begin(), tables.end());
+    REQUIRE(tables.size() >= 2);
+    {
+        std::fstream f(tables[1], std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(3);  // inside the first data block: the superseded hard_state
+        f.put('\x7f');
+    }
+    expect_open_refused(d.path(), "meta/ verify");
 }
 
 TEST_CASE("install_interrupted_after_the_metadata_is_finished_on_open") {

@@ -186,6 +186,25 @@ TEST_CASE("bit_flips_in_the_middle_are_refused_with_file_offset_and_index") {
     }
 }
 
+TEST_CASE("a_zeroed_block_below_the_last_record_is_refused") {
+    // A block of zeros read back where records were (a lost write inside a flushed range,
+    // a zeroing filesystem repair): the records after it prove it is not preallocated space.
+    TempDir d;
+    const std::string pristine = d.sub("pristine"), work = d.sub("work");
+    auto segs = build(pristine, 150, false);
+    REQUIRE(segs.size() == 3);
+    for (size_t seg : {0, 2}) {  // a sealed segment, and the middle of the last one
+        CAPTURE(seg);
+        copy_dir(pristine, work);
+        const std::string file = work + "/" + fs::path(segs[seg]).filename().string();
+        std::string bytes = read_file(file);
+        std::fill(bytes.begin() + 512, bytes.begin() + 1024, '\0');
+        write_file(file, bytes);
+        const uint64_t k = (512 - kSegmentHeaderSize) / kRec;  // the record holding byte 512
+        expect_refused(work, file, kSegmentHeaderSize + k * kRec, seg * 60 + 1 + k);
+    }
+}
+
 TEST_CASE("a_torn_sealed_segment_is_corruption_not_a_torn_tail") {
     TempDir d;
     auto segs = build(d.path(), 150, false);

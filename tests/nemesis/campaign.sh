@@ -9,7 +9,7 @@ total=${NEMESIS_SECONDS:-600}
 per=${NEMESIS_RUN_SECONDS:-120}
 [ "$per" -le "$total" ] || per=$total
 base=${NEMESIS_SEED:-$(( (RANDOM << 15 | RANDOM) + 1 ))}
-faults=${NEMESIS_FAULTS:-kill,pause,partition,powerloss,clock,membership}
+faults=${NEMESIS_FAULTS:-kill,pause,partition,powerloss,clock,membership,corrupt,enospc}
 echo "nemesis campaign: ${total}s in runs of ${per}s, seeds from $base, faults $faults"
 /usr/bin/python3 tests/nemesis/selftest_powerloss.py || exit $?
 k=0 spent=0 failed=()

@@ -3,7 +3,7 @@
 public protocol, a seeded fault schedule, heal, and the checkers of checker.py.
 
   nemesis.py [--nodes 3|5] [--seconds S] [--seed N] [--raftd PATH]
-             [--faults kill,pause,partition,powerloss,clock,membership]
+             [--faults kill,pause,partition,powerloss,clock,membership,corrupt,enospc]
 
 Every node runs as its own uid (so nftables can cut links between nodes on loopback by
 socket owner) with its data directory on its own loop-mounted ext4 image (disk.py), so a
@@ -43,9 +43,10 @@ from raftd_client import Client, RaftdError  # noqa: E402
 import checker  # noqa: E402
 import clock  # noqa: E402
 import disk  # noqa: E402
+import disk_faults  # noqa: E402
 import members  # noqa: E402
 
-FAULT_KINDS = ("kill", "pause", "partition", "powerloss", "clock", "membership")
+FAULT_KINDS = ("kill", "pause", "partition", "powerloss", "clock", "membership") + disk_faults.KINDS
 UID_BASE = 61000          # node i runs as uid/gid UID_BASE + i
 KEYS = 6                  # registers in the workload
 OP_TIMEOUT = 4.0          # client deadline per operation; a write past it is indeterminate
@@ -103,6 +104,7 @@ def make_schedule(seed, nodes, seconds, faults):
             f["nodes"] = ["leader"] if rng.random() < 0.4 else [rng.choice(ids)]
             if kind == "clock":
                 clock_fault(rng, f)
+        disk_faults.plan(rng, f)
         out.append(f)
         t += f["dur"] + rng.uniform(1.0, 3.0)
     return out
@@ -149,7 +151,7 @@ def describe(f):
     if f["nodes"] == ["leader"]:
         who = f"{f['resolved'][0] if f.get('resolved') else '?'} (the leader)"
     rack = f" (a rack: back behind a partition for {RACK_S:g}s)" if f.get("rack") else ""
-    return f"{f['kind']} node {who}{rack} for {f['dur']:.1f}s"
+    return f"{f['kind']} node {who}{rack} for {f['dur']:.1f}s" + disk_faults.describe_extra(f)
 
 
 # ---- network: nftables rules on loopback, by socket owner --------------------------------
@@ -243,7 +245,7 @@ class Node:
                 "--data-dir", self.data_dir, "--socket", self.socket,
                 "--listen", f"127.0.0.1:{self.port}", "--tick-ms", "20",
                 "--election-ticks", "10", "--reconnect-min-ms", "20",
-                "--reconnect-max-ms", "300", "--wal-segment-size", "4MiB",
+                "--reconnect-max-ms", "300", "--wal-segment-size", "1MiB",
                 "--log-level", "info", "--log-format", "text"]
         if self.id <= r.a.nodes:
             argv += ["--initial-cluster", ",".join(f"{n.id}=127.0.0.1:{n.port}"
@@ -610,6 +612,8 @@ class Run:
         elif f["kind"] == "pause":
             for n in nodes:
                 n.pause()
+        elif f["kind"] in disk_faults.KINDS:
+            disk_faults.inject(self, nodes, f)
         elif f["kind"] == "powerloss":
             # Every target stops first, so the cut is one instant for all of them.
             for n in nodes:
@@ -628,6 +632,8 @@ class Run:
             return
         if f.get("rack"):
             self.rack_cut(f["resolved"])
+        if f["kind"] in disk_faults.KINDS:
+            return disk_faults.heal(self, f)
         for i in f["resolved"]:
             n = self.nodes[i]
             if f["kind"] in ("kill", "powerloss"):
@@ -753,6 +759,8 @@ class Run:
         anomalies += self.check_recoveries()
         claims = self.leader_claims()
         anomalies += checker.check_leaders(claims)
+        disk_outcomes, disk_violations = disk_faults.results(self)
+        anomalies += disk_violations
         lin = checker.check_kv(self.history, budget_s=self.a.check_seconds)
         log(f"checked {len(deliveries)} deliveries and {len(self.history)} operations in "
             f"{time.monotonic() - t:.1f}s")
@@ -764,6 +772,7 @@ class Run:
                "recoveries_checked": self.recoveries_checked, "linearizable": lin["ok"],
                "leader_terms": len({t for _, t in claims}),
                "membership": dict(self.membership.counts) if self.membership else {},
+               "disk_outcomes": disk_outcomes,
                "linearizability": lin, "harness_errors": self.harness_errors[:20]}
         return res
 
@@ -962,6 +971,8 @@ def summary(res):
             ("lost acknowledged", res["lost_acknowledged"]),
             ("recoveries after a cut checked", res.get("recoveries_checked", 0)),
             ("terms with a leader (logs)", res.get("leader_terms", 0)),
+            ("disk fault outcomes", ", ".join(f"{k} {v}" for k, v in
+                                              res.get("disk_outcomes", {}).items()) or "-"),
             ("stream violations", len(res["stream_errors"])),
             ("liveness after heal", "ok" if not res["liveness"] else "FAILED"),
             ("linearizable", lin)]

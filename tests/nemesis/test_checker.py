@@ -289,5 +289,73 @@ class Clock(unittest.TestCase):
                 self.assertTrue(0.0 <= f["pick"] < 1.0)
 
 
+class Damage(unittest.TestCase):
+    """disk_faults.damage does the kind of damage it names, and in the last segment never
+    within TAIL_MARGIN of its last record (where a cut is legitimately a torn tail)."""
+
+    def make_dir(self, root):
+        import os
+        import random
+        rng = random.Random(5)
+        os.makedirs(os.path.join(root, "wal"))
+        os.makedirs(os.path.join(root, "meta"))
+        for i, first in enumerate((1, 3000, 6000)):
+            body = bytes(rng.randrange(1, 256) for _ in range(200 << 10))
+            pad = b"\0" * ((1 << 20) - len(body) - 32) if i == 2 else b""
+            with open(os.path.join(root, "wal", f"{first:020d}.log"), "wb") as f:
+                f.write(b"raftdwal" + b"h" * 24 + body + pad)
+        # A table: 200 bytes of data blocks, a metaindex block, an index block, the footer.
+        handles = bytes([200, 1, 20, 220, 1, 8])
+        footer = handles + b"\0" * (40 - len(handles)) + bytes.fromhex("57fb808b247547db")
+        table = b"t" * 200 + b"m" * 20 + b"i" * 8 + footer
+        for name, data in (("CURRENT", b"MANIFEST-000004\n"), ("MANIFEST-000004", b"m" * 80),
+                           ("000005.ldb", table),
+                           ("000006.log", b"ccccc" + bytes([20, 0]) + b"r" * 20 + b"x" * 40)):
+            with open(os.path.join(root, "meta", name), "wb") as f:
+                f.write(data)
+
+    def test_each_kind(self):
+        import os
+        import random
+        import shutil
+        import tempfile
+        import disk_faults as df
+        expect = {"wal-flip-body": "flipped a bit in a record of wal/",
+                  "wal-flip-header": "flipped a bit in the header of wal/",
+                  "wal-zero-block": "zeroed the 4 KiB block of wal/",
+                  "wal-truncate": "truncated wal/", "wal-missing-segment": "deleted wal/",
+                  "meta-flip": "flipped a bit in a data block of meta/000005.ldb at ",
+                  "meta-missing": "deleted meta/"}
+        self.assertEqual(set(expect), set(df.DAMAGE))
+        with tempfile.TemporaryDirectory() as tmp:
+            pristine = os.path.join(tmp, "pristine")
+            self.make_dir(pristine)
+            last = os.path.join("wal", f"{6000:020d}.log")
+            tail_from = 32 + (200 << 10) - df.TAIL_MARGIN
+
+            def snap(root):
+                out = {}
+                for d in ("wal", "meta"):
+                    for n in os.listdir(os.path.join(root, d)):
+                        with open(os.path.join(root, d, n), "rb") as f:
+                            out[os.path.join(d, n)] = f.read()
+                return out
+            before = snap(pristine)
+            for kind, prefix in expect.items():
+                for seed in range(6):
+                    work = os.path.join(tmp, f"{kind}-{seed}")
+                    shutil.copytree(pristine, work)
+                    what = df.damage(work, kind, random.Random(seed))
+                    self.assertTrue(what.startswith(prefix), (kind, what))
+                    self.assertNotIn("instead", what)
+                    after = snap(work)
+                    self.assertNotEqual(before, after, what)
+                    if kind == "meta-flip":
+                        self.assertLess(int(what.rsplit(" ", 1)[1]), 200, what)
+                    if last in after and "header" not in what:
+                        self.assertEqual(after[last][tail_from:tail_from + df.TAIL_MARGIN],
+                                         before[last][tail_from:tail_from + df.TAIL_MARGIN], what)
+                    shutil.rmtree(work)
+
 if __name__ == "__main__":
     unittest.main()

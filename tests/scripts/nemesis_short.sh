@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short nemesis run (about 60-90 s): the power-loss self-test, then 3 nodes under every
-# fault kind (kill, pause, partition, power loss, clock, membership, ...) with a seed from a
+# fault kind (kill, pause, partition, power loss, clock, membership, corrupt, enospc) with a seed from a
 # fixed rotation (NEMESIS_SEED overrides), all checks. The rotation's seed is the first one,
 # counting up from the day's base, whose schedule has every fault kind at least once.
 # Needs root, loop devices and nft: exits 77 (skipped) without them.
