@@ -4,21 +4,19 @@
 #include <algorithm>
 
 #include "raft/confchange_codec.h"
+#include "raft/enum_name.h"
 
 namespace raftd::raft {
 
+constexpr EnumName<Role> kRoleNames[] = {
+    {Role::kFollower, "follower"},
+    {Role::kPreCandidate, "pre-candidate"},
+    {Role::kCandidate, "candidate"},
+    {Role::kLeader, "leader"},
+};
+
 std::string_view role_name(Role r) {
-    switch (r) {
-        case Role::kFollower:
-            return "follower";
-        case Role::kPreCandidate:
-            return "pre-candidate";
-        case Role::kCandidate:
-            return "candidate";
-        case Role::kLeader:
-            return "leader";
-    }
-    return "unknown";
+    return enum_name(r, kRoleNames, "unknown");
 }
 
 Raft::Raft(const Config& cfg, const Storage& storage, const SnapshotSource* snapshots)
