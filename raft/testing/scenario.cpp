@@ -33,6 +33,10 @@ bool is_blank(const std::string& s) {
     return s.find_first_not_of(" \t\r") == std::string::npos;
 }
 
+constexpr const char* kProductionSeparator = "---- production";
+
+}  // namespace
+
 std::vector<std::string> split_words(const std::string& s) {
     std::vector<std::string> out;
     std::istringstream in(s);
@@ -41,10 +45,6 @@ std::vector<std::string> split_words(const std::string& s) {
         out.push_back(w);
     return out;
 }
-
-constexpr const char* kProductionSeparator = "---- production";
-
-}  // namespace
 
 Result<ScenarioFile> parse_scenario(const std::string& text) {
     ScenarioFile f;
@@ -175,8 +175,6 @@ std::string ScenarioRunner::run(const std::string& command_line) {
     return s.empty() ? "ok" : s;
 }
 
-namespace {
-
 bool parse_u64(const std::string& s, uint64_t& v) {
     if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
     v = std::stoull(s);
@@ -194,8 +192,6 @@ bool parse_bool(const std::string& s, bool& v) {
     }
     return false;
 }
-
-}  // namespace
 
 NodeId ScenarioRunner::node_arg(const std::vector<std::string>& args, size_t i) const {
     uint64_t v = 0;
