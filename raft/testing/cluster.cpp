@@ -204,6 +204,14 @@ void Cluster::tick(NodeId id, int n) {
     }
 }
 
+void Cluster::tick_all(int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+        for (NodeId id : ids())
+            tick(id);
+        stabilize();
+    }
+}
+
 void Cluster::crash(NodeId id) {
     peer(id).crash();
 }

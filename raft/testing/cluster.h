@@ -52,6 +52,8 @@ class Cluster {
     // Handles Readys and delivers messages until nothing moves.
     void stabilize(size_t max_rounds = 100000);
     void tick(NodeId id, int n = 1);
+    // Ticks every running node once and lets the network settle, `rounds` times.
+    void tick_all(int rounds);
     void crash(NodeId id);
     Status restart(NodeId id);
 
