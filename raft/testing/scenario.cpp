@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "raft/confchange_codec.h"
+#include "raft/testing/fixture.h"
 
 namespace raftd::raft::testing {
 
@@ -148,11 +149,10 @@ std::string diff_lines(const std::string& expected, const std::string& actual) {
 
 // ---- the interpreter ------------------------------------------------------------------------
 
-ScenarioRunner::ScenarioRunner(ScenarioProfile profile) {
-    base_.election_tick = 10;
-    base_.heartbeat_tick = 1;
-    base_.pre_vote = false;
-    base_.check_quorum = false;
+// The fixtures' deterministic configuration (each node gets its id when it is added), with
+// the seed the scripts' expected output was recorded with; the production profile turns on
+// the batching and quiet commit notices that raftd runs with.
+ScenarioRunner::ScenarioRunner(ScenarioProfile profile) : base_(test_config(kNoNode)) {
     const bool production = profile == ScenarioProfile::kProduction;
     base_.batch_appends = production;
     base_.quiet_commit_notices = production;
