@@ -221,15 +221,7 @@ Status Cluster::restart(NodeId id) {
 }
 
 NodeId Cluster::leader() const {
-    NodeId best = kNoNode;
-    Term best_term = 0;
-    for (const auto& [id, p] : peers_) {
-        if (p->up() && p->node().role() == Role::kLeader && p->node().term() >= best_term) {
-            best = id;
-            best_term = p->node().term();
-        }
-    }
-    return best;
+    return highest_term_leader(peers_);
 }
 
 Status Cluster::elect(NodeId id) {
