@@ -6,6 +6,8 @@
 #include <CLI/CLI.hpp>
 #include <deque>
 
+#include "raft/enum_name.h"
+
 namespace raftd::daemon {
 namespace {
 
@@ -16,28 +18,16 @@ std::string flag_of(std::string_view name) {
     return f;
 }
 
+constexpr EnumName<Kind> kTypeLabels[] = {
+    {Kind::kBool, ""},          {Kind::kUint, "INT"},
+    {Kind::kBytes, "SIZE"},     {Kind::kMode, "MODE"},
+    {Kind::kString, "TEXT"},    {Kind::kEnum, "LEVEL"},
+    {Kind::kAddr, "HOST:PORT"}, {Kind::kMembers, "ID=HOST:PORT,..."},
+    {Kind::kUids, "UID,..."},
+};
+
 const char* type_label(const OptionSpec& o) {
-    switch (o.kind) {
-        case Kind::kBool:
-            return "";
-        case Kind::kUint:
-            return "INT";
-        case Kind::kBytes:
-            return "SIZE";
-        case Kind::kMode:
-            return "MODE";
-        case Kind::kString:
-            return "TEXT";
-        case Kind::kEnum:
-            return "LEVEL";
-        case Kind::kAddr:
-            return "HOST:PORT";
-        case Kind::kMembers:
-            return "ID=HOST:PORT,...";
-        case Kind::kUids:
-            return "UID,...";
-    }
-    return "";
+    return enum_name(o.kind, kTypeLabels, "");
 }
 
 // One slot per table option, holding the raw flag text until the file has been applied.

@@ -12,6 +12,24 @@
 using namespace raftd;
 using namespace raftd::daemon;
 
+namespace {
+
+// DataDir::open(dir, "alpha", 1) through an Env that records each file-system operation it
+// makes, as "op path", into `ops`.
+Result<std::unique_ptr<DataDir>> open_recording(const std::string& dir,
+                                                std::vector<std::string>& ops) {
+    wal::FaultEnv env(wal::Env::posix());
+    env.set_hook([&](std::string_view op, const std::string& p) {
+        ops.push_back(std::string(op) + " " + p);
+        return 0;
+    });
+    auto dd = DataDir::open(dir, "alpha", 1, &env);
+    env.set_hook(nullptr);
+    return dd;
+}
+
+}  // namespace
+
 TEST_CASE("a_new_data_dir_is_created_with_its_identity") {
     testing::TempDir tmp;
     std::string dir = tmp.file("data/node1");
@@ -75,14 +93,8 @@ TEST_CASE("a_new_data_dir_and_its_identity_are_synced_into_their_parents") {
     testing::TempDir tmp;
     const std::string top = tmp.path().string(), mid = tmp.file("data"),
                       dir = tmp.file("data/node1");
-    wal::FaultEnv env(wal::Env::posix());
     std::vector<std::string> ops;
-    env.set_hook([&](std::string_view op, const std::string& p) {
-        ops.push_back(std::string(op) + " " + p);
-        return 0;
-    });
-    auto dd = DataDir::open(dir, "alpha", 1, &env);
-    env.set_hook(nullptr);
+    auto dd = open_recording(dir, ops);
     REQUIRE_MESSAGE(dd.is_ok(), dd.status().to_string());
     auto at = [&](const std::string& what, size_t from = 0) {
         auto it = std::find(ops.begin() + static_cast<long>(from), ops.end(), what);
@@ -103,14 +115,8 @@ TEST_CASE("an_existing_empty_data_dir_is_synced_into_its_parent_before_its_ident
     testing::TempDir tmp;
     const std::string dir = tmp.file("d");
     std::filesystem::create_directory(dir);
-    wal::FaultEnv env(wal::Env::posix());
     std::vector<std::string> ops;
-    env.set_hook([&](std::string_view op, const std::string& p) {
-        ops.push_back(std::string(op) + " " + p);
-        return 0;
-    });
-    auto dd = DataDir::open(dir, "alpha", 1, &env);
-    env.set_hook(nullptr);
+    auto dd = open_recording(dir, ops);
     REQUIRE(dd.is_ok());
     auto parent = std::find(ops.begin(), ops.end(), "sync_dir " + tmp.path().string());
     auto identity = std::find(ops.begin(), ops.end(), "rename " + dir + "/IDENTITY.tmp");

@@ -8,41 +8,41 @@ namespace raftd::daemon {
 using ipc::Error;
 using ipc::ErrorCode;
 
-void Forwarder::propose(raft::NodeId leader, raft::Payload data, uint64_t deadline,
-                        ipc::Done<ipc::ProposeReply> done, ipc::Error unsent) {
+Forwarder::Pending* Forwarder::send(raft::NodeId leader, Forward::Kind kind, raft::Payload data,
+                                    uint64_t deadline) {
     Forward f;
-    f.kind = Forward::Kind::kPropose;
+    f.kind = kind;
     f.seq = next_seq_++;
     f.data = std::move(data);
-    if (!send_(leader, f)) {
+    if (!send_(leader, f)) return nullptr;
+    Pending& p = pending_[f.seq];
+    p.leader = leader;
+    p.deadline = deadline;
+    return &p;
+}
+
+void Forwarder::propose(raft::NodeId leader, raft::Payload data, uint64_t deadline,
+                        ipc::Done<ipc::ProposeReply> done, ipc::Error unsent) {
+    Pending* p = send(leader, Forward::Kind::kPropose, std::move(data), deadline);
+    if (p == nullptr) {
         done(std::move(unsent));
         return;
     }
-    Pending p;
-    p.leader = leader;
-    p.deadline = deadline;
-    p.propose = std::move(done);
-    pending_.emplace(f.seq, std::move(p));
+    p->propose = std::move(done);
 }
 
 void Forwarder::request(raft::NodeId leader, const ipc::Request& req, uint64_t deadline,
                         RequestDone done, ipc::Error unsent, raft::NodeId transfer_to) {
     ipc::OutBuffer out;
     ipc::encode_request(out, 0, req);
-    Forward f;
-    f.kind = Forward::Kind::kOp;
-    f.seq = next_seq_++;
-    f.data = raft::Payload(out.flatten().substr(ipc::kFrameHeaderSize));
-    if (!send_(leader, f)) {
+    Pending* p = send(leader, Forward::Kind::kOp,
+                      raft::Payload(out.flatten().substr(ipc::kFrameHeaderSize)), deadline);
+    if (p == nullptr) {
         done(std::move(unsent));
         return;
     }
-    Pending p;
-    p.leader = leader;
-    p.deadline = deadline;
-    p.request = std::move(done);
-    p.transfer_to = transfer_to;
-    pending_.emplace(f.seq, std::move(p));
+    p->request = std::move(done);
+    p->transfer_to = transfer_to;
 }
 
 void Forwarder::on_result(raft::NodeId from, const Forward& f) {

@@ -67,6 +67,10 @@ class Forwarder {
         raft::NodeId transfer_to = raft::kNoNode;
     };
     // The one give-up path: the request may or may not have taken effect on the leader.
+    // Sends a Forward of `kind` carrying `data` to `leader` under a fresh sequence number and
+    // returns the entry that awaits its result (the caller sets its callback); nullptr when it
+    // could not be sent, and then nothing waits.
+    Pending* send(raft::NodeId leader, Forward::Kind kind, raft::Payload data, uint64_t deadline);
     static void give_up(Pending& p, const std::string& why);
 
     Send send_;

@@ -2,6 +2,7 @@
 #include "daemon/peer_codec.h"
 
 #include <cstring>
+#include <type_traits>
 
 #include "raft/confchange_codec.h"
 
@@ -61,9 +62,27 @@ bool get_bytes(const object& v, std::string_view& out) {
     return false;
 }
 
+// Writers of one key and its value.
 void pack_uint(FrameWriter& w, std::string_view key, uint64_t v) {
     w.str(key);
     w.pk().pack_uint64(v);
+}
+
+void pack_bool(FrameWriter& w, std::string_view key, bool v) {
+    w.str(key);
+    w.pk().pack(v);
+}
+
+void pack_str(FrameWriter& w, std::string_view key, std::string_view v) {
+    w.str(key);
+    w.str(v);
+}
+
+// Bytes: a std::string is copied, a Payload's bytes are shared (FrameWriter::bin).
+template <class Bytes>
+void pack_bin(FrameWriter& w, std::string_view key, const Bytes& v) {
+    w.str(key);
+    w.bin(v);
 }
 
 Status decode_entries(std::string_view blob, std::vector<raft::Entry>& out) {
@@ -115,70 +134,178 @@ Status decode_snapshot_meta(const object& v, raft::SnapshotMeta& meta) {
     return Status::ok();
 }
 
+// ---- decoding: one table of fields per frame kind ------------------------------------------
+
+// One key a frame map may hold and how its value is read into a T. Keys not in the table are
+// ignored: a later minor revision may add optional fields (docs/peer-protocol.md, "Versions").
+template <class T>
+struct Field {
+    std::string_view key;
+    Status (*read)(std::string_view key, const object& v, T& out);
+};
+
+template <class T, size_t N>
+Status read_fields(const object& map, const Field<T> (&fields)[N], T& out) {
+    for (uint32_t i = 0; i < map.via.map.size; ++i) {
+        const auto& kv = map.via.map.ptr[i];
+        std::string_view k = key_of(kv.key);
+        for (const Field<T>& f : fields) {
+            if (f.key != k) continue;
+            if (Status st = f.read(k, kv.val, out); !st) return st;
+            break;
+        }
+    }
+    return Status::ok();
+}
+
+// Readers of plain fields, by the member they fill: a wrong type is an error naming the key.
+template <class M>
+struct MemberOf;
+template <class T, class V>
+struct MemberOf<V T::*> {
+    using Struct = T;
+};
+template <auto M>
+using StructOf = typename MemberOf<decltype(M)>::Struct;
+
+template <auto M>
+Status uint_field(std::string_view k, const object& v, StructOf<M>& out) {
+    return get_uint(v, out.*M) ? Status::ok() : field_error(k, "uint");
+}
+
+template <auto M>
+Status bool_field(std::string_view k, const object& v, StructOf<M>& out) {
+    return get_bool(v, out.*M) ? Status::ok() : field_error(k, "bool");
+}
+
+// Text (str) and opaque bytes (bin) are read alike, from either msgpack type; only the error
+// says which one the format specifies.
+template <auto M>
+Status bytes_field(std::string_view k, const object& v, StructOf<M>& out, std::string_view want) {
+    std::string_view s;
+    if (!get_bytes(v, s)) return field_error(k, want);
+    out.*M = std::remove_reference_t<decltype(out.*M)>(s.data(), s.size());
+    return Status::ok();
+}
+
+template <auto M>
+Status str_field(std::string_view k, const object& v, StructOf<M>& out) {
+    return bytes_field<M>(k, v, out, "str");
+}
+
+template <auto M>
+Status bin_field(std::string_view k, const object& v, StructOf<M>& out) {
+    return bytes_field<M>(k, v, out, "bin");
+}
+
+constexpr Field<PeerHello> kHelloFields[] = {
+    {"raftd_peer", uint_field<&PeerHello::version>},
+    {"cluster", str_field<&PeerHello::cluster>},
+    {"from", uint_field<&PeerHello::from>},
+    {"to", uint_field<&PeerHello::to>},
+    {"addr", str_field<&PeerHello::addr>},
+    {"incarnation", uint_field<&PeerHello::incarnation>},
+    {"bootstrapping", bool_field<&PeerHello::bootstrapping>},
+};
+
+constexpr Field<PeerWelcome> kWelcomeFields[] = {
+    {"ok", bool_field<&PeerWelcome::ok>},
+    {"node", uint_field<&PeerWelcome::node>},
+    {"cluster", str_field<&PeerWelcome::cluster>},
+    {"error", str_field<&PeerWelcome::error>},
+    {"incarnation", uint_field<&PeerWelcome::incarnation>},
+    {"known_incarnation", uint_field<&PeerWelcome::known_incarnation>},
+};
+
+Status read_message_type(std::string_view k, const object& v, raft::Message& m) {
+    uint64_t u = 0;
+    if (!get_uint(v, u) || u < 1 || u > raft::kMaxMessageType)
+        return field_error(k, "a message type (1..13)");
+    m.type = static_cast<raft::MessageType>(u);
+    return Status::ok();
+}
+
+Status read_entries(std::string_view k, const object& v, raft::Message& m) {
+    if (v.type != msgpack::type::BIN) return field_error(k, "bin");
+    return decode_entries(std::string_view(v.via.bin.ptr, v.via.bin.size), m.entries);
+}
+
+Status read_snapshot(std::string_view, const object& v, raft::Message& m) {
+    return decode_snapshot_meta(v, m.snapshot);
+}
+
+constexpr Field<raft::Message> kMessageFields[] = {
+    {"type", read_message_type},
+    {"from", uint_field<&raft::Message::from>},
+    {"to", uint_field<&raft::Message::to>},
+    {"term", uint_field<&raft::Message::term>},
+    {"log_term", uint_field<&raft::Message::log_term>},
+    {"index", uint_field<&raft::Message::index>},
+    {"commit", uint_field<&raft::Message::commit>},
+    {"ents", read_entries},
+    {"reject", bool_field<&raft::Message::reject>},
+    {"hint", uint_field<&raft::Message::reject_hint>},
+    {"round", uint_field<&raft::Message::round>},
+    {"transfer", bool_field<&raft::Message::transfer>},
+    {"quiet", bool_field<&raft::Message::quiet>},
+    {"ctx", bin_field<&raft::Message::context>},
+    {"snap", read_snapshot},
+    {"offset", uint_field<&raft::Message::offset>},
+    {"data", bin_field<&raft::Message::data>},
+    {"done", bool_field<&raft::Message::done>},
+};
+
+Status read_forward_kind(std::string_view k, const object& v, Forward& fw) {
+    uint64_t u = 0;
+    if (!get_uint(v, u) || u < 1 || u > 3) return field_error(k, "1, 2 or 3");
+    fw.kind = static_cast<Forward::Kind>(u);
+    return Status::ok();
+}
+
+constexpr Field<Forward> kForwardFields[] = {
+    {"fwd", read_forward_kind},
+    {"seq", uint_field<&Forward::seq>},
+    {"data", bin_field<&Forward::data>},
+    {"ok", bool_field<&Forward::ok>},
+    {"index", uint_field<&Forward::index>},
+    {"term", uint_field<&Forward::term>},
+    {"code", str_field<&Forward::code>},
+    {"msg", str_field<&Forward::message>},
+};
+
 }  // namespace
 
 void encode_hello(ipc::OutBuffer& out, const PeerHello& h) {
     FrameWriter w(out);
     w.pk().pack_map(5 + (h.incarnation != 0) + h.bootstrapping);
     pack_uint(w, "raftd_peer", h.version);
-    w.str("cluster");
-    w.str(h.cluster);
+    pack_str(w, "cluster", h.cluster);
     pack_uint(w, "from", h.from);
     pack_uint(w, "to", h.to);
-    w.str("addr");
-    w.str(h.addr);
+    pack_str(w, "addr", h.addr);
     if (h.incarnation) pack_uint(w, "incarnation", h.incarnation);
-    if (h.bootstrapping) {
-        w.str("bootstrapping");
-        w.pk().pack(true);
-    }
+    if (h.bootstrapping) pack_bool(w, "bootstrapping", true);
     w.finish();
 }
 
 Result<PeerHello> decode_hello(const ipc::Frame& f) {
     PeerHello h;
     h.version = 0;
-    const object& root = f.root();
-    bool have_version = false;
-    for (uint32_t i = 0; i < root.via.map.size; ++i) {
-        const auto& kv = root.via.map.ptr[i];
-        std::string_view k = key_of(kv.key);
-        std::string_view s;
-        if (k == "raftd_peer") {
-            if (!get_uint(kv.val, h.version)) return field_error(k, "uint");
-            have_version = true;
-        } else if (k == "cluster") {
-            if (!get_bytes(kv.val, s)) return field_error(k, "str");
-            h.cluster = s;
-        } else if (k == "from") {
-            if (!get_uint(kv.val, h.from)) return field_error(k, "uint");
-        } else if (k == "to") {
-            if (!get_uint(kv.val, h.to)) return field_error(k, "uint");
-        } else if (k == "addr") {
-            if (!get_bytes(kv.val, s)) return field_error(k, "str");
-            h.addr = s;
-        } else if (k == "incarnation") {
-            if (!get_uint(kv.val, h.incarnation)) return field_error(k, "uint");
-        } else if (k == "bootstrapping") {
-            if (!get_bool(kv.val, h.bootstrapping)) return field_error(k, "bool");
-        }
-    }
-    if (!have_version) return Status::invalid_argument("not a raftd peer handshake");
+    if (Status st = read_fields(f.root(), kHelloFields, h); !st) return st;
+    if (f.find("raftd_peer") == nullptr)
+        return Status::invalid_argument("not a raftd peer handshake");
     return h;
 }
 
 void encode_welcome(ipc::OutBuffer& out, const PeerWelcome& w) {
     FrameWriter fw(out);
     fw.pk().pack_map((w.ok ? 3 : 4) + (w.incarnation != 0) + (!w.ok && w.known_incarnation != 0));
-    fw.str("ok");
-    fw.pk().pack(w.ok);
+    pack_bool(fw, "ok", w.ok);
     pack_uint(fw, "node", w.node);
-    fw.str("cluster");
-    fw.str(w.cluster);
+    pack_str(fw, "cluster", w.cluster);
     if (w.incarnation) pack_uint(fw, "incarnation", w.incarnation);
     if (!w.ok) {
-        fw.str("error");
-        fw.str(w.error);
+        pack_str(fw, "error", w.error);
         if (w.known_incarnation) pack_uint(fw, "known_incarnation", w.known_incarnation);
     }
     fw.finish();
@@ -186,30 +313,9 @@ void encode_welcome(ipc::OutBuffer& out, const PeerWelcome& w) {
 
 Result<PeerWelcome> decode_welcome(const ipc::Frame& f) {
     PeerWelcome w;
-    const object& root = f.root();
-    bool have_ok = false;
-    for (uint32_t i = 0; i < root.via.map.size; ++i) {
-        const auto& kv = root.via.map.ptr[i];
-        std::string_view k = key_of(kv.key);
-        std::string_view s;
-        if (k == "ok") {
-            if (!get_bool(kv.val, w.ok)) return field_error(k, "bool");
-            have_ok = true;
-        } else if (k == "node") {
-            if (!get_uint(kv.val, w.node)) return field_error(k, "uint");
-        } else if (k == "cluster") {
-            if (!get_bytes(kv.val, s)) return field_error(k, "str");
-            w.cluster = s;
-        } else if (k == "error") {
-            if (!get_bytes(kv.val, s)) return field_error(k, "str");
-            w.error = s;
-        } else if (k == "incarnation") {
-            if (!get_uint(kv.val, w.incarnation)) return field_error(k, "uint");
-        } else if (k == "known_incarnation") {
-            if (!get_uint(kv.val, w.known_incarnation)) return field_error(k, "uint");
-        }
-    }
-    if (!have_ok) return Status::invalid_argument("not a raftd peer handshake reply");
+    if (Status st = read_fields(f.root(), kWelcomeFields, w); !st) return st;
+    if (f.find("ok") == nullptr)
+        return Status::invalid_argument("not a raftd peer handshake reply");
     return w;
 }
 
@@ -248,103 +354,29 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m) {
             out.append(e.data);
         }
     }
-    if (m.reject) {
-        w.str("reject");
-        w.pk().pack_true();
-    }
+    if (m.reject) pack_bool(w, "reject", true);
     if (m.reject_hint) pack_uint(w, "hint", m.reject_hint);
     if (m.round) pack_uint(w, "round", m.round);
-    if (m.transfer) {
-        w.str("transfer");
-        w.pk().pack_true();
-    }
-    if (m.quiet) {
-        w.str("quiet");
-        w.pk().pack_true();
-    }
-    if (!m.context.empty()) {
-        w.str("ctx");
-        w.bin(m.context);
-    }
+    if (m.transfer) pack_bool(w, "transfer", true);
+    if (m.quiet) pack_bool(w, "quiet", true);
+    if (!m.context.empty()) pack_bin(w, "ctx", m.context);
     if (has_snap) {
         w.str("snap");
         w.pk().pack_map(3);
         pack_uint(w, "index", m.snapshot.index);
         pack_uint(w, "term", m.snapshot.term);
-        w.str("conf");
-        w.bin(raft::encode_conf_state(m.snapshot.conf));
+        pack_bin(w, "conf", raft::encode_conf_state(m.snapshot.conf));
     }
     if (m.offset) pack_uint(w, "offset", m.offset);
-    if (!m.data.empty()) {
-        w.str("data");
-        w.bin(m.data);
-    }
-    if (m.done) {
-        w.str("done");
-        w.pk().pack_true();
-    }
+    if (!m.data.empty()) pack_bin(w, "data", m.data);
+    if (m.done) pack_bool(w, "done", true);
     return w.finish();
 }
 
 Result<raft::Message> decode_message(const ipc::Frame& f) {
     raft::Message m;
-    const object& root = f.root();
-    bool have_type = false;
-    for (uint32_t i = 0; i < root.via.map.size; ++i) {
-        const auto& kv = root.via.map.ptr[i];
-        std::string_view k = key_of(kv.key);
-        const object& v = kv.val;
-        std::string_view s;
-        uint64_t u = 0;
-        if (k == "type") {
-            if (!get_uint(v, u) || u < 1 || u > raft::kMaxMessageType)
-                return field_error(k, "a message type (1..13)");
-            m.type = static_cast<raft::MessageType>(u);
-            have_type = true;
-        } else if (k == "from") {
-            if (!get_uint(v, m.from)) return field_error(k, "uint");
-        } else if (k == "to") {
-            if (!get_uint(v, m.to)) return field_error(k, "uint");
-        } else if (k == "term") {
-            if (!get_uint(v, m.term)) return field_error(k, "uint");
-        } else if (k == "log_term") {
-            if (!get_uint(v, m.log_term)) return field_error(k, "uint");
-        } else if (k == "index") {
-            if (!get_uint(v, m.index)) return field_error(k, "uint");
-        } else if (k == "commit") {
-            if (!get_uint(v, m.commit)) return field_error(k, "uint");
-        } else if (k == "ents") {
-            if (v.type != msgpack::type::BIN) return field_error(k, "bin");
-            if (Status st =
-                    decode_entries(std::string_view(v.via.bin.ptr, v.via.bin.size), m.entries);
-                !st)
-                return st;
-        } else if (k == "reject") {
-            if (!get_bool(v, m.reject)) return field_error(k, "bool");
-        } else if (k == "hint") {
-            if (!get_uint(v, m.reject_hint)) return field_error(k, "uint");
-        } else if (k == "round") {
-            if (!get_uint(v, m.round)) return field_error(k, "uint");
-        } else if (k == "transfer") {
-            if (!get_bool(v, m.transfer)) return field_error(k, "bool");
-        } else if (k == "quiet") {
-            if (!get_bool(v, m.quiet)) return field_error(k, "bool");
-        } else if (k == "ctx") {
-            if (!get_bytes(v, s)) return field_error(k, "bin");
-            m.context = s;
-        } else if (k == "snap") {
-            if (Status st = decode_snapshot_meta(v, m.snapshot); !st) return st;
-        } else if (k == "offset") {
-            if (!get_uint(v, m.offset)) return field_error(k, "uint");
-        } else if (k == "data") {
-            if (!get_bytes(v, s)) return field_error(k, "bin");
-            m.data = s;
-        } else if (k == "done") {
-            if (!get_bool(v, m.done)) return field_error(k, "bool");
-        }
-        // Unknown keys are ignored: a later minor revision may add optional fields.
-    }
-    if (!have_type) return Status::invalid_argument("peer frame: missing 'type'");
+    if (Status st = read_fields(f.root(), kMessageFields, m); !st) return st;
+    if (f.find("type") == nullptr) return Status::invalid_argument("peer frame: missing 'type'");
     return m;
 }
 
@@ -354,24 +386,17 @@ void encode_forward(ipc::OutBuffer& out, const Forward& f) {
     w.pk().pack_map(prop ? 3 : (f.ok ? 5 + !f.data.empty() : 5));
     pack_uint(w, "fwd", static_cast<uint8_t>(f.kind));
     pack_uint(w, "seq", f.seq);
-    if (prop) {
-        w.str("data");
-        w.bin(f.data);
-    } else {
-        w.str("ok");
-        w.pk().pack(f.ok);
+    if (prop)
+        pack_bin(w, "data", f.data);
+    else {
+        pack_bool(w, "ok", f.ok);
         if (f.ok) {
             pack_uint(w, "index", f.index);
             pack_uint(w, "term", f.term);
-            if (!f.data.empty()) {
-                w.str("data");
-                w.bin(f.data);
-            }
+            if (!f.data.empty()) pack_bin(w, "data", f.data);
         } else {
-            w.str("code");
-            w.str(f.code);
-            w.str("msg");
-            w.str(f.message);
+            pack_str(w, "code", f.code);
+            pack_str(w, "msg", f.message);
         }
     }
     w.finish();
@@ -383,35 +408,7 @@ bool is_forward(const ipc::Frame& f) {
 
 Result<Forward> decode_forward(const ipc::Frame& f) {
     Forward fw;
-    const object& root = f.root();
-    for (uint32_t i = 0; i < root.via.map.size; ++i) {
-        const auto& kv = root.via.map.ptr[i];
-        std::string_view k = key_of(kv.key);
-        const object& v = kv.val;
-        std::string_view s;
-        uint64_t u = 0;
-        if (k == "fwd") {
-            if (!get_uint(v, u) || u < 1 || u > 3) return field_error(k, "1, 2 or 3");
-            fw.kind = static_cast<Forward::Kind>(u);
-        } else if (k == "seq") {
-            if (!get_uint(v, fw.seq)) return field_error(k, "uint");
-        } else if (k == "data") {
-            if (!get_bytes(v, s)) return field_error(k, "bin");
-            fw.data = raft::Payload(s.data(), s.size());
-        } else if (k == "ok") {
-            if (!get_bool(v, fw.ok)) return field_error(k, "bool");
-        } else if (k == "index") {
-            if (!get_uint(v, fw.index)) return field_error(k, "uint");
-        } else if (k == "term") {
-            if (!get_uint(v, fw.term)) return field_error(k, "uint");
-        } else if (k == "code") {
-            if (!get_bytes(v, s)) return field_error(k, "str");
-            fw.code = s;
-        } else if (k == "msg") {
-            if (!get_bytes(v, s)) return field_error(k, "str");
-            fw.message = s;
-        }
-    }
+    if (Status st = read_fields(f.root(), kForwardFields, fw); !st) return st;
     return fw;
 }
 

@@ -1,6 +1,11 @@
 // The peer wire format round-trips every field and refuses malformed frames.
 #include <doctest/doctest.h>
 
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <variant>
+
 #include "daemon/peer_codec.h"
 
 using namespace raftd;
@@ -13,6 +18,41 @@ ipc::Frame only_frame(ipc::FrameDecoder& dec, const ipc::OutBuffer& out) {
     auto d = dec.next();
     REQUIRE(d.kind == ipc::FrameDecoder::Kind::kFrame);
     return std::move(d.frame);
+}
+
+// What the other end reads: `decode` of the one frame `encode(out, v)` wrote.
+template <class Encode, class Decode, class V>
+auto round_trip(Encode encode, Decode decode, const V& v) {
+    ipc::OutBuffer out;
+    encode(out, v);
+    ipc::FrameDecoder dec;
+    return decode(only_frame(dec, out));
+}
+
+// A value of a frame map written by hand: a uint, a str, or bin bytes.
+struct Bin {
+    std::string bytes;
+};
+using Value = std::variant<uint64_t, std::string, Bin>;
+
+// `decode` of a frame written by hand with exactly `fields`, as an older or a broken peer
+// might send it.
+template <class Decode>
+auto decode_written(Decode decode, std::initializer_list<std::pair<std::string, Value>> fields) {
+    ipc::OutBuffer out;
+    {
+        ipc::FrameWriter w(out);
+        w.pk().pack_map(static_cast<uint32_t>(fields.size()));
+        for (const auto& [key, value] : fields) {
+            w.str(key);
+            if (const auto* u = std::get_if<uint64_t>(&value)) w.pk().pack_uint64(*u);
+            if (const auto* str = std::get_if<std::string>(&value)) w.str(*str);
+            if (const auto* bin = std::get_if<Bin>(&value)) w.bin(bin->bytes);
+        }
+        w.finish();
+    }
+    ipc::FrameDecoder dec;
+    return decode(only_frame(dec, out));
 }
 
 }  // namespace
@@ -47,11 +87,7 @@ TEST_CASE("every message field survives the peer wire format") {
     snap.type = raft::MessageType::kSnapshot;
 
     for (const raft::Message& want : {m, snap}) {
-        ipc::OutBuffer out;
-        encode_message(out, want);
-        ipc::FrameDecoder dec;
-        auto f = only_frame(dec, out);
-        auto got = decode_message(f);
+        auto got = round_trip(encode_message, decode_message, want);
         REQUIRE(got);
         raft::Message expect = want;
         if (expect.type != raft::MessageType::kSnapshot) expect.snapshot = {};
@@ -75,58 +111,23 @@ TEST_CASE("a heartbeat is small: zero fields are left out") {
 }
 
 TEST_CASE("malformed messages are refused with the field named") {
-    auto decode_map = [](auto&& fill) {
-        ipc::OutBuffer out;
-        {
-            ipc::FrameWriter w(out);
-            fill(w);
-            w.finish();
-        }
-        ipc::FrameDecoder dec;
-        dec.feed(out.flatten());
-        auto d = dec.next();
-        REQUIRE(d.kind == ipc::FrameDecoder::Kind::kFrame);
-        return decode_message(d.frame).status();
-    };
-    Status st = decode_map([](ipc::FrameWriter& w) {
-        w.pk().pack_map(1);
-        w.str("from");
-        w.pk().pack(1);
-    });
+    Status st = decode_written(decode_message, {{"from", 1u}}).status();
     CHECK(st.message().find("type") != std::string::npos);
-    st = decode_map([](ipc::FrameWriter& w) {
-        w.pk().pack_map(1);
-        w.str("type");
-        w.pk().pack(200);
-    });
+    st = decode_written(decode_message, {{"type", 200u}}).status();
     CHECK(st.message().find("type") != std::string::npos);
-    st = decode_map([](ipc::FrameWriter& w) {
-        w.pk().pack_map(2);
-        w.str("type");
-        w.pk().pack(5);
-        w.str("term");
-        w.str("seven");
-    });
+    st = decode_written(decode_message, {{"type", 5u}, {"term", "seven"}}).status();
     CHECK(st.message().find("'term'") != std::string::npos);
     // An entry record whose length runs past the end of the list.
-    st = decode_map([](ipc::FrameWriter& w) {
-        w.pk().pack_map(2);
-        w.str("type");
-        w.pk().pack(5);
-        w.str("ents");
-        std::string rec(21, '\0');
-        rec[16] = 1;
-        rec[20] = 50;  // claims 50 bytes of data, has none
-        w.bin(rec);
-    });
+    std::string rec(21, '\0');
+    rec[16] = 1;
+    rec[20] = 50;  // claims 50 bytes of data, has none
+    st = decode_written(decode_message, {{"type", 5u}, {"ents", Bin{rec}}}).status();
     CHECK(st.message().find("ents") != std::string::npos);
 }
 
 TEST_CASE("handshake frames round-trip") {
-    ipc::OutBuffer out;
-    encode_hello(out, PeerHello{kPeerProtocolVersion, "c1", 2, 3, "127.0.0.1:7002"});
-    ipc::FrameDecoder dec;
-    auto h = decode_hello(only_frame(dec, out));
+    auto h = round_trip(encode_hello, decode_hello,
+                        PeerHello{kPeerProtocolVersion, "c1", 2, 3, "127.0.0.1:7002"});
     REQUIRE(h);
     CHECK(h->version == kPeerProtocolVersion);
     CHECK(h->cluster == "c1");
@@ -134,29 +135,21 @@ TEST_CASE("handshake frames round-trip") {
     CHECK(h->to == 3);
     CHECK(h->addr == "127.0.0.1:7002");
 
-    ipc::OutBuffer out2;
-    encode_welcome(out2, PeerWelcome{false, 3, "c1", "wrong cluster"});
-    ipc::FrameDecoder dec2;
-    auto w = decode_welcome(only_frame(dec2, out2));
+    auto w =
+        round_trip(encode_welcome, decode_welcome, PeerWelcome{false, 3, "c1", "wrong cluster"});
     REQUIRE(w);
     CHECK_FALSE(w->ok);
     CHECK(w->node == 3);
     CHECK(w->error == "wrong cluster");
     // A raft message is not a handshake.
-    ipc::OutBuffer out3;
-    encode_message(out3, raft::Message{});
-    ipc::FrameDecoder dec3;
-    CHECK_FALSE(decode_hello(only_frame(dec3, out3)));
+    CHECK_FALSE(round_trip(encode_message, decode_hello, raft::Message{}));
 }
 
 TEST_CASE("handshake frames carry incarnations and an older node's frames read as zero") {
     PeerHello hello{kPeerProtocolVersion, "c1", 3, 1, "127.0.0.1:7003"};
     hello.incarnation = 0xfedcba9876543210ull;
     hello.bootstrapping = true;
-    ipc::OutBuffer out;
-    encode_hello(out, hello);
-    ipc::FrameDecoder dec;
-    auto h = decode_hello(only_frame(dec, out));
+    auto h = round_trip(encode_hello, decode_hello, hello);
     REQUIRE(h);
     CHECK(h->incarnation == 0xfedcba9876543210ull);
     CHECK(h->bootstrapping);
@@ -165,10 +158,7 @@ TEST_CASE("handshake frames carry incarnations and an older node's frames read a
     PeerWelcome refusal{false, 1, "c1", "node 3 lost its data directory"};
     refusal.incarnation = 42;
     refusal.known_incarnation = 7;
-    ipc::OutBuffer out2;
-    encode_welcome(out2, refusal);
-    ipc::FrameDecoder dec2;
-    auto w = decode_welcome(only_frame(dec2, out2));
+    auto w = round_trip(encode_welcome, decode_welcome, refusal);
     REQUIRE(w);
     CHECK_FALSE(w->ok);
     CHECK(w->incarnation == 42);
@@ -177,50 +167,23 @@ TEST_CASE("handshake frames carry incarnations and an older node's frames read a
 
     // Frames of a node that predates incarnations: the new keys are absent and read as 0 /
     // false (the receiver then neither checks nor records anything).
-    ipc::OutBuffer out3;
-    {
-        ipc::FrameWriter fw(out3);
-        fw.pk().pack_map(5);
-        fw.str("raftd_peer");
-        fw.pk().pack(1);
-        fw.str("cluster");
-        fw.str("c1");
-        fw.str("from");
-        fw.pk().pack(2);
-        fw.str("to");
-        fw.pk().pack(1);
-        fw.str("addr");
-        fw.str("127.0.0.1:7002");
-        fw.finish();
-    }
-    ipc::FrameDecoder dec3;
-    auto old = decode_hello(only_frame(dec3, out3));
+    auto old = decode_written(decode_hello, {{"raftd_peer", 1u},
+                                             {"cluster", "c1"},
+                                             {"from", 2u},
+                                             {"to", 1u},
+                                             {"addr", "127.0.0.1:7002"}});
     REQUIRE(old);
     CHECK(old->incarnation == 0);
     CHECK_FALSE(old->bootstrapping);
     // An accepted welcome never carries known_incarnation, even if set by mistake.
     PeerWelcome ok{true, 1, "c1", ""};
     ok.known_incarnation = 9;
-    ipc::OutBuffer out4;
-    encode_welcome(out4, ok);
-    ipc::FrameDecoder dec4;
-    auto okw = decode_welcome(only_frame(dec4, out4));
+    auto okw = round_trip(encode_welcome, decode_welcome, ok);
     REQUIRE(okw);
     CHECK(okw->ok);
     CHECK(okw->known_incarnation == 0);
     // A mistyped field is named.
-    ipc::OutBuffer out5;
-    {
-        ipc::FrameWriter fw(out5);
-        fw.pk().pack_map(2);
-        fw.str("raftd_peer");
-        fw.pk().pack(1);
-        fw.str("incarnation");
-        fw.str("many");
-        fw.finish();
-    }
-    ipc::FrameDecoder dec5;
-    auto bad = decode_hello(only_frame(dec5, out5));
+    auto bad = decode_written(decode_hello, {{"raftd_peer", 1u}, {"incarnation", "many"}});
     REQUIRE_FALSE(bad);
     CHECK(bad.status().message().find("'incarnation'") != std::string::npos);
 }

@@ -1,6 +1,8 @@
 // The pending-request table: see pending.h.
 #include "daemon/pending.h"
 
+#include "raft/enum_name.h"
+
 namespace raftd::daemon {
 
 namespace {
@@ -30,16 +32,14 @@ Resolution decide(raft::EntryId ours, raft::EntryId c, bool by_snapshot) {
 
 }  // namespace
 
+constexpr EnumName<Fate> kFateNames[] = {
+    {Fate::kCommitted, "committed"},
+    {Fate::kNotCommitted, "not committed"},
+    {Fate::kUnknown, "unknown"},
+};
+
 std::string_view fate_name(Fate f) {
-    switch (f) {
-        case Fate::kCommitted:
-            return "committed";
-        case Fate::kNotCommitted:
-            return "not committed";
-        case Fate::kUnknown:
-            break;
-    }
-    return "unknown";
+    return enum_name(f, kFateNames, "unknown");
 }
 
 void PendingTable::add(raft::EntryId id, Resolve resolve, uint64_t deadline, std::string late) {

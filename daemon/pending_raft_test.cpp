@@ -7,27 +7,9 @@
 #include <vector>
 
 #include "daemon/pending.h"
+#include "daemon/testing/util.h"
 #include "raft/testing/cluster.h"
 #include "raft/testing/fixture.h"
-
-// Fates print by name in failed checks.
-namespace doctest {
-template <>
-struct StringMaker<raftd::daemon::Fate> {
-    static String convert(raftd::daemon::Fate f) {
-        return String(std::string(raftd::daemon::fate_name(f)).c_str());
-    }
-};
-template <>
-struct StringMaker<std::vector<raftd::daemon::Fate>> {
-    static String convert(const std::vector<raftd::daemon::Fate>& v) {
-        std::string s = "[";
-        for (auto f : v)
-            s += std::string(s.size() > 1 ? ", " : "") + std::string(raftd::daemon::fate_name(f));
-        return String((s + "]").c_str());
-    }
-};
-}  // namespace doctest
 
 using namespace raftd;
 using namespace raftd::daemon;
@@ -66,22 +48,39 @@ struct Watched {
 
 using Fates = std::vector<Fate>;
 
+// Nodes 1-3 with 1 as leader, whose pending table `w` watches.
+struct OrphanedLeader {
+    Cluster c{raft::testing::test_config(1)};
+    Watched w{booted(c), 1};
+
+    static Cluster& booted(Cluster& c) {
+        REQUIRE(c.bootstrap({1, 2, 3}));
+        REQUIRE(c.elect(1));
+        return c;
+    }
+
+    // Leader 1 is cut off and takes `orphans` proposals that can never commit, while 2 and 3
+    // elect 2 and commit `others` entries of their own over the same indexes. Returns the
+    // orphans, in proposal order.
+    std::vector<raft::EntryId> orphan(int orphans, int others) {
+        c.isolate(1);
+        std::vector<raft::EntryId> out;
+        for (int i = 0; i < orphans; ++i)
+            out.push_back(w.propose(c, 1, "orphan" + std::to_string(i)));
+        c.stabilize();
+        REQUIRE(c.elect(2));  // 2 and 3 go on without node 1
+        for (int i = 0; i < others; ++i)
+            REQUIRE(c.peer(2).node().propose(raft::Payload(std::string("two"))));
+        c.stabilize();
+        return out;
+    }
+};
+
 }  // namespace
 
-TEST_CASE("a leader that lost and regained leadership answers its new proposal committed") {
-    Cluster c(raft::testing::test_config(1));
-    REQUIRE(c.bootstrap({1, 2, 3}));
-    REQUIRE(c.elect(1));
-    Watched w(c, 1);
-    c.isolate(1);
-    std::vector<raft::EntryId> orphans;
-    for (int i = 0; i < 10; ++i)
-        orphans.push_back(w.propose(c, 1, "orphan" + std::to_string(i)));
-    c.stabilize();
-    REQUIRE(c.elect(2));  // 2 and 3 go on without node 1
-    for (int i = 0; i < 2; ++i)
-        REQUIRE(c.peer(2).node().propose(raft::Payload(std::string("two"))));
-    c.stabilize();
+TEST_CASE_FIXTURE(OrphanedLeader,
+                  "a leader that lost and regained leadership answers its new proposal committed") {
+    const std::vector<raft::EntryId> orphans = orphan(10, 2);
     c.heal();
     c.tick(2);
     c.stabilize();  // node 1 follows 2: its log is replaced up to 2's entries
@@ -109,20 +108,9 @@ TEST_CASE("a leader that lost and regained leadership answers its new proposal c
     CHECK(w.table.empty());
 }
 
-TEST_CASE("proposals an installed snapshot covers are answered INDETERMINATE, once") {
-    Cluster c(raft::testing::test_config(1));
-    REQUIRE(c.bootstrap({1, 2, 3}));
-    REQUIRE(c.elect(1));
-    Watched w(c, 1);
-    c.isolate(1);
-    std::vector<raft::EntryId> orphans;
-    for (int i = 0; i < 5; ++i)
-        orphans.push_back(w.propose(c, 1, "orphan" + std::to_string(i)));
-    c.stabilize();
-    REQUIRE(c.elect(2));
-    for (int i = 0; i < 6; ++i)
-        REQUIRE(c.peer(2).node().propose(raft::Payload(std::string("two"))));
-    c.stabilize();
+TEST_CASE_FIXTURE(OrphanedLeader,
+                  "proposals an installed snapshot covers are answered INDETERMINATE, once") {
+    const std::vector<raft::EntryId> orphans = orphan(5, 6);
     const raft::Index applied = c.peer(2).applied_index();
     REQUIRE(applied >= orphans.back().index);
     REQUIRE(c.peer(2).compact(applied));

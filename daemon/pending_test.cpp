@@ -7,24 +7,7 @@
 #include <string>
 #include <vector>
 
-// Fates print by name in failed checks.
-namespace doctest {
-template <>
-struct StringMaker<raftd::daemon::Fate> {
-    static String convert(raftd::daemon::Fate f) {
-        return String(std::string(raftd::daemon::fate_name(f)).c_str());
-    }
-};
-template <>
-struct StringMaker<std::vector<raftd::daemon::Fate>> {
-    static String convert(const std::vector<raftd::daemon::Fate>& v) {
-        std::string s = "[";
-        for (auto f : v)
-            s += std::string(s.size() > 1 ? ", " : "") + std::string(raftd::daemon::fate_name(f));
-        return String((s + "]").c_str());
-    }
-};
-}  // namespace doctest
+#include "daemon/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::daemon;

@@ -17,92 +17,47 @@
 #include "daemon/testing/pipeline_sim.h"
 #include "raft/confchange.h"
 #include "raft/testing/cluster.h"
+#include "raft/testing/drivers.h"
 
 using namespace raftd;
 using namespace raftd::daemon::testing;
+using raft::testing::check_seed_replays;
+using raft::testing::env_u64;
+using raft::testing::run_sim_seeds;
 using raft::testing::SimOptions;
 using raft::testing::SimResult;
-
-namespace {
-
-uint64_t env_u64(const char* name, uint64_t dflt) {
-    const char* v = std::getenv(name);
-    if (v == nullptr || *v == '\0') return dflt;
-    return std::strtoull(v, nullptr, 10);
-}
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr uint64_t kDefaultSeeds = 100;
-#else
-constexpr uint64_t kDefaultSeeds = 300;
-#endif
-
-}  // namespace
+using raft::testing::SimTotals;
 
 TEST_CASE("pipeline_sim_randomized_clusters_keep_every_safety_property_over_lossy_storage") {
-    uint64_t first = 1, last = env_u64("PIPELINE_SIM_SEEDS", kDefaultSeeds);
-    if (const char* one = std::getenv("PIPELINE_SIM_SEED"); one != nullptr && *one != '\0') {
-        first = last = std::strtoull(one, nullptr, 10);
-    }
-    SimOptions opt;
-    opt.fault_ticks = static_cast<int>(env_u64("PIPELINE_SIM_TICKS", 600));
-    opt.print_trace = env_u64("PIPELINE_SIM_TRACE", 0) == 1;
     SimStoreOptions store;
     store.commit_with_entries = env_u64("PIPELINE_SIM_UNFIXED", 0) != 1;
-    uint64_t seeds = 0, ticks = 0, committed = 0, crashes = 0, partitions = 0, confs = 0, snaps = 0,
-             failures = 0;
-    std::map<std::string, uint64_t> counters;
-    for (uint64_t seed = first; seed <= last; ++seed) {
-        opt.seed = seed;
-        SimResult r = run_pipeline_simulation(opt, store);
-        ++seeds;
-        ticks += r.ticks;
-        committed += r.committed;
-        crashes += r.crashes;
-        partitions += r.partitions;
-        confs += r.conf_changes;
-        snaps += r.snapshots;
-        for (const auto& [k, v] : r.counters)
-            counters[k] += v;
-        if (!r.ok) {
-            ++failures;
-            FAIL_CHECK(r.failure << "\n--- last trace lines ---\n"
-                                 << r.trace << "replay: PIPELINE_SIM_SEED=" << seed
-                                 << " PIPELINE_SIM_TRACE=1 build/release/tests/daemon_test"
-                                    " -tc='pipeline_sim*'");
-            if (failures >= 3) break;  // enough to debug; do not flood the log
-        }
-    }
+    SimTotals t =
+        run_sim_seeds("PIPELINE_SIM", "build/release/tests/daemon_test -tc='pipeline_sim*'",
+                      [&](const SimOptions& opt) { return run_pipeline_simulation(opt, store); });
+    const SimResult& r = t.sum;
+    std::map<std::string, uint64_t> counters = r.counters;
     std::string extra;
     for (const auto& [k, v] : counters)
         extra += ", " + std::to_string(v) + " " + k;
-    MESSAGE("simulated " << seeds << " seeds: " << ticks << " ticks, " << crashes << " crashes, "
-                         << partitions << " partitions, " << confs << " conf changes, " << snaps
-                         << " snapshot installs, " << committed << " committed entries" << extra);
+    MESSAGE("simulated " << t.seeds << " seeds: " << r.ticks << " ticks, " << r.crashes
+                         << " crashes, " << r.partitions << " partitions, " << r.conf_changes
+                         << " conf changes, " << r.snapshots << " snapshot installs, "
+                         << r.committed << " committed entries" << extra);
     // The paths the model exists for ran: a path that never ran proves nothing.
-    if (seeds >= 20) {
+    if (t.seeds >= 20) {
         CHECK(counters["torn jobs"] > 0);
         CHECK(counters["hard states lost"] > 0);
         CHECK(counters["leader async jobs"] > 0);
         CHECK(counters["inline jobs"] > 0);
         CHECK(counters["lazy commit writes"] > 0);
         CHECK(counters["graceful stops"] > 0);
-        CHECK(confs > 0);
+        CHECK(r.conf_changes > 0);
     }
-    CHECK(failures == 0);
+    CHECK(t.failures == 0);
 }
 
 TEST_CASE("pipeline_sim_the_same_seed_replays_the_same_run") {
-    SimOptions opt;
-    opt.seed = 4242;
-    opt.fault_ticks = 200;
-    SimResult a = run_pipeline_simulation(opt);
-    SimResult b = run_pipeline_simulation(opt);
-    CHECK(a.ok);
-    CHECK(a.steps == b.steps);
-    CHECK(a.messages == b.messages);
-    CHECK(a.committed == b.committed);
-    CHECK(a.counters == b.counters);
+    check_seed_replays(4242, [](const SimOptions& opt) { return run_pipeline_simulation(opt); });
 }
 
 // ---- scripted schedules --------------------------------------------------------------------

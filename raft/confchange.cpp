@@ -47,33 +47,20 @@ void set_addr(ConfState& cs, NodeId id, const std::string& addr) {
 Status apply_changes(ConfState& cs, const std::vector<ConfChangeSingle>& changes) {
     for (const auto& c : changes) {
         if (c.node == kNoNode) return Status::invalid_argument("conf change: node id 0");
-        switch (c.type) {
-            case ConfChangeType::kAddNode:
-                erase(cs.learners, c.node);
-                erase(cs.learners_next, c.node);
-                insert(cs.voters, c.node);
-                set_addr(cs, c.node, c.addr);
-                break;
-            case ConfChangeType::kAddLearner:
-                erase(cs.voters, c.node);
-                erase(cs.learners, c.node);
-                erase(cs.learners_next, c.node);
-                // A voter of the outgoing half keeps voting until the joint state is left.
-                if (contains(cs.voters_outgoing, c.node)) {
-                    insert(cs.learners_next, c.node);
-                } else {
-                    insert(cs.learners, c.node);
-                }
-                set_addr(cs, c.node, c.addr);
-                break;
-            case ConfChangeType::kRemoveNode:
-                erase(cs.voters, c.node);
-                erase(cs.learners, c.node);
-                erase(cs.learners_next, c.node);
-                break;
-            default:
-                return Status::invalid_argument("conf change: unknown change type");
+        if (c.type != ConfChangeType::kAddNode && c.type != ConfChangeType::kAddLearner &&
+            c.type != ConfChangeType::kRemoveNode)
+            return Status::invalid_argument("conf change: unknown change type");
+        // Each change takes the node out of every incoming role, then gives it its new one (a
+        // voter of the outgoing half keeps voting until the joint state is left).
+        erase(cs.voters, c.node);
+        erase(cs.learners, c.node);
+        erase(cs.learners_next, c.node);
+        if (c.type == ConfChangeType::kAddNode) {
+            insert(cs.voters, c.node);
+        } else if (c.type == ConfChangeType::kAddLearner) {
+            insert(contains(cs.voters_outgoing, c.node) ? cs.learners_next : cs.learners, c.node);
         }
+        if (c.type != ConfChangeType::kRemoveNode) set_addr(cs, c.node, c.addr);
     }
     return Status::ok();
 }

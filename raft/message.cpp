@@ -2,38 +2,28 @@
 
 #include <string>
 
+#include "raft/enum_name.h"
+
 namespace raftd::raft {
 
+constexpr EnumName<MessageType> kMessageTypeNames[] = {
+    {MessageType::kPreVote, "PreVote"},
+    {MessageType::kPreVoteResponse, "PreVoteResponse"},
+    {MessageType::kVote, "Vote"},
+    {MessageType::kVoteResponse, "VoteResponse"},
+    {MessageType::kAppend, "Append"},
+    {MessageType::kAppendResponse, "AppendResponse"},
+    {MessageType::kHeartbeat, "Heartbeat"},
+    {MessageType::kHeartbeatResponse, "HeartbeatResponse"},
+    {MessageType::kSnapshot, "Snapshot"},
+    {MessageType::kSnapshotResponse, "SnapshotResponse"},
+    {MessageType::kTimeoutNow, "TimeoutNow"},
+    {MessageType::kReadIndex, "ReadIndex"},
+    {MessageType::kReadIndexResponse, "ReadIndexResponse"},
+};
+
 std::string_view message_type_name(MessageType t) {
-    switch (t) {
-        case MessageType::kPreVote:
-            return "PreVote";
-        case MessageType::kPreVoteResponse:
-            return "PreVoteResponse";
-        case MessageType::kVote:
-            return "Vote";
-        case MessageType::kVoteResponse:
-            return "VoteResponse";
-        case MessageType::kAppend:
-            return "Append";
-        case MessageType::kAppendResponse:
-            return "AppendResponse";
-        case MessageType::kHeartbeat:
-            return "Heartbeat";
-        case MessageType::kHeartbeatResponse:
-            return "HeartbeatResponse";
-        case MessageType::kSnapshot:
-            return "Snapshot";
-        case MessageType::kSnapshotResponse:
-            return "SnapshotResponse";
-        case MessageType::kTimeoutNow:
-            return "TimeoutNow";
-        case MessageType::kReadIndex:
-            return "ReadIndex";
-        case MessageType::kReadIndexResponse:
-            return "ReadIndexResponse";
-    }
-    return "Unknown";
+    return enum_name(t, kMessageTypeNames, "Unknown");
 }
 
 bool is_response(MessageType t) {

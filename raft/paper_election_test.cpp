@@ -63,11 +63,10 @@ TEST_CASE("s5_1_stale_term_append_is_answered_with_the_current_term_and_changes_
 // a configuration of the two never elects a leader (pipeline simulation seed 8452).
 TEST_CASE("figure2_stale_term_vote_request_is_refused_with_the_current_term") {
     Fixture f(1, opts().term(5).log({1, 2}));
-    REQUIRE(f.step(vote_request(2, 1, 4, 9, 4)));
-    auto out = filter(f.drain(), MessageType::kVoteResponse);
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].reject);
-    CHECK(out[0].term == 5);
+    auto r = f.reply(vote_request(2, 1, 4, 9, 4), MessageType::kVoteResponse);
+    REQUIRE(r);
+    CHECK(r->reject);
+    CHECK(r->term == 5);
     CHECK(f.node().term() == 5);
     CHECK(f.raft().hard_state().vote == kNoNode);
 }
@@ -209,10 +208,9 @@ TEST_CASE("s5_4_1_voter_rejects_candidate_whose_log_is_less_up_to_date") {
     };
     for (const auto& c : cases) {
         Fixture f(1, opts().term(2).log({1, 2, 2}));
-        REQUIRE(f.step(vote_request(2, 1, 3, c.last, c.last_term)));
-        auto out = filter(f.drain(), MessageType::kVoteResponse);
-        REQUIRE(out.size() == 1);
-        CHECK(out[0].reject == !c.granted);
+        auto r = f.reply(vote_request(2, 1, 3, c.last, c.last_term), MessageType::kVoteResponse);
+        REQUIRE(r);
+        CHECK(r->reject == !c.granted);
     }
 }
 
@@ -360,9 +358,8 @@ TEST_CASE("s5_2_a_leader_does_not_grant_votes_in_its_own_term") {
     Fixture f(1);
     make_leader(f);
     Term t = f.node().term();
-    REQUIRE(f.step(vote_request(2, 1, t, 100, t)));
-    auto out = filter(f.drain(), MessageType::kVoteResponse);
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].reject);
+    auto r = f.reply(vote_request(2, 1, t, 100, t), MessageType::kVoteResponse);
+    REQUIRE(r);
+    CHECK(r->reject);
     CHECK(f.node().role() == Role::kLeader);
 }

@@ -15,21 +15,6 @@ ConfChange single(ConfChangeType t, NodeId n) {
     return ConfChange{ConfTransition::kAuto, {{t, n, "n" + std::to_string(n) + ":7000"}}};
 }
 
-Message ack(NodeId from, NodeId to, Term term, Index index) {
-    Message m = msg(MessageType::kAppendResponse, from, to, term);
-    m.index = index;
-    return m;
-}
-
-// Ticks every running node once and lets the network settle, n times.
-void run(Cluster& c, int n) {
-    for (int i = 0; i < n; ++i) {
-        for (NodeId id : c.ids())
-            c.tick(id);
-        c.stabilize();
-    }
-}
-
 }  // namespace
 
 TEST_CASE("s6_configuration_change_takes_effect_when_its_entry_is_applied") {
@@ -92,7 +77,7 @@ TEST_CASE("s6_explicit_joint_configuration_stays_until_the_leave_is_proposed") {
     ConfChange cc{ConfTransition::kJointExplicit, {{ConfChangeType::kAddNode, 4, "n4:7000"}}};
     REQUIRE(c.peer(1).node().propose_conf_change(cc));
     c.stabilize();
-    run(c, 3);
+    c.tick_all(3);
     REQUIRE(c.peer(1).node().conf_state().joint());
     REQUIRE(c.peer(1).node().propose_conf_change(ConfChange{}));
     c.stabilize();
@@ -220,7 +205,7 @@ TEST_CASE("s4_2_2_a_removed_node_does_not_campaign") {
     c.stabilize();
     CHECK_FALSE(c.peer(3).node().campaign());
     Term before = c.peer(1).node().term();
-    run(c, 60);
+    c.tick_all(60);
     CHECK(c.peer(1).node().role() == Role::kLeader);
     CHECK(c.peer(1).node().term() == before);
 }
@@ -233,7 +218,7 @@ TEST_CASE("s4_2_3_a_follower_hearing_from_its_leader_ignores_a_disruptive_candid
     Term before = c.peer(1).node().term();
     // 3 stops hearing the leader and campaigns at a higher term.
     c.cut(1, 3);
-    run(c, 25);
+    c.tick_all(25);
     CHECK(c.peer(3).node().term() > before);   // 3 campaigned, again and again
     CHECK(c.peer(2).node().term() == before);  // 2 never granted or adopted the new term
     CHECK(c.peer(1).node().role() == Role::kLeader);

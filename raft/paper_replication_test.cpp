@@ -23,12 +23,6 @@ Message append(NodeId from, NodeId to, Term term, Index prev, Term prev_term, In
     return m;
 }
 
-Message ack(NodeId from, NodeId to, Term term, Index index) {
-    Message m = msg(MessageType::kAppendResponse, from, to, term);
-    m.index = index;
-    return m;
-}
-
 std::vector<Term> terms_of(const Fixture& f) {
     std::vector<Term> out;
     const RaftLog& log = f.raft().log();
@@ -48,6 +42,13 @@ void ack_all(Fixture& leader, NodeId to) {
     leader.drain();
 }
 
+// Makes f (node 1 of {1,2,3}) the leader, with both followers replicating.
+void replicating_leader(Fixture& f) {
+    make_leader(f);
+    ack_all(f, 2);
+    ack_all(f, 3);
+}
+
 }  // namespace
 
 TEST_CASE("s5_3_leader_appends_a_noop_entry_of_its_term_on_election") {
@@ -63,9 +64,7 @@ TEST_CASE("s5_3_leader_appends_a_noop_entry_of_its_term_on_election") {
 
 TEST_CASE("s5_3_leader_appends_a_proposal_to_its_log_and_sends_it_to_every_follower") {
     Fixture f(1);
-    make_leader(f);
-    ack_all(f, 2);
-    ack_all(f, 3);
+    replicating_leader(f);
     auto id = f.node().propose(Payload(std::string("v")));
     REQUIRE(id);
     CHECK(id->index == 2);
@@ -135,15 +134,15 @@ TEST_CASE("figure2_follower_rejects_append_whose_previous_entry_does_not_match")
         CAPTURE(c.prev);
         CAPTURE(c.prev_term);
         Fixture f(2, opts().term(2).log({1, 1, 2}));
-        REQUIRE(f.step(append(1, 2, 3, c.prev, c.prev_term, 0, {entry(c.prev + 1, 3, "n")})));
-        auto out = filter(f.drain(), MessageType::kAppendResponse);
-        REQUIRE(out.size() == 1);
-        CHECK(out[0].reject == c.reject);
+        auto r = f.reply(append(1, 2, 3, c.prev, c.prev_term, 0, {entry(c.prev + 1, 3, "n")}),
+                         MessageType::kAppendResponse);
+        REQUIRE(r);
+        CHECK(r->reject == c.reject);
         if (c.reject) {
-            CHECK(out[0].index == c.prev);
+            CHECK(r->index == c.prev);
             CHECK(terms_of(f) == std::vector<Term>{1, 1, 2});  // nothing changed
         } else {
-            CHECK(out[0].index == c.prev + 1);
+            CHECK(r->index == c.prev + 1);
         }
     }
 }
@@ -162,10 +161,9 @@ TEST_CASE("figure2_follower_deletes_a_conflicting_suffix_and_appends_the_new_ent
 TEST_CASE("figure2_follower_keeps_entries_that_match_when_an_append_arrives_late") {
     // A delayed append that is a prefix of what we have must not truncate the newer entries.
     Fixture f(2, opts().term(2).log({1, 2, 2, 2}));
-    REQUIRE(f.step(append(1, 2, 2, 1, 1, 0, {entry(2, 2, "e2")})));
-    auto out = filter(f.drain(), MessageType::kAppendResponse);
-    REQUIRE(out.size() == 1);
-    CHECK_FALSE(out[0].reject);
+    auto r = f.reply(append(1, 2, 2, 1, 1, 0, {entry(2, 2, "e2")}), MessageType::kAppendResponse);
+    REQUIRE(r);
+    CHECK_FALSE(r->reject);
     CHECK(terms_of(f) == std::vector<Term>{1, 2, 2, 2});
 }
 
@@ -174,26 +172,23 @@ TEST_CASE("s5_3_rejection_carries_a_conflict_hint_of_the_last_index_whose_term_m
     // term <= 5 end at 8 beyond the probe, so the hint is 7 with its term 3; with term 2
     // the hint skips term 3 entirely.
     Fixture f(2, opts().term(5).log({1, 1, 1, 2, 2, 2, 3, 3}));
-    REQUIRE(f.step(append(1, 2, 5, 7, 5, 0)));
-    auto out = filter(f.drain(), MessageType::kAppendResponse);
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].reject);
-    CHECK(out[0].reject_hint == 7);
-    CHECK(out[0].log_term == 3);
+    auto r = f.reply(append(1, 2, 5, 7, 5, 0), MessageType::kAppendResponse);
+    REQUIRE(r);
+    CHECK(r->reject);
+    CHECK(r->reject_hint == 7);
+    CHECK(r->log_term == 3);
 
-    REQUIRE(f.step(append(1, 2, 5, 8, 2, 0)));
-    out = filter(f.drain(), MessageType::kAppendResponse);
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].reject);
-    CHECK(out[0].reject_hint == 6);
-    CHECK(out[0].log_term == 2);
+    r = f.reply(append(1, 2, 5, 8, 2, 0), MessageType::kAppendResponse);
+    REQUIRE(r);
+    CHECK(r->reject);
+    CHECK(r->reject_hint == 6);
+    CHECK(r->log_term == 2);
 
     // A probe beyond the follower's log is answered with its last index.
-    REQUIRE(f.step(append(1, 2, 5, 20, 5, 0)));
-    out = filter(f.drain(), MessageType::kAppendResponse);
-    REQUIRE(out.size() == 1);
-    CHECK(out[0].reject_hint == 8);
-    CHECK(out[0].log_term == 3);
+    r = f.reply(append(1, 2, 5, 20, 5, 0), MessageType::kAppendResponse);
+    REQUIRE(r);
+    CHECK(r->reject_hint == 8);
+    CHECK(r->log_term == 3);
 }
 
 TEST_CASE("s5_3_fast_backtracking_skips_a_whole_term_per_round_trip") {
@@ -257,9 +252,7 @@ TEST_CASE("s10_2_1_leader_sends_new_entries_before_its_own_write_is_durable") {
 
 TEST_CASE("s10_2_1_leader_counts_its_own_entries_toward_commit_only_after_they_are_persisted") {
     Fixture f(1);
-    make_leader(f);
-    ack_all(f, 2);
-    ack_all(f, 3);
+    replicating_leader(f);
     auto id = f.node().propose(Payload(std::string("v")));
     REQUIRE(id);
     Ready rd = f.node().ready();  // the write is in progress
@@ -282,9 +275,7 @@ TEST_CASE("s10_2_1_leader_counts_its_own_entries_toward_commit_only_after_they_a
 
 TEST_CASE("s10_2_1_leader_hands_out_new_batches_while_its_own_writes_are_in_flight") {
     Fixture f(1);
-    make_leader(f);
-    ack_all(f, 2);
-    ack_all(f, 3);
+    replicating_leader(f);
     const Index base = f.raft().log().committed();
     auto a = f.node().propose(Payload(std::string("a")));
     REQUIRE(a);
@@ -331,9 +322,7 @@ TEST_CASE("s10_2_1_leader_hands_out_new_batches_while_its_own_writes_are_in_flig
 
 TEST_CASE("s10_2_1_a_late_report_of_entries_a_new_leader_replaced_changes_nothing") {
     Fixture f(1);
-    make_leader(f);
-    ack_all(f, 2);
-    ack_all(f, 3);
+    replicating_leader(f);
     const Index base = f.raft().log().last_index();
     REQUIRE(f.node().propose(Payload(std::string("lost"))));
     Ready rd1 = f.node().ready();
@@ -390,9 +379,7 @@ TEST_CASE("s10_2_a_caught_up_follower_is_told_the_commit_quietly_and_does_not_an
     Config lc = test_config(1);
     lc.quiet_commit_notices = true;
     Fixture f(1, opts(), lc);
-    make_leader(f);
-    ack_all(f, 2);
-    ack_all(f, 3);
+    replicating_leader(f);
     auto id = f.node().propose(Payload(std::string("v")));
     REQUIRE(id);
     f.drain();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "raft/enum_name.h"
+
 namespace raftd::raft {
 
 void Inflights::add(Index last, uint64_t bytes) {
@@ -31,16 +33,14 @@ bool Inflights::full() const {
     return q_.size() >= max_count_ || (max_bytes_ != 0 && bytes_ >= max_bytes_);
 }
 
+constexpr EnumName<ProgressState> kProgressStateNames[] = {
+    {ProgressState::kProbe, "probe"},
+    {ProgressState::kReplicate, "replicate"},
+    {ProgressState::kSnapshot, "snapshot"},
+};
+
 std::string_view progress_state_name(ProgressState s) {
-    switch (s) {
-        case ProgressState::kProbe:
-            return "probe";
-        case ProgressState::kReplicate:
-            return "replicate";
-        case ProgressState::kSnapshot:
-            return "snapshot";
-    }
-    return "unknown";
+    return enum_name(s, kProgressStateNames, "unknown");
 }
 
 void Progress::become_probe() {

@@ -4,21 +4,19 @@
 #include <algorithm>
 
 #include "raft/confchange_codec.h"
+#include "raft/enum_name.h"
 
 namespace raftd::raft {
 
+constexpr EnumName<Role> kRoleNames[] = {
+    {Role::kFollower, "follower"},
+    {Role::kPreCandidate, "pre-candidate"},
+    {Role::kCandidate, "candidate"},
+    {Role::kLeader, "leader"},
+};
+
 std::string_view role_name(Role r) {
-    switch (r) {
-        case Role::kFollower:
-            return "follower";
-        case Role::kPreCandidate:
-            return "pre-candidate";
-        case Role::kCandidate:
-            return "candidate";
-        case Role::kLeader:
-            return "leader";
-    }
-    return "unknown";
+    return enum_name(r, kRoleNames, "unknown");
 }
 
 Raft::Raft(const Config& cfg, const Storage& storage, const SnapshotSource* snapshots)
@@ -306,25 +304,13 @@ void Raft::step(const Message& m) {
     } else if (m.term < term_) {
         if (from_leader) {
             // Tell a stale leader about the newer term so it steps down.
-            Message r;
-            r.type = MessageType::kAppendResponse;
-            r.to = m.from;
-            r.term = term_;
-            send(std::move(r));
+            send(reply(m, MessageType::kAppendResponse));
         } else if (vote_request) {
             // Figure 2: reply false with our term. Ignoring a stale candidate can leave it
             // behind for good: a voter that lags our term and never hears from us (we
             // campaign in an older configuration without it) stays a term behind each time
             // it campaigns, and a configuration of the two never elects a leader.
-            Message r;
-            r.type = m.type == MessageType::kPreVote ? MessageType::kPreVoteResponse
-                                                     : MessageType::kVoteResponse;
-            r.to = m.from;
-            r.term = term_;
-            r.reject = true;
-            r.commit = log_.committed();
-            r.log_term = log_.term_or_zero(r.commit);
-            send(std::move(r));
+            send(vote_rejection(m));
         }
         return;
     }
@@ -364,22 +350,34 @@ void Raft::handle_vote_request(const Message& m) {
     // One vote per term (Figure 2); a pre-vote for a future term binds nothing.
     bool can_vote =
         vote_ == m.from || (vote_ == kNoNode && lead_ == kNoNode) || (pre && m.term > term_);
-    Message r;
-    r.type = pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse;
-    r.to = m.from;
-    if (can_vote && log_.is_up_to_date(m.index, m.log_term)) {
-        r.term = m.term;
-        if (!pre) {
-            election_elapsed_ = 0;
-            vote_ = m.from;
-        }
-    } else {
-        r.term = term_;
-        r.reject = true;
-        r.commit = log_.committed();
-        r.log_term = log_.term_or_zero(r.commit);
+    if (!can_vote || !log_.is_up_to_date(m.index, m.log_term)) {
+        send(vote_rejection(m));
+        return;
     }
+    if (!pre) {
+        election_elapsed_ = 0;
+        vote_ = m.from;
+    }
+    Message r = reply(m, pre ? MessageType::kPreVoteResponse : MessageType::kVoteResponse);
+    r.term = m.term;  // a grant is in the candidate's term (for a pre-vote: the one it would take)
     send(std::move(r));
+}
+
+Message Raft::reply(const Message& m, MessageType type) const {
+    Message r;
+    r.type = type;
+    r.to = m.from;
+    r.term = term_;
+    return r;
+}
+
+Message Raft::vote_rejection(const Message& m) const {
+    Message r = reply(m, m.type == MessageType::kPreVote ? MessageType::kPreVoteResponse
+                                                         : MessageType::kVoteResponse);
+    r.reject = true;
+    r.commit = log_.committed();
+    r.log_term = log_.term_or_zero(r.commit);
+    return r;
 }
 
 void Raft::handle_vote_response(const Message& m) {
@@ -424,10 +422,7 @@ void Raft::step_follower(const Message& m) {
             if (!m.reject) read_states_.push_back({m.index, m.context});
             break;
         case MessageType::kReadIndex: {
-            Message r;
-            r.type = MessageType::kReadIndexResponse;
-            r.to = m.from;
-            r.term = term_;
+            Message r = reply(m, MessageType::kReadIndexResponse);
             r.context = m.context;
             r.reject = true;
             send(std::move(r));

@@ -101,6 +101,11 @@ class Raft {
     void tick_heartbeat();
     void reset_randomized_timeout();
     void send(Message m);
+    // An answer to `m` of `type`: addressed to its sender, in our term.
+    Message reply(const Message& m, MessageType type) const;
+    // A refused (pre-)vote, with our commit index and its term, from which a candidate that
+    // lags behind it learns (learn_commit_from_rejection).
+    Message vote_rejection(const Message& m) const;
     void handle_vote_request(const Message& m);
     void learn_commit_from_rejection(const Message& m);
     void handle_vote_response(const Message& m);

@@ -144,10 +144,7 @@ void Raft::update_self_progress() {
 }
 
 void Raft::handle_append(const Message& m) {
-    Message r;
-    r.type = MessageType::kAppendResponse;
-    r.to = m.from;
-    r.term = term_;
+    Message r = reply(m, MessageType::kAppendResponse);
     if (m.index < log_.committed()) {
         r.index = log_.committed();  // all of that is ours already
         send(std::move(r));
@@ -172,10 +169,7 @@ void Raft::handle_append(const Message& m) {
 
 void Raft::handle_heartbeat(const Message& m) {
     log_.commit_to(std::min(m.commit, log_.last_index()));
-    Message r;
-    r.type = MessageType::kHeartbeatResponse;
-    r.to = m.from;
-    r.term = term_;
+    Message r = reply(m, MessageType::kHeartbeatResponse);
     r.round = m.round;
     send(std::move(r));
 }
@@ -183,18 +177,12 @@ void Raft::handle_heartbeat(const Message& m) {
 void Raft::handle_snapshot(const Message& m) {
     const SnapshotMeta& meta = m.snapshot;
     auto ack = [&](Index index) {
-        Message r;
-        r.type = MessageType::kAppendResponse;
-        r.to = m.from;
-        r.term = term_;
+        Message r = reply(m, MessageType::kAppendResponse);
         r.index = index;
         send(std::move(r));
     };
     auto answer = [&](uint64_t offset, bool reject) {
-        Message r;
-        r.type = MessageType::kSnapshotResponse;
-        r.to = m.from;
-        r.term = term_;
+        Message r = reply(m, MessageType::kSnapshotResponse);
         r.index = meta.index;
         r.offset = offset;
         r.reject = reject;

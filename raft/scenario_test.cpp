@@ -7,57 +7,23 @@
 // production configuration against its "---- production" sections.
 #include <doctest/doctest.h>
 
-#include <algorithm>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
+#include "raft/testing/drivers.h"
 #include "raft/testing/scenario.h"
 
 using namespace raftd::raft::testing;
-namespace fs = std::filesystem;
 
 TEST_CASE("scenario_scripts_print_what_their_expected_output_says") {
     auto files = scenario_files("raft");
     REQUIRE_MESSAGE(!files.empty(), "no scenario files found under tests/scenarios/raft");
     if (std::getenv("RAFT_SCENARIO") == nullptr) CHECK(files.size() >= 25);
-    bool rewrite = scenario_rewrite_requested();
-    for (const fs::path& path : files) {
-        std::ifstream in(path);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        auto parsed = parse_scenario(ss.str());
-        REQUIRE_MESSAGE(parsed, path.filename().string() << ": " << parsed.status().to_string());
-        // Each script runs twice: as written (step by step) and in raftd's configuration, so
-        // the batching and quiet commit notices that ship are what the scripts exercise.
-        std::vector<std::string> outputs[2];
-        for (bool production : {false, true}) {
-            ScenarioRunner runner(production ? ScenarioProfile::kProduction
-                                             : ScenarioProfile::kStepByStep);
-            const std::string profile = production ? " [production]" : "";
-            int mismatches = 0;
-            for (const ScenarioBlock& b : parsed->blocks) {
-                std::string got = runner.run(b.command);
-                outputs[production].push_back(got);
-                const std::string& want = b.expected_in(production);
-                if (got != want && !rewrite) {
-                    ++mismatches;
-                    FAIL_CHECK(path.filename().string()
-                               << ":" << b.line << profile << ": " << b.command << "\n"
-                               << "--- expected\n+++ actual\n"
-                               << diff_lines(want, got));
-                }
-            }
-            CHECK_MESSAGE(mismatches == 0, path.filename().string() << profile << ": " << mismatches
-                                                                    << " command(s) differ");
-        }
-        if (rewrite) {
-            std::ofstream out(path, std::ios::trunc);
-            out << render_scenario(*parsed, outputs[0], &outputs[1]);
-            MESSAGE("rewrote " << path.filename().string());
-        }
-    }
+    // Each script runs twice: as written (step by step) and in raftd's configuration, so
+    // the batching and quiet commit notices that ship are what the scripts exercise.
+    check_scenario_scripts(files, kWithProduction, [](bool production) {
+        return ScenarioRunner(production ? ScenarioProfile::kProduction
+                                         : ScenarioProfile::kStepByStep);
+    });
 }
 
 TEST_CASE("scenario_files_parse_and_render_back_unchanged") {

@@ -1,35 +1,26 @@
 #include "raft/status.h"
 
+#include "raft/enum_name.h"
+
 namespace raftd {
 
+constexpr EnumName<Code> kCodeNames[] = {
+    {Code::kOk, "OK"},
+    {Code::kInvalidArgument, "InvalidArgument"},
+    {Code::kNotFound, "NotFound"},
+    {Code::kCompacted, "Compacted"},
+    {Code::kCorruption, "Corruption"},
+    {Code::kIoError, "IoError"},
+    {Code::kNotLeader, "NotLeader"},
+    {Code::kBusy, "Busy"},
+    {Code::kUnavailable, "Unavailable"},
+    {Code::kTimeout, "Timeout"},
+    {Code::kAborted, "Aborted"},
+    {Code::kInternal, "Internal"},
+};
+
 std::string_view code_name(Code c) {
-    switch (c) {
-        case Code::kOk:
-            return "OK";
-        case Code::kInvalidArgument:
-            return "InvalidArgument";
-        case Code::kNotFound:
-            return "NotFound";
-        case Code::kCompacted:
-            return "Compacted";
-        case Code::kCorruption:
-            return "Corruption";
-        case Code::kIoError:
-            return "IoError";
-        case Code::kNotLeader:
-            return "NotLeader";
-        case Code::kBusy:
-            return "Busy";
-        case Code::kUnavailable:
-            return "Unavailable";
-        case Code::kTimeout:
-            return "Timeout";
-        case Code::kAborted:
-            return "Aborted";
-        case Code::kInternal:
-            return "Internal";
-    }
-    return "Unknown";
+    return enum_name(c, kCodeNames, "Unknown");
 }
 
 std::string Status::to_string() const {

@@ -1,5 +1,6 @@
 #include "wal/record.h"
 
+#include "raft/enum_name.h"
 #include "wal/crc32c.h"
 
 namespace raftd::wal {
@@ -55,24 +56,18 @@ void encode_commit_record(raft::Index commit, char* out) {
     put_u32(out + 5, crc32c::mask(crc));
 }
 
+constexpr EnumName<RecordCheck> kRecordCheckNames[] = {
+    {RecordCheck::kOk, "ok"},
+    {RecordCheck::kZeroHeader, "zero bytes (preallocated space)"},
+    {RecordCheck::kShort, "incomplete record"},
+    {RecordCheck::kBadLength, "record length out of range"},
+    {RecordCheck::kBadType, "unknown record type"},
+    {RecordCheck::kBadCrc, "record CRC mismatch"},
+    {RecordCheck::kBadEntry, "unknown entry type"},
+};
+
 const char* record_check_name(RecordCheck c) {
-    switch (c) {
-        case RecordCheck::kOk:
-            return "ok";
-        case RecordCheck::kZeroHeader:
-            return "zero bytes (preallocated space)";
-        case RecordCheck::kShort:
-            return "incomplete record";
-        case RecordCheck::kBadLength:
-            return "record length out of range";
-        case RecordCheck::kBadType:
-            return "unknown record type";
-        case RecordCheck::kBadCrc:
-            return "record CRC mismatch";
-        case RecordCheck::kBadEntry:
-            return "unknown entry type";
-    }
-    return "?";
+    return enum_name(c, kRecordCheckNames, "?");
 }
 
 RecordCheck parse_record(const char* p, size_t avail, RecordView* out) {

@@ -8,31 +8,15 @@
 #include "daemon/ready_pipeline.h"
 #include "raft/memory_storage.h"
 #include "raft/node.h"
+#include "raft/testing/scenario.h"
 
 namespace raftd::daemon::testing {
 
+using raft::testing::parse_bool;
+using raft::testing::parse_u64;
+using raft::testing::split_words;
+
 namespace {
-
-std::vector<std::string> split_words(const std::string& s) {
-    std::vector<std::string> out;
-    std::istringstream in(s);
-    std::string w;
-    while (in >> w)
-        out.push_back(w);
-    return out;
-}
-
-bool parse_u64(const std::string& s, uint64_t& v) {
-    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
-    v = std::stoull(s);
-    return true;
-}
-
-bool parse_bool(const std::string& s, bool& v) {
-    if (s != "true" && s != "false") return false;
-    v = s == "true";
-    return true;
-}
 
 std::string hs_text(const raft::HardState& hs) {
     return "hs{t" + std::to_string(hs.term) + " v" + std::to_string(hs.vote) + " c" +

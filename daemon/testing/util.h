@@ -1,5 +1,5 @@
 // Helpers shared by the daemon/ test suites: scratch directories that clean up after
-// themselves. Test-only; never included by library code.
+// themselves, and doctest printers for daemon types. Test-only; never included by library code.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -9,6 +9,9 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "daemon/pending.h"
 
 namespace raftd::daemon::testing {
 
@@ -45,3 +48,22 @@ inline void write_file(const std::string& path, std::string_view text) {
 }
 
 }  // namespace raftd::daemon::testing
+
+// Fates print by name in failed checks.
+namespace doctest {
+template <>
+struct StringMaker<raftd::daemon::Fate> {
+    static String convert(raftd::daemon::Fate f) {
+        return String(std::string(raftd::daemon::fate_name(f)).c_str());
+    }
+};
+template <>
+struct StringMaker<std::vector<raftd::daemon::Fate>> {
+    static String convert(const std::vector<raftd::daemon::Fate>& v) {
+        std::string s = "[";
+        for (auto f : v)
+            s += std::string(s.size() > 1 ? ", " : "") + std::string(raftd::daemon::fate_name(f));
+        return String((s + "]").c_str());
+    }
+};
+}  // namespace doctest

@@ -204,6 +204,14 @@ void Cluster::tick(NodeId id, int n) {
     }
 }
 
+void Cluster::tick_all(int rounds) {
+    for (int i = 0; i < rounds; ++i) {
+        for (NodeId id : ids())
+            tick(id);
+        stabilize();
+    }
+}
+
 void Cluster::crash(NodeId id) {
     peer(id).crash();
 }
@@ -213,15 +221,7 @@ Status Cluster::restart(NodeId id) {
 }
 
 NodeId Cluster::leader() const {
-    NodeId best = kNoNode;
-    Term best_term = 0;
-    for (const auto& [id, p] : peers_) {
-        if (p->up() && p->node().role() == Role::kLeader && p->node().term() >= best_term) {
-            best = id;
-            best_term = p->node().term();
-        }
-    }
-    return best;
+    return highest_term_leader(peers_);
 }
 
 Status Cluster::elect(NodeId id) {

@@ -22,6 +22,21 @@ namespace raftd::raft::testing {
 std::string describe_ready(NodeId id, const Ready& rd);
 std::string describe_status(const Node& n);
 
+// The running leader with the highest term among `peers` (ids to replicas with up() and
+// node()), or kNoNode. Stale leaders of older terms may still be up after a partition.
+template <class Peers>
+NodeId highest_term_leader(const Peers& peers) {
+    NodeId best = kNoNode;
+    Term best_term = 0;
+    for (const auto& [id, p] : peers) {
+        if (p->up() && p->node().role() == Role::kLeader && p->node().term() >= best_term) {
+            best = id;
+            best_term = p->node().term();
+        }
+    }
+    return best;
+}
+
 class Cluster {
   public:
     explicit Cluster(const Config& base);
@@ -52,6 +67,8 @@ class Cluster {
     // Handles Readys and delivers messages until nothing moves.
     void stabilize(size_t max_rounds = 100000);
     void tick(NodeId id, int n = 1);
+    // Ticks every running node once and lets the network settle, `rounds` times.
+    void tick_all(int rounds);
     void crash(NodeId id);
     Status restart(NodeId id);
 

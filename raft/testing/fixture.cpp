@@ -87,12 +87,25 @@ Config config_with(NodeId id, bool pre_vote, bool check_quorum) {
     return c;
 }
 
+std::optional<Message> Fixture::reply(const Message& m, MessageType type) {
+    if (!step(m)) return std::nullopt;
+    std::vector<Message> out = filter(drain(), type);
+    if (out.size() != 1) return std::nullopt;
+    return out[0];
+}
+
 Message msg(MessageType type, NodeId from, NodeId to, Term term) {
     Message m;
     m.type = type;
     m.from = from;
     m.to = to;
     m.term = term;
+    return m;
+}
+
+Message ack(NodeId from, NodeId to, Term term, Index index) {
+    Message m = msg(MessageType::kAppendResponse, from, to, term);
+    m.index = index;
     return m;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -73,6 +74,9 @@ class Fixture {
     // Processes Readys until none is left, persisting each; returns every message sent,
     // immediate and persisted alike, and keeps the last Readys for inspection.
     std::vector<Message> drain();
+    // Steps `m` and drains: the one message of `type` the node sent (its answer to `m`), or
+    // nullopt when the step failed or it sent no such message, or several.
+    std::optional<Message> reply(const Message& m, MessageType type);
     std::vector<Ready>& readys() { return readys_; }
     std::vector<Entry>& applied() { return applied_; }
     std::vector<ReadState>& read_states() { return reads_; }
@@ -93,6 +97,8 @@ void make_leader(Fixture& f);
 Config config_with(NodeId id, bool pre_vote, bool check_quorum);
 
 Message msg(MessageType type, NodeId from, NodeId to, Term term);
+// A successful AppendEntries response: `from` holds the leader's log up to `index`.
+Message ack(NodeId from, NodeId to, Term term, Index index);
 Entry entry(Index index, Term term, const std::string& data = "");
 std::vector<Message> filter(const std::vector<Message>& ms, MessageType type);
 

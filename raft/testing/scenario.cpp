@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "raft/confchange_codec.h"
+#include "raft/testing/fixture.h"
 
 namespace raftd::raft::testing {
 
@@ -33,6 +34,10 @@ bool is_blank(const std::string& s) {
     return s.find_first_not_of(" \t\r") == std::string::npos;
 }
 
+constexpr const char* kProductionSeparator = "---- production";
+
+}  // namespace
+
 std::vector<std::string> split_words(const std::string& s) {
     std::vector<std::string> out;
     std::istringstream in(s);
@@ -41,10 +46,6 @@ std::vector<std::string> split_words(const std::string& s) {
         out.push_back(w);
     return out;
 }
-
-constexpr const char* kProductionSeparator = "---- production";
-
-}  // namespace
 
 Result<ScenarioFile> parse_scenario(const std::string& text) {
     ScenarioFile f;
@@ -148,11 +149,10 @@ std::string diff_lines(const std::string& expected, const std::string& actual) {
 
 // ---- the interpreter ------------------------------------------------------------------------
 
-ScenarioRunner::ScenarioRunner(ScenarioProfile profile) {
-    base_.election_tick = 10;
-    base_.heartbeat_tick = 1;
-    base_.pre_vote = false;
-    base_.check_quorum = false;
+// The fixtures' deterministic configuration (each node gets its id when it is added), with
+// the seed the scripts' expected output was recorded with; the production profile turns on
+// the batching and quiet commit notices that raftd runs with.
+ScenarioRunner::ScenarioRunner(ScenarioProfile profile) : base_(test_config(kNoNode)) {
     const bool production = profile == ScenarioProfile::kProduction;
     base_.batch_appends = production;
     base_.quiet_commit_notices = production;
@@ -175,8 +175,6 @@ std::string ScenarioRunner::run(const std::string& command_line) {
     return s.empty() ? "ok" : s;
 }
 
-namespace {
-
 bool parse_u64(const std::string& s, uint64_t& v) {
     if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
     v = std::stoull(s);
@@ -194,8 +192,6 @@ bool parse_bool(const std::string& s, bool& v) {
     }
     return false;
 }
-
-}  // namespace
 
 NodeId ScenarioRunner::node_arg(const std::vector<std::string>& args, size_t i) const {
     uint64_t v = 0;

@@ -55,6 +55,12 @@ bool scenario_rewrite_requested();
 std::string render_scenario(const ScenarioFile& f, const std::vector<std::string>& outputs,
                             const std::vector<std::string>* production_outputs = nullptr);
 
+// The words of a command line, split at white space.
+std::vector<std::string> split_words(const std::string& s);
+// A command argument as a number (decimal digits only) or as true/false; false when it is not.
+bool parse_u64(const std::string& s, uint64_t& v);
+bool parse_bool(const std::string& s, bool& v);
+
 // A line diff of expected vs actual ("-" expected only, "+" actual only, " " both).
 std::string diff_lines(const std::string& expected, const std::string& actual);
 

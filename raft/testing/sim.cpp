@@ -355,15 +355,7 @@ void Sim::process_rounds(bool faults) {
 // ---- faults and client actions -----------------------------------------------------------------
 
 NodeId Sim::leader() const {
-    NodeId best = kNoNode;
-    Term term = 0;
-    for (const auto& [id, p] : peers_) {
-        if (p->up() && p->node().role() == Role::kLeader && p->node().term() >= term) {
-            best = id;
-            term = p->node().term();
-        }
-    }
-    return best;
+    return highest_term_leader(peers_);
 }
 
 void Sim::propose() {

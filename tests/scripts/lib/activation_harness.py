@@ -6,19 +6,14 @@ must work, and raftd must not create its configured socket path (it uses the one
 
 usage: activation_harness.py RAFTD WORKDIR
 """
-import os, signal, socket, subprocess, sys, time
+import os, socket, subprocess, sys, time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                 "clients", "python"))
 from raftd_client import encode_request, read_frame  # noqa: E402
+from harness import fail, finish, free_port, reap, terminate  # noqa: E402
 
 raftd, work = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL:", msg, flush=True)
 
 
 def ping_frame(i):
@@ -37,10 +32,7 @@ def ok_reply(i):
     return b"\x82\xa2id" + bytes([i]) + b"\xa2ok\xc3"
 
 
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-port = s.getsockname()[1]
-s.close()
+port = free_port()
 
 path = os.path.join(work, "activated.sock")
 configured = os.path.join(work, "configured.sock")
@@ -87,17 +79,11 @@ try:
         fail("second connection through the activated socket failed: %s" % e)
     if os.path.exists(configured):
         fail("raftd created its configured socket %s although it was handed one" % configured)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=20)
-        if rc != 0:
-            fail("raftd exited %d after SIGTERM" % rc)
-    except subprocess.TimeoutExpired:
-        fail("raftd did not exit within 20 s of SIGTERM")
+    rc = terminate(proc)
+    if rc not in (0, None):
+        fail("raftd exited %d after SIGTERM" % rc)
 finally:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    reap(proc)
 # ---- LISTEN_PID naming another process: the descriptors are not for raftd ----------------
 # (sd_listen_fds(3): a child that inherited the variables must ignore them.) raftd must
 # then create and serve its configured socket.
@@ -133,20 +119,9 @@ try:
                 print("LISTEN_PID of another process: raftd served its configured socket")
         except (socket.timeout, EOFError, OSError) as e:
             fail("no reply on the configured socket: %s" % e)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        fail("raftd did not exit within 20 s of SIGTERM")
+    terminate(proc)
 finally:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    reap(proc)
     other.close()
 
-if failures:
-    print("---- raftd2.log")
-    print(open(os.path.join(work, "raftd2.log")).read()[-3000:])
-    print("---- raftd.log")
-    print(open(os.path.join(work, "raftd.log")).read()[-3000:])
-sys.exit(1 if failures else 0)
+finish(work, ["raftd2.log", "raftd.log"])

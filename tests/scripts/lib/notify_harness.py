@@ -8,21 +8,9 @@ usage: notify_harness.py RAFTD WORKDIR
 """
 import os, signal, socket, struct, subprocess, sys, time
 
+from harness import fail, finish, free_port, reap
+
 raftd, work = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def fail(msg):
-    failures.append(msg)
-    print("FAIL:", msg, flush=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def start(tag, env_extra):
@@ -126,9 +114,7 @@ try:
             fail("only %d WATCHDOG=1 in %.1f s with WATCHDOG_USEC=%d" % (pings, window, WATCHDOG_USEC))
     stop(proc, sock, expect_stopping=True)
 finally:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    reap(proc)
     sock.close()
 
 # ---- without a watchdog: READY but never WATCHDOG ----------------------------------------
@@ -154,15 +140,7 @@ try:
             break
     stop(proc, sock, expect_stopping=True)
 finally:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    reap(proc)
     sock.close()
 
-if failures:
-    for name in ("wd.log", "nowd.log"):
-        p = os.path.join(work, name)
-        if os.path.exists(p):
-            print("---- " + name)
-            print(open(p).read()[-3000:])
-sys.exit(1 if failures else 0)
+finish(work, ["wd.log", "nowd.log"])
