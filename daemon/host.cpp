@@ -66,7 +66,7 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     h->transport_->set_hello_handler(
         [hp = h.get()](const PeerHello& m) { return hp->on_hello(m); });
     h->transport_->set_welcome_handler(
-        [hp = h.get()](raft::NodeId id, const PeerWelcome& w) { hp->on_welcome(id, w); });
+        [hp = h.get()](raft::NodeId id, const PeerWelcome& w) { return hp->on_welcome(id, w); });
     if (Status st = h->transport_->start(); !st) return st;
     auto dir = DataDir::open(cfg.data_dir, cfg.cluster, cfg.node_id);
     if (!dir) return dir.status();
@@ -91,6 +91,12 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
                                        [&](const raft::Member& m) { return m.id == cfg.node_id; });
         if (cfg.join) {
             spdlog::info("empty data dir and join set: waiting to be added to a running cluster");
+            // A wiped member started with join looks just like a new one: only peers that
+            // recorded its old incarnation can tell, so it asks those it knows of at once.
+            h->joining_empty_ = true;
+            h->transport_->set_bootstrapping(true);
+            for (const auto& m : members)
+                h->transport_->set_peer(m.id, m.addr);
         } else if (!alone) {
             // Not yet: a member that lost its data dir looks just like a new one, and only
             // its peers can tell (first_boot.cpp, docs/operations.md).
@@ -269,6 +275,12 @@ void NodeHost::term_changed(raft::Term term) {
 }
 
 void NodeHost::advanced(const Advanced& a) {
+    if (joining_empty_ && node_->status().last_index > 0) {
+        // The leader's entries or snapshot are durable: peers may record this incarnation.
+        joining_empty_ = false;
+        transport_->set_bootstrapping(false);
+        spdlog::debug("joined: the log now holds the leader's entries");
+    }
     if (!a.conf_may_change) return;
     sync_peers();
     if (events_.applied) events_.applied();

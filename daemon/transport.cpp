@@ -321,6 +321,12 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
                     true);
         return;
     }
+    // Before anything is sent: the owner may know the acceptor as a member that lost its data.
+    HelloVerdict v = on_welcome_ ? on_welcome_(p.id, *w) : HelloVerdict{};
+    if (!v.ok) {
+        peer_failed(p, v.error, true);
+        return;
+    }
     p.state = Peer::State::kReady;
     p.backoff_ms = opts_.reconnect_min_ms;
     p.dec->trim();
@@ -328,7 +334,6 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
                 "peer {}: connected to {}", p.id, p.addr);
     p.logged_down = false;
     flush_peer(p);
-    if (on_welcome_) on_welcome_(p.id, *w);
 }
 
 void Transport::peer_failed(Peer& p, const std::string& why, bool refused) {
@@ -411,7 +416,7 @@ void Transport::refuse(Inbound& in, const std::string& why, uint64_t known_incar
     spdlog::warn("peer connection from {} refused: {}", in.remote, why);
     ipc::OutBuffer buf;
     encode_welcome(buf, PeerWelcome{false, opts_.self, opts_.cluster, why, opts_.incarnation,
-                                    known_incarnation});
+                                    known_incarnation, opts_.bootstrapping});
     auto out = std::make_shared<ipc::OutBuffer>(std::move(buf));
     std::vector<uv_buf_t> bufs;
     for (std::string_view v : out->pieces())
@@ -494,8 +499,8 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
             // A node we have no address for (one joining the cluster) tells us where it is.
             if (!knows(in.peer) && !h->addr.empty()) set_peer(in.peer, h->addr);
             ipc::OutBuffer buf;
-            encode_welcome(buf,
-                           PeerWelcome{true, opts_.self, opts_.cluster, "", opts_.incarnation});
+            encode_welcome(buf, PeerWelcome{true, opts_.self, opts_.cluster, "", opts_.incarnation,
+                                            0, opts_.bootstrapping});
             auto out = std::make_shared<ipc::OutBuffer>(std::move(buf));
             std::vector<uv_buf_t> bufs;
             for (std::string_view v : out->pieces())

@@ -104,7 +104,7 @@ class Transport {
     // Every answer to a handshake we sent that passed our checks, accepted or refused
     // (a refusal has already been logged and the peer's redial scheduled). May stop the
     // transport.
-    void set_welcome_handler(std::function<void(raft::NodeId, const PeerWelcome&)> h) {
+    void set_welcome_handler(std::function<HelloVerdict(raft::NodeId, const PeerWelcome&)> h) {
         on_welcome_ = std::move(h);
     }
     // Dials every known peer that is neither connected nor waiting to redial, instead of
@@ -143,7 +143,7 @@ class Transport {
     std::function<void(raft::NodeId, Forward&&)> on_forward_;
     std::function<void(raft::NodeId)> on_peer_down_;
     std::function<HelloVerdict(const PeerHello&)> on_hello_;
-    std::function<void(raft::NodeId, const PeerWelcome&)> on_welcome_;
+    std::function<HelloVerdict(raft::NodeId, const PeerWelcome&)> on_welcome_;
     ipc::uv::Tcp listener_;
     std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
     std::map<uint64_t, std::unique_ptr<Inbound>> inbound_;
