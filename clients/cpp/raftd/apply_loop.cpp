@@ -180,9 +180,12 @@ void ApplyLoop::upload_snapshot() {
         ++stats_.snapshots;
         return;
     }
+    if (r.error().code == ErrorCode::kConnection) {
+        lose(r.error());  // counted as a reconnect, not as a refused upload
+        return;
+    }
     ++stats_.snapshot_failures;
     stats_.last_snapshot_error = r.error();
-    if (r.error().code == ErrorCode::kConnection) lose(r.error());
 }
 
 Result<bool> ApplyLoop::reconnect(Clock::time_point deadline) {
@@ -256,7 +259,7 @@ Result<Unit> ApplyLoop::wait_applied(uint64_t index, Clock::time_point deadline)
     return Unit{};
 }
 
-Result<Unit> ApplyLoop::connected(Clock::time_point deadline) {
+Result<Unit> ApplyLoop::ensure_connected(Clock::time_point deadline) {
     while (lost_ || !conn_) {
         if (fatal_) return *fatal_;
         if (Clock::now() >= deadline)
@@ -272,7 +275,7 @@ Result<Unit> ApplyLoop::connected(Clock::time_point deadline) {
 Result<uint64_t> ApplyLoop::read_barrier(Clock::time_point deadline) {
     int pause_ms = opts_.reconnect_min_ms;
     for (;;) {
-        if (auto c = connected(deadline); !c) return c.error();
+        if (auto c = ensure_connected(deadline); !c) return c.error();
         auto ri = conn_->read_index();
         if (ri) {
             if (auto w = wait_applied(*ri, deadline); !w) return w.error();
@@ -289,7 +292,7 @@ Result<uint64_t> ApplyLoop::read_barrier(Clock::time_point deadline) {
 }
 
 Result<Proposed> ApplyLoop::propose(std::string_view data, Clock::time_point deadline) {
-    if (auto c = connected(deadline); !c) return c.error();
+    if (auto c = ensure_connected(deadline); !c) return c.error();
     auto p = conn_->propose(data);
     if (!p && p.error().code == ErrorCode::kConnection) lose(p.error());
     (void)drain();  // events that arrived while waiting; an error there is the next call's

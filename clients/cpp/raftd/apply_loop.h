@@ -100,7 +100,7 @@ struct ApplyStats {
     uint64_t entries = 0;            // apply() calls
     uint64_t restores = 0;           // restore() calls
     uint64_t snapshots = 0;          // uploads answered ok (including ones already covered)
-    uint64_t snapshot_failures = 0;  // uploads answered with an error
+    uint64_t snapshot_failures = 0;  // uploads the node refused (a lost connection is not one)
     uint64_t reconnects = 0;         // subscriptions made after the first
     std::optional<Error> last_snapshot_error;
 };
@@ -163,6 +163,9 @@ class ApplyLoop {
 
     // The index the state reflects. Any thread.
     uint64_t applied() const { return applied_.load(std::memory_order_acquire); }
+    // Subscribed and the stream not lost. False from the moment a loss was noticed (what
+    // arrived before it is applied by then) until a resubscription succeeded.
+    bool connected() const { return conn_ && !lost_; }
     const ApplyStats& stats() const { return stats_; }
 
   private:
@@ -174,7 +177,7 @@ class ApplyLoop {
     // Connects and subscribes from applied() + 1 while `deadline` allows; false: not yet.
     Result<bool> reconnect(Clock::time_point deadline);
     Result<Unit> subscribe_on(std::unique_ptr<Client> conn);
-    Result<Unit> connected(Clock::time_point deadline);
+    Result<Unit> ensure_connected(Clock::time_point deadline);
     void lose(const Error& why);
 
     std::string socket_;
