@@ -88,6 +88,19 @@ struct Link {
     }
 };
 
+// A server with `entries` committed behind a Link, and options that retry fast.
+struct Restartable {
+    Link link;
+    std::unique_ptr<ServerThread> server = std::make_unique<ServerThread>();
+    rc::ApplyOptions opts;
+    explicit Restartable(int entries) {
+        server->run([entries](auto& b, auto&) { fill(b, entries); });
+        link.point_at(server->path());
+        opts.reconnect_min_ms = 5;
+        opts.reconnect_max_ms = 40;
+    }
+};
+
 }  // namespace
 
 TEST_CASE("stream_applier_restarts_a_snapshot_at_offset_0_and_refuses_gaps") {
@@ -203,19 +216,13 @@ TEST_CASE("apply_loop_treats_an_upload_the_latest_snapshot_covers_as_success") {
 }
 
 TEST_CASE("apply_loop_resubscribes_after_the_server_restarts_and_waits_out_a_behind_node") {
-    Link link;
-    auto a = std::make_unique<ServerThread>();
-    a->run([](auto& b, auto&) { fill(b, 20); });
-    link.point_at(a->path());
+    Restartable r(20);
     Recorder rec;
-    rc::ApplyOptions o;
-    o.reconnect_min_ms = 5;
-    o.reconnect_max_ms = 50;
-    auto loop = rc::ApplyLoop::open(link.path, rec.callbacks(), o);
+    auto loop = rc::ApplyLoop::open(r.link.path, rec.callbacks(), r.opts);
     REQUIRE(loop);
     rc::ApplyLoop& l = **loop;
     REQUIRE(l.wait_applied(20, in_ms(5000)));
-    a.reset();  // the daemon stops
+    r.server.reset();  // the daemon stops
     auto gone = l.wait_applied(21, in_ms(150));
     REQUIRE(!gone);
     CHECK(gone.error().code == rc::ErrorCode::kTimeout);  // not given up: still retrying
@@ -223,7 +230,7 @@ TEST_CASE("apply_loop_resubscribes_after_the_server_restarts_and_waits_out_a_beh
     // is refused until they are there again.
     ServerThread b;
     b.run([](auto& bk, auto&) { fill(bk, 15); });
-    link.point_at(b.path());
+    r.link.point_at(b.path());
     CHECK(l.wait_applied(21, in_ms(200)).error().code == rc::ErrorCode::kTimeout);
     b.run([](auto& bk, auto&) { fill(bk, 25); });
     REQUIRE(l.wait_applied(25, in_ms(5000)));
@@ -238,23 +245,17 @@ TEST_CASE("apply_loop_resubscribes_after_the_server_restarts_and_waits_out_a_beh
 }
 
 TEST_CASE("apply_loop_gives_up_reconnecting_after_the_bound_and_open_does_not_retry") {
-    Link link;
-    auto a = std::make_unique<ServerThread>();
-    a->run([](auto& b, auto&) { fill(b, 3); });
-    link.point_at(a->path());
+    Restartable r(3);
+    r.opts.reconnect_give_up_ms = 300;
     Recorder rec;
-    rc::ApplyOptions o;
-    o.reconnect_min_ms = 10;
-    o.reconnect_max_ms = 40;
-    o.reconnect_give_up_ms = 300;
-    auto loop = rc::ApplyLoop::open(link.path, rec.callbacks(), o);
+    auto loop = rc::ApplyLoop::open(r.link.path, rec.callbacks(), r.opts);
     REQUIRE(loop);
     REQUIRE((*loop)->wait_applied(3, in_ms(5000)));
-    a.reset();
+    r.server.reset();
     const auto t0 = Clock::now();
-    auto r = (*loop)->wait_applied(4, in_ms(10000));
-    REQUIRE(!r);
-    CHECK(r.error().code == rc::ErrorCode::kConnection);
+    auto gave_up = (*loop)->wait_applied(4, in_ms(10000));
+    REQUIRE(!gave_up);
+    CHECK(gave_up.error().code == rc::ErrorCode::kConnection);
     CHECK(Clock::now() - t0 < std::chrono::seconds(3));
     // open() makes one attempt: a state beyond the node's log is refused at once.
     ServerThread b;

@@ -222,11 +222,10 @@ Health check_health(const std::string& socket, int deadline_ms) {
     auto done = [&](std::optional<rc::Error> e) {
         h.took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                         .count();
-        if (!e && deadline_ms > 0 && h.took_ms > deadline_ms) {
-            e = rc::Error{rc::ErrorCode::kTimeout, "TIMEOUT",
-                          "answered after the " + std::to_string(deadline_ms) + " ms deadline",
-                          std::nullopt};
-        }
+        if (!e && deadline_ms > 0 && h.took_ms > deadline_ms)
+            e = rc::make_error(
+                rc::ErrorCode::kTimeout,
+                "answered after the " + std::to_string(deadline_ms) + " ms deadline");
         h.error = std::move(e);
         h.healthy = !h.error;
         return h;
@@ -240,10 +239,9 @@ Health check_health(const std::string& socket, int deadline_ms) {
     if (!st) return done(st.error());
     h.status = *st;
     if (st->leader == 0)
-        return done(rc::Error{
-            rc::ErrorCode::kUnavailable, "UNAVAILABLE",
-            "no leader known (role " + st->role + ", term " + std::to_string(st->term) + ")",
-            std::nullopt});
+        return done(rc::make_error(
+            rc::ErrorCode::kUnavailable,
+            "no leader known (role " + st->role + ", term " + std::to_string(st->term) + ")"));
     auto ri = (*c)->read_index();
     if (!ri) return done(ri.error());
     return done(std::nullopt);

@@ -11,14 +11,6 @@ namespace raftd::client {
 
 namespace {
 
-Error make_error(ErrorCode c, std::string msg) {
-    Error e;
-    e.code = c;
-    e.code_name = std::string(error_code_name(c));
-    e.message = std::move(msg);
-    return e;
-}
-
 int ms_until(ApplyLoop::Clock::time_point t) {
     auto ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(t - ApplyLoop::Clock::now()).count();
