@@ -267,3 +267,24 @@ TEST_CASE("apply_loop_gives_up_reconnecting_after_the_bound_and_open_does_not_re
     REQUIRE(!bad);
     CHECK(bad.error().code == rc::ErrorCode::kBadRequest);
 }
+
+TEST_CASE("apply_loop_uploads_a_snapshot_larger_than_max_entry_in_chunks") {
+    ServerThread st;
+    st.run([](auto& b, auto&) { fill(b, 2); });
+    std::string big((5u << 20) / 2, 'b');  // 2.5 MiB: three chunks of at most max_entry
+    big[0] = 'x';
+    big.back() = 'y';
+    rc::ApplyCallbacks cb;
+    cb.apply = [](const rc::Entry&) {};
+    cb.snapshot = [&] { return big; };
+    rc::ApplyOptions o;
+    o.snapshot.every_entries = 2;
+    auto loop = rc::ApplyLoop::open(st.path(), cb, o);
+    REQUIRE(loop);
+    REQUIRE((*loop)->wait_applied(2, in_ms(5000)));
+    CHECK((*loop)->stats().snapshots == 1);
+    auto [index, bytes] =
+        st.with([](auto& b, auto&) { return std::pair(b.snap_.index, b.snap_bytes_); });
+    CHECK(index == 2);
+    CHECK(bytes == big);
+}
