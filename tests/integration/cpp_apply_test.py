@@ -107,14 +107,19 @@ def writer(node, stop, stats):
             with Client(node.socket, timeout=10) as cl:
                 while not stop.is_set():
                     ids = [cl.propose_async(b"add 1 " + PAD) for _ in range(8)]
+                    ok = 0
                     for r in ids:
                         try:
                             cl.result(r)
-                            stats["ok"] += 1
+                            ok += 1
                         except RaftdError:
                             stats["failed"] += 1
+                    stats["ok"] += ok
+                    if not ok:
+                        stop.wait(0.01)  # no leader just now: do not spin on refusals
         except (RaftdError, OSError):
             stats["failed"] += 1
+            stop.wait(0.01)
 
 
 def noticed(state):
