@@ -152,6 +152,17 @@ $(B)/bin/raftctl: $(B)/obj/clients/raftctl/main.o $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
 -include $(B)/obj/clients/raftctl/main.d
 
+# raftd-counter, the C++ example application (clients/examples/counter-cpp) on the apply
+# loop; linked the way an application links the installed libraftd-client.a: the client
+# library, the codec and the Status they use, nothing of the server.
+BINS += $(B)/bin/raftd-counter
+all: $(B)/bin/raftd-counter
+$(B)/bin/raftd-counter: $(B)/obj/clients/examples/counter-cpp/counter_main.o $(B)/lib/libclients.a \
+                        $(B)/lib/libcodec.a $(B)/lib/libraft.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^)
+-include $(B)/obj/clients/examples/counter-cpp/counter_main.d
+
 # The libFuzzer target for the frame decoder and request parser. Built with clang (g++ has no
 # libFuzzer) into build/fuzz, outside the variant trees; part of `all` for the release tree
 # when clang++ exists. tests/scripts/fuzz_frame.sh runs it ~20 s; `make soak-fuzz` longer.

@@ -150,7 +150,20 @@ def raftctl_ops():
         check("\n4 " not in raftctl(f, "member", "remove", "4"), "remove")
         out = raftctl(f, "tail", "--from", str(idx), "--count", "2")
         check(out.splitlines() == [f"{idx} {term} data hello",
-                                   f"{idx2} {term} data from\\x0astdin"], out)
+                                   f"{idx2} {term} data 0x66726f6d0a737464696e"], out)
+        # The membership changes above are config entries, shown decoded.
+        out = raftctl(f, "tail", "--from", str(idx2 + 1), "--count", "4").splitlines()
+        check([line.split(" ", 2)[2] for line in out] ==
+              ["config voters=1,2,3 learners=4", "config voters=1,2,3,4",
+               "config voters=1,2,3 learners=4", "config voters=1,2,3"], out)
+        js = [json.loads(line) for line in
+              raftctl(f, "tail", "--from", str(idx), "--count", "3", "--json").splitlines()]
+        check(js[0]["data"] == "hello" and js[1]["hex"] == b"from\nstdin".hex() and
+              js[2]["type"] == "config" and len(js[2]["members"]) == 4, js)
+        # health: every node healthy; a killed one is not, and the exit code says so.
+        socks = ",".join(n.socket for n in c.nodes.values())
+        lines = raftctl(f, "health", "--sockets", socks).splitlines()
+        check(len(lines) == 3 and all(" is healthy: " in x for x in lines), lines)
         ri = int(raftctl(f, "read-index"))
         stream(f, ri)  # applied through ri (the app's view), then save
         path = os.path.join(c.root, "snap.bin")
@@ -163,6 +176,16 @@ def raftctl_ops():
                            capture_output=True)
         check(p.returncode in (8, 9), f"unknown node exit {p.returncode}")
         raftctl(f, "propose", input=b"x" * ((1 << 20) + 1), rc=9)
+        victim = followers(c, f)[0]
+        victim.kill()
+        lines = raftctl(f, "health", "--sockets", socks, rc=3).splitlines()
+        check([" is unhealthy: CONNECTION" in x for x in lines] ==
+              [n is victim for n in c.nodes.values()], lines)
+        # Alone, the last node loses its leader: unhealthy too, within the deadline.
+        followers(c, f)[0].kill()
+        c.await_(lambda: subprocess.run([RAFTCTL, "--timeout", "1000", "health", "--sockets",
+                                         f.socket], capture_output=True).returncode in (4, 6),
+                 "the last node to report no leader or no quorum")
 
 
 def streams_identical():
