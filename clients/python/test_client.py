@@ -96,6 +96,20 @@ def test_stream(snap_index, blob):
         expect_error("NOT_FOUND", c.call, "unsubscribe", sub=sub.id)
 
 
+def test_dropped_client_is_collected():
+    """A Client dropped without close() is collected: its reader thread ends and its
+    socket closes (the reader thread must not keep it alive)."""
+    import gc
+    before = threading.active_count()
+    for _ in range(20):
+        Client(SOCK).ping()
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert threading.active_count() == before, threading.enumerate()
+
+
 def test_connection_errors():
     try:
         Client(SOCK + ".missing")
@@ -352,6 +366,7 @@ if __name__ == "__main__":
     test_pipelined_order()
     test_stream(idx, blob)
     test_connection_errors()
+    test_dropped_client_is_collected()
     test_futures_and_threads()
     test_text_and_too_large()
     test_deadline_is_indeterminate()

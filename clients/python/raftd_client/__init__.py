@@ -22,6 +22,7 @@ import socket
 import struct
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Union
 
@@ -283,6 +284,114 @@ def _proposed(r: dict) -> Proposed:
     return Proposed(r["index"], r["term"], bool(r.get("duplicate", False)))
 
 
+class _Conn:
+    """What a connection's reader thread and its senders share. Owns nothing the Client
+    needs to be alive for (see Client.__init__)."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.pending: Dict[int, _Call] = {}
+        self.subs: Dict[int, "Subscription"] = {}
+        self.deadlines: collections.deque = collections.deque()  # (due, id) to the reader
+        self.broken: Optional[ConnectionLost] = None
+        self.closing = False
+
+    def shutdown(self) -> None:
+        self.closing = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def fail_all(self, err: RaftdError) -> None:
+        self.broken = self.broken or err
+        for rid in list(self.pending):
+            c = self.pending.pop(rid, None)
+            if c is not None:
+                c._finish(exc=self.broken)
+        for s in list(self.subs.values()):
+            s._push(None, ended=self.broken)
+
+    def read_loop(self) -> None:
+        """The reader thread: reads in large chunks, decodes every whole frame, completes
+        futures and queues events; fails what is pending when the connection ends."""
+        sock = self.sock
+        buf = bytearray()
+        heap: list = []
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN)
+        pending, subs, dq = self.pending, self.subs, self.deadlines
+        unpackb, unpack_from = msgpack.unpackb, _LEN.unpack_from
+        why = "raftd closed the connection"
+        try:
+            while True:
+                while dq:
+                    heapq.heappush(heap, dq.popleft())
+                if heap:
+                    now = time.monotonic()
+                    while heap and (heap[0][0] <= now or heap[0][1] not in pending):
+                        due, rid = heapq.heappop(heap)
+                        c = pending.pop(rid, None) if due <= now else None
+                        if c is not None:
+                            c._expire()
+                    if len(heap) > 4 * len(pending) + 4096:  # completed calls' entries
+                        heap = [e for e in heap if e[1] in pending]
+                        heapq.heapify(heap)
+                    wait_ms = int((heap[0][0] - now) * 1000) + 1 if heap else 1000
+                    if not poller.poll(min(wait_ms, 1000)):
+                        continue
+                else:
+                    if not poller.poll(1000):
+                        continue
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                buf += chunk
+                pos, end = 0, len(buf)
+                view = memoryview(buf)
+                try:
+                    while end - pos >= 4:
+                        (n,) = unpack_from(buf, pos)
+                        if n == 0 or n > _MAX_FRAME:
+                            raise ValueError(f"frame length {n}")
+                        if end - pos - 4 < n:
+                            break
+                        m = unpackb(view[pos + 4:pos + 4 + n], raw=False)
+                        pos += 4 + n
+                        if "ev" in m:
+                            s = subs.get(m.get("id"))
+                            if s is None:
+                                continue
+                            if m["ev"] == "end":
+                                subs.pop(s.id, None)
+                                s._push(None, ended=error_of(m))
+                            else:
+                                s._push(_event(m))
+                            continue
+                        c = pending.pop(m.get("id"), None)
+                        if c is None:
+                            continue  # given up (deadline) or unknown
+                        c.reply = m
+                        if m.get("ok"):
+                            c._finish(c.convert(m) if c.convert else m)
+                        else:
+                            c._finish(exc=error_of(m))
+                finally:
+                    view.release()
+                del buf[:pos]
+        except (OSError, ValueError) as e:
+            why = "raftd sent a malformed frame" if isinstance(e, ValueError) else f"recv: {e}"
+            if self.closing:
+                why = "client closed"
+        except Exception as e:  # a bug here must not leave callers waiting forever
+            why = f"reader thread failed: {e!r}"
+        if self.closing:
+            why = "client closed"
+        self.fail_all(ConnectionLost(why))
+        if self.closing:
+            sock.close()
+
+
 class Client:
     """One connection to a raftd node; thread-safe. Use as a context manager or close().
 
@@ -302,19 +411,21 @@ class Client:
             self._sock.close()
             raise ConnectionLost(f"cannot connect to {self.path}: {e.strerror or e}") from None
         self._ids = itertools.count(1)
-        self._pending: Dict[int, _Call] = {}        # written by senders, popped by the reader
+        conn = self._conn = _Conn(self._sock)
+        self._pending = conn.pending                # written by senders, popped by the reader
+        self._subs = conn.subs
+        self._deadlines = conn.deadlines
         self._by_id: Dict[int, _Call] = {}          # send()'s ids, for result(rid)
-        self._subs: Dict[int, Subscription] = {}
-        self._deadlines: collections.deque = collections.deque()  # (deadline, rid) to the reader
         self._wlock = threading.Lock()
-        self._broken: Optional[ConnectionLost] = None
-        self._closing = False
         self.max_frame = _MAX_FRAME
         self.max_entry: Optional[int] = None
         self.server: Dict[str, Any] = {}
-        self._reader = threading.Thread(target=self._read_loop, name=f"raftd-reader {self.path}",
+        # The reader thread holds the connection, not the Client: a Client dropped without
+        # close() is collected, and then its connection is shut down and the thread ends.
+        self._reader = threading.Thread(target=conn.read_loop, name=f"raftd-reader {self.path}",
                                         daemon=True)
         self._reader.start()
+        weakref.finalize(self, conn.shutdown)
         if name:
             try:
                 self.server = self.hello(name)
@@ -325,17 +436,21 @@ class Client:
     # ---- plumbing ----------------------------------------------------------------------------
 
     def close(self) -> None:
-        if self._closing:
+        if self._conn.closing:
             return
-        self._closing = True
-        try:
-            self._sock.shutdown(socket.SHUT_RDWR)  # wakes the reader thread
-        except OSError:
-            pass
+        self._conn.shutdown()  # wakes the reader thread
         if threading.current_thread() is not self._reader:
             self._reader.join(5)
         self._sock.close()
-        self._fail_all(ConnectionLost("client closed"))
+        self._conn.fail_all(ConnectionLost("client closed"))
+
+    @property
+    def _broken(self) -> Optional[ConnectionLost]:
+        return self._conn.broken
+
+    @_broken.setter
+    def _broken(self, err: Optional[ConnectionLost]) -> None:
+        self._conn.broken = err
 
     def __enter__(self):
         return self
@@ -416,92 +531,6 @@ class Client:
 
     def call(self, op: str, **fields) -> dict:
         return self.result(self.request(op, **fields))
-
-    def _fail_all(self, err: RaftdError) -> None:
-        self._broken = self._broken or err
-        for rid in list(self._pending):
-            c = self._pending.pop(rid, None)
-            if c is not None:
-                c._finish(exc=self._broken)
-        for s in list(self._subs.values()):
-            s._push(None, ended=self._broken)
-
-    def _read_loop(self) -> None:
-        """The reader thread: reads in large chunks, decodes every whole frame, completes
-        futures and queues events; fails what is pending when the connection ends."""
-        sock = self._sock
-        buf = bytearray()
-        heap: list = []
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        pending, subs, dq = self._pending, self._subs, self._deadlines
-        unpackb, unpack_from = msgpack.unpackb, _LEN.unpack_from
-        why = "raftd closed the connection"
-        try:
-            while True:
-                while dq:
-                    heapq.heappush(heap, dq.popleft())
-                if heap:
-                    now = time.monotonic()
-                    while heap and (heap[0][0] <= now or heap[0][1] not in pending):
-                        due, rid = heapq.heappop(heap)
-                        c = pending.pop(rid, None) if due <= now else None
-                        if c is not None:
-                            c._expire()
-                    if len(heap) > 4 * len(pending) + 4096:  # completed calls' entries
-                        heap = [e for e in heap if e[1] in pending]
-                        heapq.heapify(heap)
-                    wait_ms = int((heap[0][0] - now) * 1000) + 1 if heap else 1000
-                    if not poller.poll(min(wait_ms, 1000)):
-                        continue
-                else:
-                    if not poller.poll(1000):
-                        continue
-                chunk = sock.recv(1 << 20)
-                if not chunk:
-                    break
-                buf += chunk
-                pos, end = 0, len(buf)
-                view = memoryview(buf)
-                try:
-                    while end - pos >= 4:
-                        (n,) = unpack_from(buf, pos)
-                        if n == 0 or n > _MAX_FRAME:
-                            raise ValueError(f"frame length {n}")
-                        if end - pos - 4 < n:
-                            break
-                        m = unpackb(view[pos + 4:pos + 4 + n], raw=False)
-                        pos += 4 + n
-                        if "ev" in m:
-                            s = subs.get(m.get("id"))
-                            if s is None:
-                                continue
-                            if m["ev"] == "end":
-                                subs.pop(s.id, None)
-                                s._push(None, ended=error_of(m))
-                            else:
-                                s._push(_event(m))
-                            continue
-                        c = pending.pop(m.get("id"), None)
-                        if c is None:
-                            continue  # given up (deadline) or unknown
-                        c.reply = m
-                        if m.get("ok"):
-                            c._finish(c.convert(m) if c.convert else m)
-                        else:
-                            c._finish(exc=error_of(m))
-                finally:
-                    view.release()
-                del buf[:pos]
-        except (OSError, ValueError) as e:
-            why = "raftd sent a malformed frame" if isinstance(e, ValueError) else f"recv: {e}"
-            if self._closing:
-                why = "client closed"
-        except Exception as e:  # a bug here must not leave callers waiting forever
-            why = f"reader thread failed: {e!r}"
-        if self._closing:
-            why = "client closed"
-        self._fail_all(ConnectionLost(why))
 
     # ---- operations ------------------------------------------------------------------------
 
