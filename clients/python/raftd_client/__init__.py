@@ -2,8 +2,9 @@
 
 Speaks only the public protocol (docs/protocol.md): 4-byte big-endian length + one msgpack
 map per frame over raftd's Unix socket. One Client is one connection and is thread-safe:
-any thread may send requests; one reader thread per connection matches replies to requests
-by id and completes their futures, so pipelining needs no bookkeeping by the caller.
+any thread may send requests; per connection, a writer thread sends all frames queued since
+its last write in one system call, and a reader thread matches replies to requests by id and
+completes their futures, so pipelining needs no bookkeeping by the caller.
 
 It never retries a request by itself: a retried proposal could commit twice. Retrying
 safely is what `Session.propose_once` (raftd_client.session) is for.
@@ -295,9 +296,42 @@ class _Conn:
         self.deadlines: collections.deque = collections.deque()  # (due, id) to the reader
         self.broken: Optional[ConnectionLost] = None
         self.closing = False
+        self.wq: collections.deque = collections.deque()  # frames for the writer thread
+        self.wev = threading.Event()
+        self.wlock = threading.Lock()     # one sendall at a time: the writer's or a caller's
+        self.writing = False
+
+    def write_loop(self) -> None:
+        """The writer thread: sends every frame queued since its last write in one sendall.
+        A caller pipelining from one thread queues faster than frames go out, so many
+        requests share a system call; their order is the order they were queued."""
+        wq, wev, sock = self.wq, self.wev, self.sock
+        try:
+            while True:
+                wev.wait()
+                wev.clear()
+                if self.closing and not wq:
+                    return
+                with self.wlock:
+                    self.writing = True
+                    while wq:
+                        frames = [wq.popleft() for _ in range(len(wq))]
+                        sock.sendall(frames[0] if len(frames) == 1 else b"".join(frames))
+                    self.writing = False
+        except OSError as e:
+            self.writing = False
+            if not self.closing:
+                self.fail_all(ConnectionLost(f"send: {e}"))
+
+    def flush(self, timeout: float) -> None:
+        """Waits (briefly) until the writer thread has sent what is queued."""
+        deadline = time.monotonic() + timeout
+        while (self.wq or self.writing) and self.broken is None and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def shutdown(self) -> None:
         self.closing = True
+        self.wev.set()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -416,7 +450,6 @@ class Client:
         self._subs = conn.subs
         self._deadlines = conn.deadlines
         self._by_id: Dict[int, _Call] = {}          # send()'s ids, for result(rid)
-        self._wlock = threading.Lock()
         self.max_frame = _MAX_FRAME
         self.max_entry: Optional[int] = None
         self.server: Dict[str, Any] = {}
@@ -425,6 +458,9 @@ class Client:
         self._reader = threading.Thread(target=conn.read_loop, name=f"raftd-reader {self.path}",
                                         daemon=True)
         self._reader.start()
+        self._writer = threading.Thread(target=conn.write_loop, name=f"raftd-writer {self.path}",
+                                        daemon=True)
+        self._writer.start()
         weakref.finalize(self, conn.shutdown)
         if name:
             try:
@@ -438,9 +474,11 @@ class Client:
     def close(self) -> None:
         if self._conn.closing:
             return
-        self._conn.shutdown()  # wakes the reader thread
+        self._conn.flush(2.0)  # what was sent before close() goes out
+        self._conn.shutdown()  # wakes the reader and writer threads
         if threading.current_thread() is not self._reader:
             self._reader.join(5)
+        self._writer.join(5)
         self._sock.close()
         self._conn.fail_all(ConnectionLost("client closed"))
 
@@ -483,25 +521,39 @@ class Client:
         if call.timeout is not None:
             self._deadlines.append((time.monotonic() + call.timeout, call.id))
 
-    def _write(self, data: bytes, calls) -> None:
-        try:
-            with self._wlock:
-                self._sock.sendall(data)
-        except OSError as e:
-            err = ConnectionLost(f"send: {e}")
-            self._broken = self._broken or err
+    def _write(self, data: bytes, calls, direct: bool = False) -> None:
+        """Queues `data` for the writer thread (no system call here). `direct`: a caller
+        about to block on the reply sends it itself when nothing is queued ahead of it and
+        no write is under way (one thread hand-off less per blocking call). On a broken
+        connection fails `calls` and raises ConnectionLost."""
+        conn = self._conn
+        if conn.broken is not None:
             for c in calls:
                 self._pending.pop(c.id, None)
-                c._finish(exc=err)
-            raise err from None
+                c._finish(exc=conn.broken)
+            raise conn.broken
+        if direct and not conn.wq and conn.wlock.acquire(blocking=False):
+            try:
+                if not conn.wq:
+                    try:
+                        self._sock.sendall(data)
+                    except OSError as e:
+                        conn.fail_all(ConnectionLost(f"send: {e}"))
+                        raise conn.broken from None
+                    return
+            finally:
+                conn.wlock.release()
+        conn.wq.append(data)
+        conn.wev.set()
 
     def request(self, op: str, timeout: Optional[float] = -1,
-                convert: Optional[Callable[[dict], Any]] = None, **fields) -> concurrent.futures.Future:
+                convert: Optional[Callable[[dict], Any]] = None, _direct: bool = False,
+                **fields) -> concurrent.futures.Future:
         """Sends one request; returns a Future of its reply map (or of convert(reply)).
         The Future fails with RaftdError. timeout -1: the client's default."""
         call, frame = self._new_call(op, fields, convert, timeout)
         self._register(call)
-        self._write(frame, (call,))
+        self._write(frame, (call,), _direct)
         return call
 
     def send(self, op: str, **fields) -> int:
@@ -530,7 +582,7 @@ class Client:
         return call.reply
 
     def call(self, op: str, **fields) -> dict:
-        return self.result(self.request(op, **fields))
+        return self.result(self.request(op, _direct=True, **fields))
 
     # ---- operations ------------------------------------------------------------------------
 
@@ -568,9 +620,12 @@ class Client:
         """Sends a proposal without waiting; returns a Future of its Proposed (index, term).
         The Future fails with RaftdError as propose() raises. `client.result(future)` gives
         the raw reply map (the pre-futures API: result(rid)["index"])."""
+        return self._propose(data, client, seq, timeout, timeout_ms, False)
+
+    def _propose(self, data, client, seq, timeout, timeout_ms, direct) -> "_Call":
         call, frame = self._propose_call(data, client, seq, timeout, timeout_ms)
         self._register(call)
-        self._write(frame, (call,))
+        self._write(frame, (call,), direct)
         return call
 
     def propose_many(self, items: Iterable[Union[bytes, str]],
@@ -595,8 +650,7 @@ class Client:
         (also a passed client deadline, and ConnectionLost): may commit. `client`/`seq`:
         an exactly-once key (see Session); `timeout_ms`: how long raftd may wait for a
         leader. `timeout`: the client-side deadline in seconds (-1: the client's)."""
-        f = self.propose_async(data, client=client, seq=seq, timeout=timeout,
-                               timeout_ms=timeout_ms)
+        f = self._propose(data, client, seq, timeout, timeout_ms, True)
         self.result(f, f.timeout)
         return f.result(0)
 
@@ -651,7 +705,7 @@ class Client:
                 break
         for c in calls:
             self._register(c)
-        self._write(b"".join(frames), calls)
+        self._write(b"".join(frames), calls, True)
         first_error = None
         r = None
         for c in calls:
@@ -673,7 +727,7 @@ class Client:
         self._subs[call.id] = sub  # before sending: events may follow the reply at once
         self._register(call)
         try:
-            self._write(frame, (call,))
+            self._write(frame, (call,), True)
             self.result(call)
         except RaftdError:
             self._subs.pop(call.id, None)
