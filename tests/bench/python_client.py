@@ -3,17 +3,19 @@
 cluster (docs/performance.md, "The Python client"). Not a test: numbers depend on the
 machine. Usage (after `make`):
 
-    /usr/bin/python3 tests/bench/python_client.py [--count N] [--size B] [--window W]
+    tests/bench/python_client.py [--count N] [--size B] [--window W] [--rounds R]
 
-Prints, for proposals of --size bytes to the leader over one connection: raftbench with
---pipeline W, then raftd_client sequential (propose), futures (propose_async, W in
-flight), batched (propose_many, W in flight) and asyncio (W concurrent tasks).
+Prints, per round, for proposals of --size bytes to the leader over one connection:
+raftbench with --pipeline W, then raftd_client sequential (propose), propose_async with W
+in flight, propose_many (W/2 per write, W in flight) and asyncio (W concurrent tasks),
+each with the client's CPU per proposal and its throughput as a share of raftbench's.
 """
 import argparse
 import asyncio
 import collections
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -29,21 +31,26 @@ from raftd_client.aio import AsyncClient  # noqa: E402
 BUILD = os.path.abspath(os.environ.get("RAFTD_BUILD", "build/release"))
 
 
-def rate(n, t0):
-    return n / (time.monotonic() - t0)
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def measured(fn, n, *args):
+    """(proposals/s, client CPU µs per proposal) of fn(*args), which makes n proposals."""
+    c0, t0 = cpu(), time.monotonic()
+    fn(*args)
+    return n / (time.monotonic() - t0), (cpu() - c0) * 1e6 / n
 
 
 def sequential(sock, n, data):
     with Client(sock) as c:
-        t0 = time.monotonic()
         for _ in range(n):
             c.propose(data)
-        return rate(n, t0)
 
 
 def futures(sock, n, data, window):
     with Client(sock) as c:
-        t0 = time.monotonic()
         inflight = collections.deque()
         for _ in range(n):
             if len(inflight) >= window:
@@ -51,13 +58,11 @@ def futures(sock, n, data, window):
             inflight.append(c.propose_async(data))
         for f in inflight:
             f.result()
-        return rate(n, t0)
 
 
 def batched(sock, n, data, window):
     """Half a window per write: one sendall for many frames."""
     with Client(sock) as c:
-        t0 = time.monotonic()
         half = max(1, window // 2)
         inflight = collections.deque()
         sent = 0
@@ -69,7 +74,6 @@ def batched(sock, n, data, window):
             sent += k
         for f in inflight:
             f.result()
-        return rate(n, t0)
 
 
 def with_asyncio(sock, n, data, window):
@@ -82,10 +86,8 @@ def with_asyncio(sock, n, data, window):
                 while left > 0:
                     left -= 1
                     await c.propose(data)
-            t0 = time.monotonic()
             await asyncio.gather(*(worker() for _ in range(window)))
-            return rate(n, t0)
-    return asyncio.run(run())
+    asyncio.run(run())
 
 
 def main():
@@ -93,27 +95,32 @@ def main():
     ap.add_argument("--count", type=int, default=100000)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--window", type=int, default=256)
-    ap.add_argument("--sequential", type=int, default=5000)
+    ap.add_argument("--sequential", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=2)
     a = ap.parse_args()
     data = os.urandom(a.size)
     with Cluster(3, tick_ms=100) as c:
         c.start()
         sock = c.leader().socket
-        rb = subprocess.run([os.path.join(BUILD, "bin", "raftbench"), "--sockets", sock,
-                             "--pipeline", str(min(a.window, 999)), "--size", str(a.size),
-                             "--count", str(a.count), "--warmup", "1", "--json"],
-                            capture_output=True, text=True, timeout=600)
-        res = {"raftbench": round(json.loads(rb.stdout)["ops_per_sec"])
-               if rb.returncode == 0 else f"failed: {rb.stderr[-200:]}"}
-        res["sequential"] = round(sequential(sock, a.sequential, data))
-        res["futures"] = round(futures(sock, a.count, data, a.window))
-        res["propose_many"] = round(batched(sock, a.count, data, a.window))
-        res["asyncio"] = round(with_asyncio(sock, a.count, data, a.window))
-        print(f"3 nodes, {a.size} B proposals to the leader over one connection, "
-              f"window {a.window}:")
-        for k, v in res.items():
-            print(f"  {k:13} {v} proposals/s")
-
+        for rnd in range(a.rounds):
+            rb = subprocess.run([os.path.join(BUILD, "bin", "raftbench"), "--sockets", sock,
+                                 "--pipeline", str(min(a.window, 999)), "--size", str(a.size),
+                                 "--count", str(a.count), "--json"],
+                                capture_output=True, text=True, timeout=600)
+            j = json.loads(rb.stdout) if rb.returncode == 0 else {}
+            res = {"raftbench": (j.get("ops_per_sec", 0),
+                                 j.get("generator_cpu_s", 0) * 1e6 / max(1, j.get("ops", 1)))}
+            res["sequential"] = measured(sequential, a.sequential, sock, a.sequential, data)
+            res["propose_async"] = measured(futures, a.count, sock, a.count, data, a.window)
+            res["propose_many"] = measured(batched, a.count, sock, a.count, data, a.window)
+            res["asyncio"] = measured(with_asyncio, a.count, sock, a.count, data, a.window)
+            print(f"round {rnd + 1}: 3 nodes, {a.size} B proposals to the leader over one "
+                  f"connection, {a.window} in flight ({a.count} each; sequential "
+                  f"{a.sequential}):")
+            for k, (ops, us) in res.items():
+                share = f"{ops / res['raftbench'][0]:5.2f}x raftbench" if res["raftbench"][0] else ""
+                print(f"  {k:14} {ops:9.0f} proposals/s  {us:5.1f} us client CPU each  {share}",
+                      flush=True)
 
 if __name__ == "__main__":
     main()

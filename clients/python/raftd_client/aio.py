@@ -18,10 +18,10 @@ import heapq
 import itertools
 from typing import Any, Dict, Optional, Union
 
-import msgpack
 
-from . import (_LEN, _MAX_FRAME, PROTOCOL_VERSION, ConnectionLost, DeadlineExceeded, Event,
-               Proposed, RaftdError, _event, _proposed, as_bytes, default_socket, error_of)
+from . import (_MAX_FRAME, PROTOCOL_VERSION, ConnectionLost, DeadlineExceeded, Event,
+               Proposed, RaftdError, _event, _proposed, as_bytes, default_socket, error_of,
+               propose_fields, request_frame, take_frames)
 
 __all__ = ["AsyncClient", "AsyncSubscription"]
 
@@ -118,7 +118,6 @@ class AsyncClient:
     async def _read_loop(self) -> None:
         """Reads large chunks and dispatches every whole frame in them."""
         why = "raftd closed the connection"
-        unpackb, unpack_from = msgpack.unpackb, _LEN.unpack_from
         buf = bytearray()
         try:
             while True:
@@ -126,17 +125,8 @@ class AsyncClient:
                 if not chunk:
                     break
                 buf += chunk
-                pos, end = 0, len(buf)
-                while end - pos >= 4:
-                    (n,) = unpack_from(buf, pos)
-                    if n == 0 or n > _MAX_FRAME:
-                        raise ValueError(f"frame length {n}")
-                    if end - pos - 4 < n:
-                        break
-                    m = unpackb(buf[pos + 4:pos + 4 + n], raw=False)
-                    pos += 4 + n
+                for m in take_frames(buf):
                     self._dispatch(m)
-                del buf[:pos]
         except ValueError:
             why = "raftd sent a malformed frame"
         except OSError as e:
@@ -183,10 +173,7 @@ class AsyncClient:
         if self._broken:
             raise self._broken
         rid = next(self._ids)
-        body = msgpack.packb(dict(op=op, id=rid, **fields), use_bin_type=True)
-        if len(body) > self.max_frame:
-            raise RaftdError("TOO_LARGE", f"{op} request of {len(body)} bytes is above the "
-                                          f"server's max_frame {self.max_frame}", local=True)
+        frame = request_frame(op, rid, fields, self.max_frame)
         loop = self._loop
         fut = loop.create_future()
         if timeout == -1:
@@ -195,8 +182,7 @@ class AsyncClient:
         if timeout is not None:
             self._deadlines.append((loop.time() + timeout, rid))
         # Every request of this loop iteration goes out in one write.
-        self._out.append(_LEN.pack(len(body)))
-        self._out.append(body)
+        self._out.append(frame)
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -238,17 +224,7 @@ class AsyncClient:
                       timeout_ms: Optional[int] = None) -> Proposed:
         """As Client.propose: committed, or RaftdError (INDETERMINATE when the client
         deadline passes)."""
-        data = as_bytes(data)
-        if self.max_entry is not None and len(data) > self.max_entry:
-            raise RaftdError("TOO_LARGE", f"data of {len(data)} bytes is above the server's "
-                                          f"max_entry {self.max_entry}", local=True)
-        f = {"data": data}
-        if (client is None) != (seq is None):
-            raise ValueError("client and seq go together (both or neither)")
-        if client is not None:
-            f["client"], f["seq"] = client, seq
-        if timeout_ms is not None:
-            f["timeout_ms"] = int(timeout_ms)
+        f = propose_fields(data, self.max_entry, client, seq, timeout_ms)
         return _proposed(await self.call("propose", timeout=timeout, **f))
 
     async def read_index(self) -> int:

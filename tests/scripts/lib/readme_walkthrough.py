@@ -10,7 +10,6 @@ hello` works (it died with msgpack ExtraData) and `kv.py get color` answers blue
 import json
 import os
 import re
-import shlex
 import signal
 import socket
 import struct
@@ -143,7 +142,7 @@ def main():
                "the demo cluster to elect a leader")
         for line in quick:
             if " tail " in line:
-                out = sh.follow(line, ("hello", "68656c6c6f"))
+                sh.follow(line, ("hello", "68656c6c6f"))
                 print(f"ok: {line}")
                 continue
             p = sh.run(line)
