@@ -19,6 +19,8 @@ from raftd_client import Client, ConnectionLost, RaftdError  # noqa: E402
 from raftd_client import decode_body, encode_request, read_frame, split_frame  # noqa: E402
 from raftd_client import DeadlineExceeded, Session, encode_frame  # noqa: E402
 from raftd_client.aio import AsyncClient  # noqa: E402
+from raftd_client import Event  # noqa: E402
+from raftd_client.apply import ApplyLoop, StreamError  # noqa: E402
 
 SOCK = os.environ["RAFTD_TEST_SOCKET"]
 
@@ -360,6 +362,79 @@ def test_asyncio():
     asyncio.run(run())
 
 
+class ScriptedStream:
+    """A subscription that replays a list of events, for the apply loop's stream logic."""
+
+    def __init__(self, events):
+        self.events = collections.deque(events)
+
+    def next(self, timeout=None):
+        if not self.events:
+            raise ConnectionLost("end of script")
+        return self.events.popleft()
+
+
+def snap(index, offset, data, done):
+    return Event(kind="snapshot", sub=1, index=index, offset=offset, data=data, done=done)
+
+
+def entry(index, data=b"", type_="data"):
+    return Event(kind="entry", sub=1, index=index, type=type_, data=data)
+
+
+def test_apply_loop_stream_rules():
+    """docs/protocol.md 6.3 as the apply loop reads it: a chunk at offset 0 discards a
+    partial snapshot, entries continue at the snapshot's index + 1 and must be contiguous,
+    noop/config entries advance the index without apply(), a chunk out of order is refused,
+    and an exception from apply() stops the loop for wait_applied() to raise."""
+    applied, restored = [], []
+    loop = ApplyLoop(None, lambda ev: applied.append(ev.data), lambda: b"",
+                     lambda blob: restored.append(blob))
+    try:
+        loop._consume(ScriptedStream([
+            snap(5, 0, b"old-", False), snap(5, 4, b"part", False),
+            snap(7, 0, b"new-", False), snap(7, 4, b"whole", True),      # started over
+            entry(8, b"a"), entry(9, type_="noop"), entry(10, b"b")]))
+    except ConnectionLost:
+        pass
+    assert restored == [b"new-whole"] and loop.restored_from == 7, restored
+    assert applied == [b"a", b"b"] and loop.applied == 10, (applied, loop.applied)
+    for bad in ([entry(12, b"gap")], [snap(20, 3, b"x", False)],
+                [snap(20, 0, b"x", False), entry(11, b"inside")]):
+        try:
+            loop._consume(ScriptedStream(bad))
+        except StreamError:
+            pass
+        else:
+            raise AssertionError(f"accepted {bad}")
+    assert loop.applied == 10, "nothing applied from a broken stream"
+
+    def boom(ev):
+        raise KeyError("apply failed")
+    with Client(SOCK) as c:
+        p = c.propose(b"before")
+    failing = ApplyLoop(SOCK, boom, restore=lambda blob: None).start()
+    try:
+        failing.wait_applied(p.index, timeout=10)
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("wait_applied did not raise apply's error")
+    finally:
+        failing.stop()
+    # The fake's log starts with a snapshot (test_every_op): without restore() the loop
+    # cannot follow it, and says so instead of resubscribing forever.
+    blind = ApplyLoop(SOCK, lambda ev: None).start()
+    try:
+        blind.wait_applied(1, timeout=10)
+    except RuntimeError as e:
+        assert "no restore()" in str(e), e
+    else:
+        raise AssertionError("a loop without restore() followed a snapshot")
+    finally:
+        blind.stop()
+
+
 if __name__ == "__main__":
     test_framing()
     idx, blob = test_every_op()
@@ -372,4 +447,5 @@ if __name__ == "__main__":
     test_deadline_is_indeterminate()
     test_session_retries()
     test_asyncio()
+    test_apply_loop_stream_rules()
     print("python client: ok")

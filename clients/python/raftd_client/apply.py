@@ -43,8 +43,8 @@ class ApplyLoop:
     """See the module doc. `sockets`: one raftd socket path or several (tried in turn on
     reconnect). `applied_index`: where the application's state already is (0: empty; an
     application with durable state passes its own). `snapshot`/`restore`: None means the
-    application never snapshots (then it cannot follow a node whose log was compacted
-    below its applied index). `on_entry`: also called (under the lock) for noop and config
+    application never snapshots; without restore() it cannot follow a node whose log was
+    compacted below its applied index (the loop stops with RuntimeError). `on_entry`: also called (under the lock) for noop and config
     entries. The policy: a snapshot after `snapshot_every_entries` applied entries or
     `snapshot_every_bytes` applied data bytes since the last one (None: never)."""
 
@@ -191,7 +191,7 @@ class ApplyLoop:
                             self.applied + 1, pause)
                 if isinstance(e, ConnectionLost) and len(self.sockets) > 1:
                     self._next_socket += 1
-            except BaseException as e:  # the application's callback failed: stop for good
+            except BaseException as e:  # a callback failed, or no restore(): stop for good
                 log.error("%s: stopped: %r", self.name, e)
                 with self._cond:
                     self.error = e
@@ -218,9 +218,9 @@ class ApplyLoop:
                                       f"{0 if snap is None else len(snap)}")
                 snap += ev.data
                 if ev.done:
-                    if self._restore is None:
-                        raise StreamError(f"the stream starts with a snapshot at {ev.index} "
-                                          "but this application has no restore()")
+                    if self._restore is None:  # resubscribing would get it again: stop
+                        raise RuntimeError(f"the stream sent a snapshot at {ev.index} but "
+                                           "this application has no restore()")
                     with self._cond:
                         self._restore(bytes(snap))
                         self.applied = self.restored_from = ev.index
