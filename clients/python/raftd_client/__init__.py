@@ -15,7 +15,6 @@ Contents: the framing helpers (the one Python copy, used by raftd's own test har
 """
 import collections
 import concurrent.futures
-import heapq
 import itertools
 import os
 import select
@@ -340,7 +339,9 @@ class _Conn:
         self.sock = sock
         self.pending: Dict[int, _Call] = {}
         self.subs: Dict[int, "Subscription"] = {}
-        self.deadlines: collections.deque = collections.deque()  # (due, id) to the reader
+        # Deadlines: one FIFO of (due, id) per timeout value, so each is in due order (calls
+        # register as they are sent); the reader pops expired and answered ones off the front.
+        self.deadlines: Dict[float, collections.deque] = {}
         self.broken: Optional[ConnectionLost] = None
         self.closing = False
         self.wq: collections.deque = collections.deque()  # frames for the writer thread
@@ -398,31 +399,25 @@ class _Conn:
         futures and queues events; fails what is pending when the connection ends."""
         sock = self.sock
         buf = bytearray()
-        heap: list = []
         poller = select.poll()
         poller.register(sock.fileno(), select.POLLIN)
-        pending, subs, dq = self.pending, self.subs, self.deadlines
+        pending, subs, fifos = self.pending, self.subs, self.deadlines
         why = "raftd closed the connection"
         try:
             while True:
-                while dq:
-                    heapq.heappush(heap, dq.popleft())
-                if heap:
+                wait_ms = 1000
+                if fifos:
                     now = time.monotonic()
-                    while heap and (heap[0][0] <= now or heap[0][1] not in pending):
-                        due, rid = heapq.heappop(heap)
-                        c = pending.pop(rid, None) if due <= now else None
-                        if c is not None:
-                            c._expire()
-                    if len(heap) > 4 * len(pending) + 4096:  # completed calls' entries
-                        heap = [e for e in heap if e[1] in pending]
-                        heapq.heapify(heap)
-                    wait_ms = int((heap[0][0] - now) * 1000) + 1 if heap else 1000
-                    if not poller.poll(min(wait_ms, 1000)):
-                        continue
-                else:
-                    if not poller.poll(1000):
-                        continue
+                    for fifo in list(fifos.values()):
+                        while fifo and (fifo[0][0] <= now or fifo[0][1] not in pending):
+                            due, rid = fifo.popleft()
+                            c = pending.pop(rid, None) if due <= now else None
+                            if c is not None:
+                                c._expire()
+                        if fifo:
+                            wait_ms = min(wait_ms, int((fifo[0][0] - now) * 1000) + 1)
+                if not poller.poll(wait_ms):
+                    continue
                 chunk = sock.recv(1 << 20)
                 if not chunk:
                     break
@@ -548,7 +543,10 @@ class Client:
     def _register(self, call: _Call) -> None:
         self._pending[call.id] = call
         if call.timeout is not None:
-            self._deadlines.append((time.monotonic() + call.timeout, call.id))
+            fifo = self._deadlines.get(call.timeout)
+            if fifo is None:
+                fifo = self._deadlines.setdefault(call.timeout, collections.deque())
+            fifo.append((time.monotonic() + call.timeout, call.id))
 
     def _write(self, data: bytes, calls, direct: bool = False) -> None:
         """Queues `data` for the writer thread (no system call here). `direct`: a caller
@@ -573,7 +571,8 @@ class Client:
             finally:
                 conn.wlock.release()
         conn.wq.append(data)
-        conn.wev.set()
+        if not conn.wev.is_set():  # else the writer has yet to wake, and takes this frame too
+            conn.wev.set()
 
     def request(self, op: str, timeout: Optional[float] = -1,
                 convert: Optional[Callable[[dict], Any]] = None, _direct: bool = False,
