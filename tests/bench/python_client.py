@@ -9,6 +9,8 @@ Prints, per round, for proposals of --size bytes to the leader over one connecti
 raftbench with --pipeline W, then raftd_client sequential (propose), propose_async with W
 in flight, propose_many (W/2 per write, W in flight) and asyncio (W concurrent tasks),
 each with the client's CPU per proposal and its throughput as a share of raftbench's.
+Last, the same Python modes against fake_raftd (the real server over an in-memory log, no
+Raft, no disk): the client's own ceiling on this machine.
 """
 import argparse
 import asyncio
@@ -18,6 +20,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -121,6 +124,21 @@ def main():
                 share = f"{ops / res['raftbench'][0]:5.2f}x raftbench" if res["raftbench"][0] else ""
                 print(f"  {k:14} {ops:9.0f} proposals/s  {us:5.1f} us client CPU each  {share}",
                       flush=True)
+    fake = os.path.join(BUILD, "tests", "fake_raftd")
+    if os.access(fake, os.X_OK):
+        with tempfile.TemporaryDirectory() as d:
+            sock = os.path.join(d, "fake.sock")
+            p = subprocess.Popen([fake, sock], stdout=subprocess.PIPE)
+            try:
+                p.stdout.readline()  # "ready"
+                print(f"against fake_raftd (no Raft, no disk), {a.size} B, {a.window} in flight:")
+                for k, fn in (("propose_async", futures), ("propose_many", batched)):
+                    ops, us = measured(fn, a.count, sock, a.count, data, a.window)
+                    print(f"  {k:14} {ops:9.0f} proposals/s  {us:5.1f} us client CPU each",
+                          flush=True)
+            finally:
+                p.terminate()
+                p.wait()
 
 if __name__ == "__main__":
     main()
