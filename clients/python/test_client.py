@@ -294,6 +294,29 @@ def test_deadline_is_indeterminate():
         rid = c.send("propose", data=b"old-api")
         expect_error("INDETERMINATE", c.result, rid)
         assert c.propose(b"after").index > 0
+    with Client(px.path, timeout=5) as c:
+        # Calls share one condition: another call's completion must not end a wait early.
+        px.plan.extend(["drop"])
+        f = c.propose_async(b"pending")
+        stop = threading.Event()
+
+        def pinger():
+            while not stop.is_set():
+                c.ping()
+        t = threading.Thread(target=pinger)
+        t.start()
+        t0 = time.monotonic()
+        try:
+            f.result(0.3)
+        except concurrent.futures.TimeoutError:
+            assert time.monotonic() - t0 >= 0.29, "woken early by another call"
+        else:
+            raise AssertionError("a dropped reply arrived")
+        done, not_done = concurrent.futures.wait([f, c.propose_async(b"x")], timeout=5,
+                                                 return_when=concurrent.futures.FIRST_COMPLETED)
+        assert len(done) == 1 and f in not_done
+        stop.set()
+        t.join()
     with Client(px.path) as c:
         px.plan.extend(["close"])
         f = c.propose_async(b"cut")
