@@ -19,7 +19,7 @@ DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev li
 # nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
 # faketime: its clock fault (libfaketime).
 DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
-                  faketime
+                  faketime python3-pip python3-setuptools python3-venv
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
@@ -312,6 +312,24 @@ deb: $$(INSTALL_BINS)
 	@systemd/deb/make-control $(DEB_ROOT) $(RAFTD_VERSION) $(DEB_ARCH) $(INSTALL_BINS)
 	@dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE) >/dev/null
 	@echo "built $(DEB_FILE)"
+
+# ---- the Python client: make install-python / uninstall-python -------------------------
+# Debian-style: the raftd_client package under $(pythondir) (Debian's python3 searches
+# /usr/lib/python3/dist-packages and /usr/local/lib/python3.X/dist-packages), its runtime
+# dependency being Debian's python3-msgpack. Separate from `install` so the raftd package
+# does not depend on Python. `pip install clients/python` is the other way (its README).
+PY_VERSION = $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+pythondir ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PY_VERSION)/dist-packages)
+PY_CLIENT_FILES = $(wildcard clients/python/raftd_client/*.py)
+.PHONY: install-python uninstall-python
+install-python:
+	$(INSTALL) -d $(DESTDIR)$(pythondir)/raftd_client $(DESTDIR)$(docdir)/examples
+	$(INSTALL) -m 0644 $(PY_CLIENT_FILES) $(DESTDIR)$(pythondir)/raftd_client/
+	$(INSTALL) -m 0755 clients/examples/kv/kv.py $(DESTDIR)$(docdir)/examples/kv.py
+	@/usr/bin/python3 -m compileall -q $(DESTDIR)$(pythondir)/raftd_client >/dev/null 2>&1 || true
+uninstall-python:
+	rm -rf $(DESTDIR)$(pythondir)/raftd_client $(DESTDIR)$(docdir)/examples/kv.py
+	-rmdir $(DESTDIR)$(docdir)/examples $(DESTDIR)$(docdir) 2>/dev/null
 
 # ---- ops: raftbench and the benchmarks (docs/performance.md) -----------------------------
 # raftbench is clients/bench/raftbench_main.cpp plus header-only helpers, so nothing of it
