@@ -260,7 +260,9 @@ install: $$(INSTALL_BINS) $$(if $$(CLIENT_HEADERS),$(CLIENT_LIB))
 	done
 	$(INSTALL) -m 0644 systemd/raftd.sysusers $(DESTDIR)$(sysusersdir)/raftd.conf
 	$(INSTALL) -m 0644 systemd/raftd.tmpfiles $(DESTDIR)$(tmpfilesdir)/raftd.conf
-	$(INSTALL) -m 0644 $(INSTALL_DOCS) systemd/raftd.toml $(DESTDIR)$(docdir)/
+	@# The Prometheus alert rules are an example to copy into Prometheus's rule_files, like
+	@# the example configuration: they go with it, not among the systemd units.
+	$(INSTALL) -m 0644 $(INSTALL_DOCS) systemd/raftd.toml systemd/raftd-alerts.yml $(DESTDIR)$(docdir)/
 	@# An operator's configuration is never overwritten; the pristine example stays in docdir.
 	@if [ -e $(DESTDIR)$(sysconfdir)/raftd/raftd.toml ]; then \
 	  echo "keeping existing $(DESTDIR)$(sysconfdir)/raftd/raftd.toml"; \
