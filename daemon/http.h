@@ -41,7 +41,7 @@ class HttpServer {
     HttpServer(const HttpServer&) = delete;
     HttpServer& operator=(const HttpServer&) = delete;
 
-    // The port actually bound (useful with port 0).
+    // The port bound.
     uint16_t port() const { return port_; }
 
     struct Response {
