@@ -98,28 +98,32 @@ int run_daemon(const Config& cfg) {
         spdlog::warn("config: {}", w);
     const int activated_fd = activated_socket_fd();
     wal::set_sync_observer([](std::chrono::nanoseconds d) { metrics().fsync_seconds.observe(d); });
+    // The HTTP port first, with the peer port (NodeHost::open): when it is taken, nothing on
+    // disk has been touched yet. Until the loop publishes, /health answers "starting".
+    std::unique_ptr<HttpServer> http;
+    if (!cfg.metrics_listen.empty()) {
+        auto srv = HttpServer::start(cfg.metrics_listen, metrics());
+        if (!srv) return startup_error(srv.status());
+        http = std::move(srv).value();
+    }
     auto host = NodeHost::open(cfg);
     if (!host) return startup_error(host.status());
     if (Status st = (*host)->start(); !st) return startup_error(st);
     auto client = start_client_service(**host, activated_fd);
     if (!client) return startup_error(client.status());
-    // The HTTP listener last: its port is the only one left to fail, and what it serves is
-    // published by the loop from the host and the client service, both running by now.
-    std::unique_ptr<HttpServer> http;
+    // What the HTTP thread serves is published by the loop from the host and the client
+    // service, both running by now.
     std::unique_ptr<MetricsPublisher> publisher;
-    if (!cfg.metrics_listen.empty()) {
+    if (http) {
         publisher = std::make_unique<MetricsPublisher>(
             metrics(), [h = host->get(), c = client->get()] { return collect_sample(*h, *c); });
         if (Status st = publisher->start((*host)->loop(), kPublishEvery); !st)
-            return startup_error(st);
-        auto srv = HttpServer::start(cfg.metrics_listen, metrics());
-        if (!srv) return startup_error(srv.status());
-        http = std::move(srv).value();
+            spdlog::error("metrics: cannot publish: {}", st.message());
         spdlog::info("metrics: http://{}/metrics, /health, /status", cfg.metrics_listen);
     }
     (*host)->ready_to_serve();
     int rc = (*host)->run();
-    http.reset();       // joins the HTTP thread; it reads only Metrics, which outlives it
+    http.reset();       // joins the HTTP thread (it reads only Metrics, which outlives it)
     publisher.reset();  // its timer closes before the loop goes away with the host
     client->reset();    // its handles close before the loop goes away with the host
     return rc;
