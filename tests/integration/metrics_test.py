@@ -8,7 +8,8 @@ with a deadline rather than sleeping:
 - through Prometheus's HTTP API: every target up, sum(raftd_is_leader) == 1, and the
   proposals counter increasing after proposals;
 - /health: 200 on every node; 503 ("no leader") on a node whose two peers are SIGSTOPped;
-  200 again once they continue.
+  200 again once they continue;
+- a taken metrics port stops raftd at start with one line, before it touches its data dir.
 Exits 77 (skipped) when prometheus or promtool is not installed.
 """
 import json
@@ -185,6 +186,19 @@ def main():
         for i in c.nodes:
             c.await_(lambda i=i: http_get(url[i] + "/health")[0] == 200,
                      f"node {i}: /health 200 again")
+        # A taken metrics port is a one-line startup error naming the option and address.
+        data_dir = os.path.join(c.root, "taken", "data")
+        (peer_port,) = free_ports(1)
+        p = subprocess.run([c.raftd, "--node-id", "1", "--data-dir", data_dir,
+                            "--socket", os.path.join(c.root, "taken.sock"),
+                            "--listen", f"127.0.0.1:{peer_port}",
+                            "--metrics-listen", f"127.0.0.1:{ports[1]}"],
+                           capture_output=True, text=True, timeout=30)
+        line = p.stderr.strip()
+        check(p.returncode == 1 and line == f"raftd: error: metrics_listen 127.0.0.1:{ports[1]}: "
+                                            "Address already in use",
+              f"a taken metrics port: exit {p.returncode}, {line!r}")
+        check(not os.path.exists(data_dir), "nothing written before the port was bound")
     print("metrics: ok")
     return 0
 
