@@ -10,6 +10,7 @@
 #include <string>
 
 #include "daemon/http.h"
+#include "daemon/testing/util.h"
 
 using namespace raftd;
 using namespace raftd::daemon;
@@ -161,23 +162,19 @@ TEST_CASE("http_server_answers_on_its_own_thread_and_names_a_taken_address") {
     Metrics m;
     m.publish(healthy_sample());
     // A free port (metrics_listen refuses port 0, as every address option does).
+    const std::string addr = testing::free_loopback_addr();
+    const uint16_t port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+    auto srv = HttpServer::start(addr, m);
+    REQUIRE(srv);
+    CHECK(srv.value()->port() == port);
+
+    // A raw request over TCP: the answer comes from MHD's thread while this one waits.
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
     REQUIRE(fd >= 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    socklen_t alen = sizeof a;
-    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &alen) == 0);
-    ::close(fd);
-    const uint16_t port = ntohs(a.sin_port);
-    auto srv = HttpServer::start("127.0.0.1:" + std::to_string(port), m);
-    REQUIRE(srv);
-    CHECK(srv.value()->port() == port);
-
-    // A raw request over TCP: the answer comes from MHD's thread while this one waits.
-    fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
+    a.sin_port = htons(port);
     REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
     const std::string req = "GET /health HTTP/1.0\r\n\r\n";
     REQUIRE(::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size()));
