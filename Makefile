@@ -15,17 +15,19 @@ B := build/$(VARIANT)
 # ---- packages (make deps) ---------------------------------------------------------------
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
-             doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
+             doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack libmicrohttpd-dev
 # nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
-# faketime: its clock fault (libfaketime).
+# faketime: its clock fault (libfaketime). prometheus (with promtool): the metrics test scrapes
+# a cluster with the real server and checks the output and the shipped alert rules.
 DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
-                  faketime python3-pip python3-setuptools python3-venv
+                  faketime python3-pip python3-setuptools python3-venv prometheus
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
 # Lazy (=) so pkg-config runs only when compiling, after `make deps` had its chance.
+# libmicrohttpd: the metrics/health HTTP listener (daemon/http.cpp).
 PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libuv spdlog 2>/dev/null) -lleveldb -lpthread
+PKG_LIBS = $(shell pkg-config --libs libuv spdlog libmicrohttpd 2>/dev/null) -lleveldb -lpthread
 CPPFLAGS := -I. -Iclients/cpp -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
 CXXFLAGS_BASE := -std=c++20 -g -Wall -Wextra -Werror -MMD -MP
 ifeq ($(VARIANT),release)
@@ -269,7 +271,9 @@ install: $$(INSTALL_BINS) $$(if $$(CLIENT_HEADERS),$(CLIENT_LIB))
 	done
 	$(INSTALL) -m 0644 systemd/raftd.sysusers $(DESTDIR)$(sysusersdir)/raftd.conf
 	$(INSTALL) -m 0644 systemd/raftd.tmpfiles $(DESTDIR)$(tmpfilesdir)/raftd.conf
-	$(INSTALL) -m 0644 $(INSTALL_DOCS) systemd/raftd.toml $(DESTDIR)$(docdir)/
+	@# The Prometheus alert rules are an example to copy into Prometheus's rule_files, like
+	@# the example configuration: they go with it, not among the systemd units.
+	$(INSTALL) -m 0644 $(INSTALL_DOCS) systemd/raftd.toml systemd/raftd-alerts.yml $(DESTDIR)$(docdir)/
 	@# An operator's configuration is never overwritten; the pristine example stays in docdir.
 	@if [ -e $(DESTDIR)$(sysconfdir)/raftd/raftd.toml ]; then \
 	  echo "keeping existing $(DESTDIR)$(sysconfdir)/raftd/raftd.toml"; \

@@ -120,6 +120,7 @@ class NodeHost final : private PipelineActions {
     void fatal(const std::string& why) override;
     void drained() override;
 
+    Status persist_counted(PersistJob& job);
     void sync_peers();
     void finish_shutdown();
 

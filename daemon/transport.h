@@ -17,6 +17,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "daemon/peer_codec.h"
 #include "ipc/frame.h"
@@ -54,6 +55,24 @@ struct TransportStats {
     uint64_t writes = 0;      // uv_write calls (each carries every frame queued so far)
     uint64_t refused = 0;     // handshakes refused, either direction
     uint64_t bad_frames = 0;  // frames that failed to decode; their connection was closed
+};
+
+// One peer's traffic, kept for every node id the transport ever talked to (a handful), so
+// the counters survive reconnects and address changes.
+struct PeerCounters {
+    uint64_t sent_messages = 0;      // raft messages queued for it
+    uint64_t sent_bytes = 0;         // their encoded bytes
+    uint64_t dropped_messages = 0;   // not connected, or its send queue full
+    uint64_t received_messages = 0;  // raft messages from it handed to raft
+    uint64_t received_bytes = 0;     // their frame bytes
+    uint64_t connects = 0;           // handshakes completed on the connection we dial
+};
+// A peer as the metrics see it (daemon/metrics.h copies these on the loop thread).
+struct PeerView {
+    raft::NodeId id = raft::kNoNode;
+    bool connected = false;    // our outbound connection completed its handshake
+    uint64_t queue_bytes = 0;  // queued for it or being written
+    PeerCounters counters;
 };
 
 class Transport {
@@ -119,6 +138,8 @@ class Transport {
     const TransportStats& stats() const { return stats_; }
     // Peers with a completed handshake in our dialling direction.
     size_t connected_peers() const;
+    // Every peer with an address, and every node id that sent us messages.
+    std::vector<PeerView> peer_views() const;
 
   private:
     struct Peer;
@@ -150,6 +171,8 @@ class Transport {
     uint64_t next_serial_ = 1;
     std::mt19937_64 rng_;
     TransportStats stats_;
+    // Never erased: Peer and Inbound point into it (map nodes do not move).
+    std::map<raft::NodeId, PeerCounters> counters_;
 };
 
 // "host:port" (numeric IPv4/IPv6, or a name resolved once with getaddrinfo) to a sockaddr.

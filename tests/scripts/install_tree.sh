@@ -18,7 +18,8 @@ mk install DESTDIR="$d"
 expect="etc/raftd/raftd.toml usr/bin/raftd usr/lib/systemd/system/raftd.service
 usr/lib/systemd/system/raftd@.service usr/lib/systemd/system/raftd.socket usr/lib/systemd/system/raftd@.socket
 usr/lib/sysusers.d/raftd.conf usr/lib/tmpfiles.d/raftd.conf usr/share/doc/raftd/README.md
-usr/share/doc/raftd/raftd.toml usr/share/doc/raftd/protocol.md usr/share/doc/raftd/configuration.md"
+usr/share/doc/raftd/raftd.toml usr/share/doc/raftd/protocol.md usr/share/doc/raftd/configuration.md
+usr/share/doc/raftd/raftd-alerts.yml usr/share/doc/raftd/metrics.md"
 [ -x build/release/bin/raftctl ] && expect+=" usr/bin/raftctl"
 [ -d clients/cpp/raftd ] && expect+=" usr/include/raftd/client.h usr/lib/libraftd-client.a"
 [ -f clients/cpp/raftd/apply_loop.h ] && expect+=" usr/include/raftd/apply_loop.h"
