@@ -414,6 +414,17 @@ def signals():
         assert_has(c, n, acked)
 
 
+def must_stop(node, who):
+    """Runs node in the foreground; it must exit non-zero within 30 s. Returns the run."""
+    try:
+        p = subprocess.run(node.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{who} kept running")
+    check(p.returncode != 0, f"{who} exits non-zero, got {p.returncode}")
+    return p
+
+
 def wiped_member():
     """A new cluster bootstraps once all of its members run, also when one starts late; a
     member whose data directory was wiped refuses to bootstrap again and the others go on."""
@@ -440,12 +451,7 @@ def wiped_member():
         # Node 3 loses its data directory.
         check(n3.stop() == 0, "node 3 stops cleanly")
         shutil.rmtree(n3.data_dir)
-        try:
-            p = subprocess.run(n3.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, timeout=30, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("the wiped node kept running: it bootstrapped again")
-        check(p.returncode != 0, f"the wiped node exits non-zero, got {p.returncode}")
+        p = must_stop(n3, "the wiped node")
         lines = [l for l in p.stdout.splitlines()
                  if f"refusing to bootstrap: data dir {n3.data_dir} is empty but peer " in l]
         check(len(lines) == 1, f"one refusal line, got: {p.stdout[-3000:]}")
@@ -464,12 +470,7 @@ def wiped_member():
         # Started again with join = true, against the documented rule: a peer that knew it
         # refuses it as well, and it stops before it could vote or acknowledge.
         n3.extra = ["--join"]
-        try:
-            p = subprocess.run(n3.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, timeout=30, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("the wiped node started with --join kept running")
-        check(p.returncode != 0, f"the wiped node with --join exits non-zero, got {p.returncode}")
+        p = must_stop(n3, "the wiped node started with --join")
         lines = [l for l in p.stdout.splitlines()
                  if f"refusing to join: data dir {n3.data_dir} is empty but peer " in l]
         check(len(lines) == 1 and "knew node 3 with a log" in lines[0],
