@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from raftd_cluster import Cluster, ProtocolError  # noqa: E402
+from raftd_cluster import Cluster, ProtocolError, run_scenarios  # noqa: E402
 
 
 def check(cond, what):
@@ -468,19 +468,5 @@ SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup
                                       startup_errors, defaults, systemd, signals, wiped_member)}
 
 
-def main(argv):
-    names = argv[1:] or list(SCENARIOS)
-    failed = 0
-    for name in names:
-        t = time.monotonic()
-        try:
-            SCENARIOS[name]()
-            print(f"ok   {name} ({time.monotonic() - t:.1f}s)")
-        except (AssertionError, ProtocolError, OSError) as e:
-            failed += 1
-            print(f"FAIL {name}: {e}")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_scenarios(SCENARIOS, sys.argv))
