@@ -48,6 +48,9 @@ NodeBackend::~NodeBackend() {
 }
 
 Status NodeBackend::start() {
+    // A node may lead already (a single-node cluster elects itself before clients are
+    // served): role_changed() only reports changes from here on.
+    last_leader_ = host_.node().leader();
     Status st = timer_.init(host_.loop());
     if (st) st = timer_.start(kExpireEveryMs, kExpireEveryMs, [this] { expire(); });
     auto& ev = host_.events();
