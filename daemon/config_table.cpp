@@ -56,16 +56,17 @@ OptionSpec{"allowed_uids", "Client socket", Kind::kIds, &Config::allowed_uids, "
   "",
   "User ids allowed to connect (empty: any the file mode lets in)",
   "Numeric user ids allowed to connect, checked with the peer credentials of every new "
-  "connection on top of the file mode. Empty allows every user the file mode lets in. The "
-  "user raftd runs as is always allowed.",
+  "connection on top of the file mode. Empty (with `allowed_gids` empty too) allows every "
+  "user the file mode lets in. raftd's own user is not implied: list it too if tools such "
+  "as raftctl run as that user.",
   ""},
 OptionSpec{"allowed_gids", "Client socket", Kind::kIds, &Config::allowed_gids, "[]", 0, 0, "",
   "",
   "Group ids allowed to connect (empty: any the file mode lets in)",
   "Numeric group ids allowed to connect, checked like `allowed_uids` against the primary group "
   "in the peer credentials of every new connection. When either list is non-empty, a "
-  "connection is accepted if its user is in `allowed_uids` or its group is in "
-  "`allowed_gids` (or it runs as raftd's own user).",
+  "connection is accepted if its user is in `allowed_uids` or its primary group is in "
+  "`allowed_gids`; others are disconnected at once (logged at warn).",
   ""},
 
 // ---- Peers ------------------------------------------------------------------------------
