@@ -342,6 +342,23 @@ def defaults():
         check(n.stop() == 0, "SIGTERM exits 0")
 
 
+def allowed_gids():
+    """allowed_gids reaches the socket's allow-list: a client whose primary group is listed
+    connects although its user is not; with neither listed it is disconnected (warn line)."""
+    gid = os.getgid()
+    for listed, served in ((gid, True), (gid + 1, False)):
+        with Cluster(1, extra=["--allowed-uids", "4242424", "--allowed-gids", str(listed)]) as c:
+            n = c.nodes[1]
+            n.start(wait=False)
+            c.await_(lambda: os.path.exists(n.socket), "the client socket")
+            if served:
+                c.await_(lambda: n.try_status() is not None, "a client of a listed group served")
+            else:
+                # Each attempt is refused without a reply; the refusal is logged.
+                c.await_(lambda: n.try_status() is None and "is not allowed; disconnected"
+                         in n.log(), "a client of an unlisted group disconnected")
+
+
 def systemd():
     """sd_notify READY/STATUS/WATCHDOG/STOPPING over NOTIFY_SOCKET, and socket activation."""
     with Cluster(1) as c:
@@ -465,7 +482,8 @@ def wiped_member():
 
 SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup_snapshot,
                                       restart_rejoin, wrong_cluster, five_nodes, join,
-                                      startup_errors, defaults, systemd, signals, wiped_member)}
+                                      startup_errors, defaults, systemd, signals, wiped_member,
+                                      allowed_gids)}
 
 
 if __name__ == "__main__":
