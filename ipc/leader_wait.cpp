@@ -33,14 +33,18 @@ void LeaderWait::enqueue(Item it, std::optional<uint64_t> timeout_ms) {
 }
 
 void LeaderWait::drain() {
-    // One at a time from the front: a run() may make more requests (never into this queue
-    // while it is non-empty, so they cannot overtake the rest).
+    // A run() that leads back here (the Backend announcing a leader from inside a call)
+    // must not start the next request before this one has been handed over.
+    if (draining_) return;
+    draining_ = true;
+    // One at a time from the front: a request made meanwhile queues behind the rest.
     while (!q_.empty() && backend_.leader() != raft::kNoNode) {
         Item it = std::move(q_.front());
         q_.pop_front();
         bytes_ -= it.bytes;
         it.run();
     }
+    draining_ = false;
     if (q_.empty()) (void)timer_.stop();
 }
 

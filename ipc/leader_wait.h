@@ -81,6 +81,7 @@ class LeaderWait {
     uint64_t bytes_ = 0;
     uv::Timer timer_;
     bool closed_ = false;
+    bool draining_ = false;
 };
 
 template <typename T>
