@@ -144,8 +144,8 @@ def subscribe_future():
 def lease_read():
     """With lease_read, `lease: true` answers from the leader's lease without a quorum
     round while the lease holds; once it is gone the node refuses instead of answering."""
-    # A long election timeout (100 ticks of 20 ms) so the lease outlives the test's steps.
-    with Cluster(3, election_ticks=100, extra=["--lease-read"]) as c:
+    # A long election timeout (150 ticks of 20 ms) so the lease outlives the test's steps.
+    with Cluster(3, election_ticks=150, extra=["--lease-read"]) as c:
         c.start()
         leader = c.leader()
         followers = [n for n in c.nodes.values() if n is not leader]
@@ -167,8 +167,11 @@ def lease_read():
             check(r.get("ok"), f"the lease read is answered without the followers: {r}")
             check(time.monotonic() - t0 < 1.0, "at once")
             # raftctl's --lease is the same request.
-            p = subprocess.run([RAFTCTL, "--socket", leader.socket, "read-index", "--lease"],
-                               capture_output=True, timeout=5)
+            try:
+                p = subprocess.run([RAFTCTL, "--socket", leader.socket, "read-index", "--lease"],
+                                   capture_output=True, timeout=5)
+            except subprocess.TimeoutExpired:
+                raise AssertionError("raftctl read-index --lease waited for a quorum")
             check(p.returncode == 0 and p.stdout.strip().isdigit(),
                   f"raftctl read-index --lease: exit {p.returncode}, {p.stderr!r}")
             check(time.monotonic() - t0 < 1.5, "raftctl's lease read is answered at once too")
