@@ -43,8 +43,8 @@ class LeaderWait {
 
     // Runs call(done) now when the Backend knows a leader and nothing waits; otherwise
     // queues it until a leader is known or `timeout_ms` (absent: the default) passed, then
-    // answers UNAVAILABLE. Full queue: BUSY at once. `connection` names the client, for
-    // drop(). `bytes` is the request's data size.
+    // answers UNAVAILABLE (timeout_ms 0: at once). Full queue: BUSY at once. `connection`
+    // names the client, for drop(). `bytes` is the request's data size.
     template <typename T>
     void submit(uint64_t connection, std::optional<uint64_t> timeout_ms, uint64_t bytes,
                 std::function<void(Done<T>)> call, Done<T> done);
