@@ -14,8 +14,11 @@ B := build/$(VARIANT)
 
 # ---- packages (make deps) ---------------------------------------------------------------
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
+# The Go client (clients/go) builds offline from Debian's Go toolchain and Debian's msgpack
+# for Go, whose sources land under /usr/share/gocode (see clients/go/README.md).
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
-             doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
+             doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack \
+             golang-go golang-github-vmihailenco-msgpack.v5-dev
 # nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
 # faketime: its clock fault (libfaketime).
 DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
