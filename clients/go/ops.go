@@ -137,26 +137,57 @@ func (s *Session) Next() uint64 { return s.seq.Add(1) }
 // proposal was sent, or the connection was lost after): it may commit; look for it in the
 // commit stream before retrying, or retry under WithSession.
 func (c *Conn) Propose(ctx context.Context, data []byte, opts ...ProposeOption) (Index, Term, error) {
-	var o proposeOpts
+	return c.ProposeAsync(ctx, data, opts...).Wait()
+}
+
+// Proposal is a proposal in flight, from ProposeAsync.
+type Proposal struct {
+	c   *Conn
+	ctx context.Context
+	id  uint64
+	cl  *call
+	o   proposeOpts
+	err error // set when it was never sent
+}
+
+// ProposeAsync sends a proposal without waiting for it: it is queued on the connection
+// before ProposeAsync returns, so proposals one goroutine starts in sequence reach raftd,
+// and the log, in that order (docs/protocol.md 6.2). Wait gives its outcome; ctx bounds it
+// as for Propose.
+func (c *Conn) ProposeAsync(ctx context.Context, data []byte, opts ...ProposeOption) *Proposal {
+	p := &Proposal{c: c, ctx: ctx}
 	for _, f := range opts {
-		f(&o)
+		f(&p.o)
+	}
+	if p.err = ctx.Err(); p.err != nil {
+		return p
 	}
 	if data == nil {
 		data = []byte{}
 	}
 	fs := []field{{"data", data}}
-	if o.client != 0 || o.seq != 0 {
-		fs = append(fs, field{"client", o.client}, field{"seq", o.seq})
+	if p.o.client != 0 || p.o.seq != 0 {
+		fs = append(fs, field{"client", p.o.client}, field{"seq", p.o.seq})
 	}
 	if ms := deadlineMS(ctx); ms > 0 {
 		fs = append(fs, field{"timeout_ms", ms})
 	}
-	m, err := c.call(ctx, "propose", fs...)
+	p.id, p.cl, p.err = c.send("propose", fs, nil)
+	return p
+}
+
+// Wait returns the proposal's index and term once it committed, or why it did not (see
+// Propose). Call it once.
+func (p *Proposal) Wait() (Index, Term, error) {
+	if p.err != nil {
+		return 0, 0, p.err
+	}
+	m, err := p.c.wait(p.ctx, p.id, p.cl)
 	if err != nil {
 		return 0, 0, err
 	}
-	if o.duplicate != nil {
-		*o.duplicate, _ = m["duplicate"].(bool)
+	if p.o.duplicate != nil {
+		*p.o.duplicate, _ = m["duplicate"].(bool)
 	}
 	return Index(asUint(m["index"])), Term(asUint(m["term"])), nil
 }
