@@ -401,7 +401,7 @@ func deadline() {
 	fs := followers()
 	ask(fmt.Sprintf("@pause %d,%d", fs[0], fs[1]))
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(bg, 300*time.Millisecond)
+	ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
 	_, _, err := c.Propose(ctx, []byte("go-deadline"))
 	cancel()
 	took := time.Since(start)
