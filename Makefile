@@ -416,12 +416,12 @@ build/release/tests/client_driver_cpp: build/release/obj/tests/clients/driver_cp
 	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
 -include build/release/obj/tests/clients/driver_cpp.d
 
-# go vet over every Go package of the tree, then the client's unit tests
+# go vet over every Go package of the tree, then the client's unit tests under the race detector
 # (tests/scripts/go_client.sh runs this in `make test`).
 .PHONY: go-test
 go-test: | $(GO_LINK)
 	$(GO_ENV) $(GO) vet raftd ./clients/examples/kv-go ./tests/clients/driver-go
-	$(GO_ENV) $(GO) test -count=1 raftd
+	$(GO_ENV) $(GO) test -race -count=1 raftd
 
 # Proposals/s of each client next to raftbench, 64 in flight on one connection, 256 B, on a
 # 3-node cluster (docs/performance.md, "Clients").

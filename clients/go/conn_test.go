@@ -412,8 +412,8 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Ping(context.Background())
-		c.Close()
-		c.Close() // twice is fine
+		closeWithin(t, c, 5*time.Second)
+		closeWithin(t, c, time.Second) // twice is fine
 	}
 	// Close waits for the reader and writer; the abandoned Propose returns at once.
 	deadline := time.Now().Add(5 * time.Second)
@@ -426,6 +426,18 @@ func TestCloseLeavesNoGoroutineBehind(t *testing.T) {
 			t.Fatalf("goroutines of the client still running:\n%s", left)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// closeWithin fails the test when Close does not return in time (it waits for the
+// connection's goroutines, so a goroutine that never ends shows up here).
+func closeWithin(t *testing.T, c *Conn, d time.Duration) {
+	done := make(chan struct{})
+	go func() { c.Close(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("Close did not return within %v:\n%s", d, clientGoroutines())
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -522,7 +523,29 @@ func main() {
 		}
 	}()
 	fn()
+	noClientGoroutines()
 	fmt.Println("result: pass")
+}
+
+// noClientGoroutines: every Conn of the scenario was closed, so none of the client's
+// goroutines may be left (Close waits for its reader and writer; callers return at once).
+func noClientGoroutines() {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var left []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "raftd.(*Conn)") || strings.Contains(g, "raftd.(*Subscription)") {
+				left = append(left, g)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		check(time.Now().Before(deadline), "goroutines of the client left after Close:\n%s", strings.Join(left, "\n\n"))
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // runBench: 64 goroutines proposing 256-byte entries on one connection (64 in flight).
