@@ -152,7 +152,11 @@ func (f *fakeServer) serve(nc net.Conn) {
 				continue // never answered
 			case "subscribe":
 				out.Write(frame(ok))
-				for j := 1; j <= 3; j++ {
+				from := int(asUint(m["from"]))
+				if from == 0 {
+					from = 1
+				}
+				for j := from; j < from+3; j++ {
 					out.Write(frame(map[string]interface{}{"ev": "entry", "id": id, "index": j,
 						"term": 1, "type": "data", "data": []byte(fmt.Sprint("e", j))}))
 				}

@@ -1,6 +1,7 @@
 package raftd
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -409,3 +410,5 @@ func IsNotCommitted(err error) bool {
 	}
 	return false
 }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }

@@ -9,17 +9,16 @@
 // wrote before it tagged its entries. Anything else is skipped (another writer shares the
 // log), deterministically on every replica.
 //
-// Each run subscribes from index 1 and rebuilds its state (snapshot first when the log was
-// compacted), applies the stream through each write's index (read-your-writes) and through
-// a read index before each read (linearizable), and uploads a snapshot every N applied
-// entries.
+// It is a thin user of raftd.ApplyLoop, which follows the commit stream from index 1
+// (snapshot first when the log was compacted), reconnects after the daemon restarts, and
+// uploads a snapshot every N applied entries. A write returns once applied here
+// (read-your-writes); a read waits for the stream through a read index (linearizable).
 //
 //	kv-go [--socket PATH] [--snapshot-every N] set KEY VALUE | get KEY | del KEY | dump | repl
 package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,80 +37,30 @@ import (
 const tag = "kv"
 
 type kv struct {
-	cmd, streamConn *raftd.Conn
-	stream          *raftd.Subscription
-	data            map[string]interface{}
-	applied         raftd.Index
-	restoredFrom    raftd.Index
-	sinceSnapshot   int
-	snapshotEvery   int
-	skipped         int
-	snap            []byte
+	loop    *raftd.ApplyLoop
+	data    map[string]interface{} // guarded by loop.Lock
+	skipped int
 }
 
 func open(ctx context.Context, sock string, every int) (*kv, error) {
-	cmd, err := raftd.Dial(ctx, sock, raftd.WithName("kv-go"))
-	if err != nil {
+	s := &kv{data: map[string]interface{}{}}
+	s.loop = raftd.StartApplyLoop(raftd.ApplyConfig{
+		Sockets: []string{sock}, Name: "kv-go", SnapshotEveryEntries: every,
+		Apply: s.apply, Snapshot: s.snapshot, Restore: s.restore,
+		Logf: func(format string, a ...interface{}) { fmt.Fprintf(os.Stderr, "kv-go: "+format+"\n", a...) },
+	})
+	if _, err := s.loop.Conn(ctx); err != nil { // a bad socket is reported before anything else
+		s.loop.Close()
 		return nil, err
 	}
-	sc, err := raftd.Dial(ctx, sock, raftd.WithName("kv-go-stream"))
-	if err != nil {
-		cmd.Close()
-		return nil, err
-	}
-	sub, err := sc.Subscribe(ctx, 1)
-	if err != nil {
-		cmd.Close()
-		sc.Close()
-		return nil, err
-	}
-	return &kv{cmd: cmd, streamConn: sc, stream: sub, data: map[string]interface{}{}, snapshotEvery: every}, nil
+	return s, nil
 }
 
-func (s *kv) close() {
-	s.stream.Close()
-	s.streamConn.Close()
-	s.cmd.Close()
-}
+func (s *kv) close() { s.loop.Close() }
 
-func (s *kv) apply(ctx context.Context, ev raftd.Event) error {
-	if ev.Kind == raftd.SnapshotEvent {
-		if ev.Offset == 0 {
-			s.snap = s.snap[:0]
-		}
-		s.snap = append(s.snap, ev.Data...)
-		if !ev.Done {
-			return nil
-		}
-		var snap struct {
-			App  *string                `msgpack:"app"`
-			Data map[string]interface{} `msgpack:"data"`
-		}
-		if err := msgpack.Unmarshal(s.snap, &snap); err != nil || (snap.App != nil && *snap.App != tag) {
-			return fmt.Errorf("the node's snapshot at %d was not written by kv (%v)", ev.Index, err)
-		}
-		s.data = snap.Data
-		if s.data == nil {
-			s.data = map[string]interface{}{}
-		}
-		s.applied, s.restoredFrom, s.sinceSnapshot, s.snap = ev.Index, ev.Index, 0, nil
-		return nil
-	}
-	if ev.Index != s.applied+1 {
-		return fmt.Errorf("stream gap: %d after %d", ev.Index, s.applied)
-	}
-	s.applied = ev.Index
-	if ev.Type == "data" {
-		s.applyCommand(ev)
-	}
-	s.sinceSnapshot++
-	if s.snapshotEvery > 0 && s.sinceSnapshot >= s.snapshotEvery {
-		return s.saveSnapshot(ctx)
-	}
-	return nil
-}
+// ---- the state machine (called by the apply loop, in index order, under its lock) -------
 
-func (s *kv) applyCommand(ev raftd.Event) {
+func (s *kv) apply(ev raftd.Event) error {
 	var c map[string]interface{}
 	if err := msgpack.Unmarshal(ev.Data, &c); err == nil {
 		app, hasApp := c["app"]
@@ -123,40 +72,41 @@ func (s *kv) applyCommand(ev raftd.Event) {
 			} else {
 				delete(s.data, k)
 			}
-			return
+			return nil
 		}
 	}
+	// Not a kv command: another writer shares this cluster's log. Deterministic: every
+	// replica skips the same entries.
 	s.skipped++
 	if s.skipped <= 5 {
 		fmt.Fprintf(os.Stderr, "kv-go: warning: skipping entry %d: not a kv command (%.20q)\n", ev.Index, ev.Data)
 	}
-}
-
-func (s *kv) saveSnapshot(ctx context.Context) error {
-	blob, err := msgpack.Marshal(map[string]interface{}{"app": tag, "data": s.data})
-	if err != nil {
-		return err
-	}
-	// An upload at or below the node's snapshot is answered with the covering index: fine.
-	if _, err := s.cmd.Snapshot(ctx, s.applied, bytes.NewReader(blob), 0); err != nil {
-		return err
-	}
-	s.sinceSnapshot = 0
 	return nil
 }
 
-func (s *kv) catchUp(ctx context.Context, index raftd.Index) error {
-	for s.applied < index {
-		ev, err := s.stream.Next(ctx)
-		if err != nil {
-			return err
-		}
-		if err := s.apply(ctx, ev); err != nil {
-			return err
-		}
+func (s *kv) snapshot() ([]byte, error) {
+	return msgpack.Marshal(map[string]interface{}{"app": tag, "data": s.data})
+}
+
+func (s *kv) restore(blob []byte) error {
+	var snap struct {
+		App  *string                `msgpack:"app"`
+		Data map[string]interface{} `msgpack:"data"`
+	}
+	if err := msgpack.Unmarshal(blob, &snap); err != nil {
+		return err
+	}
+	if snap.App != nil && *snap.App != tag {
+		return fmt.Errorf("the node's snapshot was not written by kv (app %q)", *snap.App)
+	}
+	s.data = snap.Data
+	if s.data == nil {
+		s.data = map[string]interface{}{}
 	}
 	return nil
 }
+
+// ---- the application's API ------------------------------------------------------------------
 
 func (s *kv) write(ctx context.Context, c map[string]interface{}) (raftd.Index, error) {
 	c["app"] = tag
@@ -164,19 +114,8 @@ func (s *kv) write(ctx context.Context, c map[string]interface{}) (raftd.Index, 
 	if err != nil {
 		return 0, err
 	}
-	ix, _, err := s.cmd.Propose(ctx, b)
-	if err != nil {
-		return 0, err
-	}
-	return ix, s.catchUp(ctx, ix)
-}
-
-func (s *kv) read(ctx context.Context) error {
-	ri, err := s.cmd.ReadIndex(ctx)
-	if err != nil {
-		return err
-	}
-	return s.catchUp(ctx, ri)
+	ix, _, err := s.loop.Propose(ctx, b) // applied here on return (read-your-writes)
+	return ix, err
 }
 
 // pyJSON prints like Python's json.dumps(sort_keys=True), so both tools print the same.
@@ -204,22 +143,28 @@ func (s *kv) run(ctx context.Context, cmd string, args []string) (string, error)
 		ix, err := s.write(ctx, map[string]interface{}{"op": "del", "k": args[0]})
 		return fmt.Sprint(ix), err
 	case cmd == "get" && len(args) == 1:
-		if err := s.read(ctx); err != nil {
+		if _, err := s.loop.LinearizableRead(ctx); err != nil {
 			return "", err
 		}
+		s.loop.Lock()
+		defer s.loop.Unlock()
 		v, ok := s.data[args[0]]
 		if !ok || v == nil {
 			return "(nil)", nil
 		}
 		return fmt.Sprint(v), nil
 	case cmd == "dump" && len(args) == 0:
-		if err := s.read(ctx); err != nil {
+		if _, err := s.loop.LinearizableRead(ctx); err != nil {
 			return "", err
 		}
+		s.loop.Lock()
+		defer s.loop.Unlock()
 		return pyJSON(s.data), nil
 	case cmd == "status" && len(args) == 0:
+		s.loop.Lock()
+		defer s.loop.Unlock()
 		return fmt.Sprintf(`{"applied": %d, "restored_from": %d, "keys": %d, "skipped": %d}`,
-			s.applied, s.restoredFrom, len(s.data), s.skipped), nil
+			s.loop.Applied(), s.loop.RestoredFrom(), len(s.data), s.skipped), nil
 	}
 	return "", fmt.Errorf("bad command: %s", strings.Join(append([]string{cmd}, args...), " "))
 }
