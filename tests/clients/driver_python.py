@@ -16,7 +16,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "clients", "python"))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from raftd_client import Client, RaftdError  # noqa: E402
+from clients_test import stream as _stream  # noqa: E402
 
 NODES = {}
 LEADER = 0
@@ -47,33 +49,22 @@ def ask(req):
     return line[2:].strip()
 
 
+class _Node:  # what tests/integration/clients_test.py's stream() needs of a node
+    def __init__(self, nid):
+        self.id, self.socket = nid, NODES[nid]
+
+
 def stream(nid, from_, upto):
-    """[(index, type, data)] from `from_` through `upto`; a leading snapshot is
-    (index, "snapshot", bytes)."""
-    out, snap, last = [], bytearray(), from_ - 1
-    with client(nid) as c:
-        sub = c.subscribe(from_=from_, timeout=30)
-        while last < upto:
-            ev = next(sub)
-            if ev.kind == "snapshot":
-                if ev.offset == 0:
-                    snap = bytearray()
-                snap += ev.data
-                if ev.done:
-                    out.append((ev.index, "snapshot", bytes(snap)))
-                    last = ev.index
-                continue
-            check(ev.index == last + 1, f"node {nid}: stream gap {last} -> {ev.index}")
-            last = ev.index
-            out.append((ev.index, ev.type, ev.data))
-    return out
+    """[(index, term, type, data)] from `from_` through `upto`, contiguous; a leading
+    snapshot is ("snapshot", index, bytes). The integration tests' own reader."""
+    return _stream(_Node(nid), upto, from_=from_, timeout=30)
 
 
 def payloads(s):
     m = {}
-    for ix, typ, data in s:
-        if typ == "data":
-            m.setdefault(data, []).append(ix)
+    for e in s:
+        if e[0] != "snapshot" and e[2] == "data":
+            m.setdefault(e[3], []).append(e[0])
     return m
 
 
@@ -132,8 +123,8 @@ def subscribe_from_1():
     nid = followers()[1]
     s = stream(nid, 1, read_index(nid))
     check(s, "empty stream")
-    if s[0][1] == "snapshot":
-        check(len(s) == 1 or s[1][0] == s[0][0] + 1, "entries continue after the snapshot")
+    if s[0][0] == "snapshot":
+        check(len(s) == 1 or s[1][0] == s[0][1] + 1, "entries continue after the snapshot")
     else:
         check(s[0][0] == 1, f"starts at {s[0][0]}")
 
@@ -142,7 +133,7 @@ def subscribe_from_middle():
     with client(LEADER) as c:
         idx = [c.propose(b"py-mid-%d" % i).index for i in range(20)]
     s = stream(followers()[0], idx[9], idx[19])
-    check(s[0][0] == idx[9] and s[0][2] == b"py-mid-9", f"first event {s[0]!r:.80}")
+    check(s[0][0] == idx[9] and s[0][3] == b"py-mid-9", f"first event {s[0]!r:.80}")
     got = payloads(s)
     for i in range(9, 20):
         check(got.get(b"py-mid-%d" % i) == [idx[i]], f"py-mid-{i}")
@@ -161,7 +152,7 @@ def subscribe_after_compaction():
         check(st["first_index"] > 1 and st["snapshot_index"] == ix, f"log compacted: {st}")
         last = [c.propose(b"py-after-%d" % i).index for i in range(3)][-1]
     s = stream(LEADER, 1, last)
-    check(s[0] == (ix, "snapshot", state), f"stream starts with the snapshot: {s[0]!r:.80}")
+    check(s[0] == ("snapshot", ix, state), f"stream starts with the snapshot: {s[0]!r:.80}")
     check([e[0] for e in s[1:]] == list(range(ix + 1, last + 1)), "then the entries")
 
 

@@ -422,35 +422,23 @@ func killLeader() {
 	var mu sync.Mutex
 	acked := map[string]raftd.Index{}
 	var unknown, notCommitted atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var seq atomic.Int64
-	for w := 0; w < 16; w++ { // 16 goroutines, one connection, each proposing in a loop
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				p := fmt.Sprintf("go-k-%d", seq.Add(1))
-				ix, _, err := c.Propose(ctxT(15*time.Second), []byte(p))
-				switch {
-				case err == nil:
-					mu.Lock()
-					acked[p] = ix
-					mu.Unlock()
-				case raftd.IsNotCommitted(err):
-					notCommitted.Add(1)
-					time.Sleep(10 * time.Millisecond) // no leader yet: back off a little
-				default:
-					unknown.Add(1)
-				}
-			}
-		}()
-	}
+	// 16 goroutines, one connection, each proposing in a loop.
+	stop := proposers(16, func() {
+		p := fmt.Sprintf("go-k-%d", seq.Add(1))
+		ix, _, err := c.Propose(ctxT(15*time.Second), []byte(p))
+		switch {
+		case err == nil:
+			mu.Lock()
+			acked[p] = ix
+			mu.Unlock()
+		case raftd.IsNotCommitted(err):
+			notCommitted.Add(1)
+			time.Sleep(10 * time.Millisecond) // no leader yet: back off a little
+		default:
+			unknown.Add(1)
+		}
+	})
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
 	waitFor := func(n int, what string) {
 		deadline := time.Now().Add(30 * time.Second)
@@ -465,8 +453,7 @@ func killLeader() {
 	delete(nodes, leader)
 	leader = raftd.NodeID(newLeader)
 	waitFor(count()+100, "100 more after the kill")
-	close(stop)
-	wg.Wait()
+	stop()
 	top := readIndex(leader)
 	for nid := range nodes {
 		got := payloads(stream(nid, 1, top))
@@ -559,38 +546,46 @@ func runBench(sock string, seconds float64) {
 	data := bytes.Repeat([]byte("b"), 256)
 	var n, failed atomic.Int64
 	var measuring atomic.Bool
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := 0; w < 64; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				_, _, err := c.Propose(bg, data)
-				if measuring.Load() {
-					if err != nil {
-						failed.Add(1)
-					} else {
-						n.Add(1)
-					}
-				}
+	stop := proposers(64, func() {
+		_, _, err := c.Propose(bg, data)
+		if measuring.Load() {
+			if err != nil {
+				failed.Add(1)
+			} else {
+				n.Add(1)
 			}
-		}()
-	}
+		}
+	})
 	time.Sleep(time.Second) // warm-up
 	measuring.Store(true)
 	start := time.Now()
 	time.Sleep(time.Duration(seconds * float64(time.Second)))
 	measuring.Store(false)
 	el := time.Since(start).Seconds()
-	close(stop)
-	wg.Wait()
+	stop()
 	fmt.Printf("{\"client\": \"go\", \"proposals_per_s\": %.0f, \"failed\": %d}\n", float64(n.Load())/el, failed.Load())
+}
+
+// proposers runs `one` in a loop on n goroutines; the function it returns stops them and
+// waits until they have.
+func proposers(n int, one func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				one()
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
 }
 
 func max(a, b int) int {
