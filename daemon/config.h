@@ -41,6 +41,8 @@ struct Config {
     uint64_t reconnect_min_ms = 0;
     uint64_t reconnect_max_ms = 0;
     uint64_t snapshot_chunk_bytes = 0;
+    // Metrics and health over HTTP
+    std::string metrics_listen;
     // Raft timing and flow control
     uint64_t tick_ms = 0;
     uint64_t election_ticks = 0;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "daemon/peer_codec.h"
 #include "ipc/frame.h"
@@ -54,6 +55,24 @@ struct TransportStats {
     uint64_t writes = 0;      // uv_write calls (each carries every frame queued so far)
     uint64_t refused = 0;     // handshakes refused, either direction
     uint64_t bad_frames = 0;  // frames that failed to decode; their connection was closed
+};
+
+// One peer's traffic, kept for every node id the transport ever talked to (a handful), so
+// the counters survive reconnects and address changes.
+struct PeerCounters {
+    uint64_t sent_messages = 0;      // raft messages queued for it
+    uint64_t sent_bytes = 0;         // their encoded bytes
+    uint64_t dropped_messages = 0;   // not connected, or its send queue full
+    uint64_t received_messages = 0;  // raft messages from it handed to raft
+    uint64_t received_bytes = 0;     // their frame bytes
+    uint64_t connects = 0;           // handshakes completed on the connection we dial
+};
+// A peer as the metrics see it (daemon/metrics.h copies these on the loop thread).
+struct PeerView {
+    raft::NodeId id = raft::kNoNode;
+    bool connected = false;    // our outbound connection completed its handshake
+    uint64_t queue_bytes = 0;  // queued for it or being written
+    PeerCounters counters;
 };
 
 class Transport {
@@ -104,7 +123,7 @@ class Transport {
     // Every answer to a handshake we sent that passed our checks, accepted or refused
     // (a refusal has already been logged and the peer's redial scheduled). May stop the
     // transport.
-    void set_welcome_handler(std::function<void(raft::NodeId, const PeerWelcome&)> h) {
+    void set_welcome_handler(std::function<HelloVerdict(raft::NodeId, const PeerWelcome&)> h) {
         on_welcome_ = std::move(h);
     }
     // Dials every known peer that is neither connected nor waiting to redial, instead of
@@ -119,6 +138,8 @@ class Transport {
     const TransportStats& stats() const { return stats_; }
     // Peers with a completed handshake in our dialling direction.
     size_t connected_peers() const;
+    // Every peer with an address, and every node id that sent us messages.
+    std::vector<PeerView> peer_views() const;
 
   private:
     struct Peer;
@@ -143,13 +164,15 @@ class Transport {
     std::function<void(raft::NodeId, Forward&&)> on_forward_;
     std::function<void(raft::NodeId)> on_peer_down_;
     std::function<HelloVerdict(const PeerHello&)> on_hello_;
-    std::function<void(raft::NodeId, const PeerWelcome&)> on_welcome_;
+    std::function<HelloVerdict(raft::NodeId, const PeerWelcome&)> on_welcome_;
     ipc::uv::Tcp listener_;
     std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
     std::map<uint64_t, std::unique_ptr<Inbound>> inbound_;
     uint64_t next_serial_ = 1;
     std::mt19937_64 rng_;
     TransportStats stats_;
+    // Never erased: Peer and Inbound point into it (map nodes do not move).
+    std::map<raft::NodeId, PeerCounters> counters_;
 };
 
 // "host:port" (numeric IPv4/IPv6, or a name resolved once with getaddrinfo) to a sockaddr.
