@@ -5,9 +5,9 @@
 //   - entries: msgpack {"app": "kv", "op": "set"|"del", "k": str, "v": value};
 //   - snapshots: msgpack {"app": "kv", "data": {k: v}}.
 //
-// Entries without "app" that are otherwise kv commands are applied too: that is what kv.py
-// wrote before it tagged its entries. Anything else is skipped (another writer shares the
-// log), deterministically on every replica.
+// Anything else, untagged entries included, is skipped with a warning (another writer
+// shares the log), exactly as kv.py skips it, so a Go and a Python replica of the store
+// always hold the same state.
 //
 // It is a thin user of raftd.ApplyLoop, which follows the commit stream from index 1
 // (snapshot first when the log was compacted), reconnects after the daemon restarts, and
@@ -63,10 +63,10 @@ func (s *kv) close() { s.loop.Close() }
 func (s *kv) apply(ev raftd.Event) error {
 	var c map[string]interface{}
 	if err := msgpack.Unmarshal(ev.Data, &c); err == nil {
-		app, hasApp := c["app"]
+		app, _ := c["app"].(string)
 		k, kok := c["k"].(string)
 		op, _ := c["op"].(string)
-		if (!hasApp || app == tag) && kok && (op == "set" || op == "del") {
+		if app == tag && kok && (op == "set" || op == "del") {
 			if op == "set" {
 				s.data[k] = c["v"]
 			} else {
