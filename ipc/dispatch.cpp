@@ -56,7 +56,7 @@ void handle_request(Connection& c, uint64_t id, Request&& req) {
             } else if constexpr (std::is_same_v<R, PingRequest>) {
                 c.reply(id, OkReply{});
             } else if constexpr (std::is_same_v<R, ProposeRequest>) {
-                b.propose(std::move(r.data), c.reply_later<ProposeReply>(id));
+                b.propose(std::move(r), c.reply_later<ProposeReply>(id));
             } else if constexpr (std::is_same_v<R, SubscribeRequest>) {
                 if (auto e = c.subscriptions().start(id, r.from))
                     return c.send_error(id, std::move(*e));
