@@ -54,6 +54,8 @@ struct Config {
     // Limits shared with clients
     uint64_t max_frame = 0;
     uint64_t max_entry = 0;
+    uint64_t max_client_sessions = 0;
+    uint64_t client_seq_window = 0;
     // Storage
     uint64_t wal_segment_size = 0;
     uint64_t wal_cache_bytes = 0;
