@@ -152,6 +152,14 @@ $(B)/bin/raftctl: $(B)/obj/clients/raftctl/main.o $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
 -include $(B)/obj/clients/raftctl/main.d
 
+# The load and checker of the exactly-once end-to-end test (tests/scripts/
+# clients_exactly_once.sh): client sessions through <raftd/client.h>. Not installed.
+all: $(B)/tests/exactly_once_load
+$(B)/tests/exactly_once_load: $(B)/obj/tests/integration/exactly_once_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -pthread
+-include $(B)/obj/tests/integration/exactly_once_main.d
+
 # The libFuzzer target for the frame decoder and request parser. Built with clang (g++ has no
 # libFuzzer) into build/fuzz, outside the variant trees; part of `all` for the release tree
 # when clang++ exists. tests/scripts/fuzz_frame.sh runs it ~20 s; `make soak-fuzz` longer.
