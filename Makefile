@@ -167,6 +167,13 @@ $(B)/bin/raftd-counter: $(B)/obj/clients/examples/counter-cpp/counter_main.o $(B
 	@mkdir -p $(@D)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^)
 -include $(B)/obj/clients/examples/counter-cpp/counter_main.d
+# The load and checker of the exactly-once end-to-end test (tests/scripts/
+# clients_exactly_once.sh): client sessions through <raftd/client.h>. Not installed.
+all: $(B)/tests/exactly_once_load
+$(B)/tests/exactly_once_load: $(B)/obj/tests/integration/exactly_once_main.o $(LIBS)
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS) -pthread
+-include $(B)/obj/tests/integration/exactly_once_main.d
 
 # The libFuzzer target for the frame decoder and request parser. Built with clang (g++ has no
 # libFuzzer) into build/fuzz, outside the variant trees; part of `all` for the release tree

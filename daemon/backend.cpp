@@ -29,6 +29,8 @@ void answer_proposal(ipc::Done<ipc::ProposeReply>& done, ipc::Outcome<ipc::Propo
     metrics().proposal_done(r.ok() ? std::nullopt : std::optional(r.error().code), t0);
     done(std::move(r));
 }
+// Bytes of entries read per step when the session table is rebuilt from the log.
+constexpr uint64_t kReplayBytes = 4u << 20;
 
 std::string wire_role(raft::Role r) {
     switch (r) {
@@ -51,7 +53,9 @@ NodeBackend::NodeBackend(NodeHost& host)
       forwarder_([&host](raft::NodeId to, const Forward& f) {
           return host.transport().send_forward(to, f);
       }),
-      commits_(host.store().storage()) {}
+      commits_(host.store().storage()),
+      sessions_(SessionTable::Limits{host.config().max_client_sessions,
+                                     host.config().client_seq_window}) {}
 
 NodeBackend::~NodeBackend() {
     on_stopping();
@@ -61,6 +65,13 @@ Status NodeBackend::start() {
     // A node may lead already (a single-node cluster elects itself before clients are
     // served): role_changed() only reports changes from here on.
     last_leader_ = host_.node().leader();
+    // The table as of what was delivered before this start: the snapshot's section and the
+    // committed log after it (raft resumes delivering after the recovered commit).
+    auto table = session_table_at(host_.delivered());
+    if (!table)
+        return Status(table.status().code(),
+                      "rebuilding the client session table: " + table.status().message());
+    sessions_.reset(std::move(table).value());
     Status st = timer_.init(host_.loop());
     if (st) st = timer_.start(kExpireEveryMs, kExpireEveryMs, [this] { expire(); });
     auto& ev = host_.events();
@@ -134,7 +145,7 @@ raft::NodeId NodeBackend::leader() const {
 
 // ---- proposals --------------------------------------------------------------------------
 
-void NodeBackend::propose(raft::Payload data, ipc::Done<ipc::ProposeReply> done) {
+void NodeBackend::propose(ipc::ProposeRequest req, ipc::Done<ipc::ProposeReply> done) {
     if (host_.stopping()) {
         answer_proposal(done,
                         Error{ErrorCode::kShuttingDown,
@@ -146,20 +157,61 @@ void NodeBackend::propose(raft::Payload data, ipc::Done<ipc::ProposeReply> done)
     if (n.role() != raft::Role::kLeader && n.leader() != raft::kNoNode) {
         // docs/peer-protocol.md, "Forwarded requests": one ordered channel per follower/leader
         // pair, never retried, so proposals of one client connection reach the log in the
-        // order they were made.
+        // order they were made. The leader decides a keyed proposal: only its log holds
+        // every copy that may still commit.
         const raft::NodeId leader = n.leader();
         forwarder_.propose(
-            leader, std::move(data), deadline(), std::move(done),
+            leader, std::move(req.data), req.session, deadline(), std::move(done),
             not_leader_error("cannot reach the leader (node " + std::to_string(leader) +
                              "); the entry was not appended"));
         return;
     }
-    propose_local(std::move(data), std::move(done));
+    propose_local(std::move(req.data), req.session, std::move(done));
 }
 
-void NodeBackend::propose_local(raft::Payload data, ipc::Done<ipc::ProposeReply> done) {
+void NodeBackend::propose_local(raft::Payload data, raft::SessionKey key,
+                                ipc::Done<ipc::ProposeReply> done) {
     const Clock::time_point t0 = Clock::now();
-    auto id = host_.node().propose(std::move(data));
+    if (!key.empty()) {
+        // docs/protocol.md, "Exactly-once proposals": at most one copy of a key may commit.
+        // A leader's log holds every entry that may still commit, so the key is checked
+        // against all of it: the table (delivered entries), then the entries above.
+        const raft::Node& n = host_.node();
+        // Raft may have made this node leader before the host reported the role change:
+        // the gate indexes the new leader's log now if it has not yet (idempotent).
+        if (Status st = sessions_.role_changed(n, host_.delivered()); !st) {
+            answer_proposal(done,
+                            Error{ErrorCode::kUnavailable,
+                                  "reading the log for earlier copies: " + st.message() +
+                                      "; the entry was not appended",
+                                  std::nullopt},
+                            t0);
+            return;
+        }
+        const SessionGate::Decision d = sessions_.decide(key, n.role() == raft::Role::kLeader);
+        switch (d.action) {
+            case SessionGate::Action::kCommitted:
+                answer_proposal(done, ipc::ProposeReply{d.id.index, d.id.term, true}, t0);
+                return;
+            case SessionGate::Action::kExpired:
+                answer_proposal(done,
+                                Error{ErrorCode::kExpired,
+                                      "client " + std::to_string(key.client) + " seq " +
+                                          std::to_string(key.seq) +
+                                          " is no longer remembered (its session or seq window "
+                                          "was evicted): whether it committed cannot be told",
+                                      std::nullopt},
+                                t0);
+                return;
+            case SessionGate::Action::kAwait:
+                // An earlier copy may still commit: its fate is this retry's answer.
+                await_entry(d.id, true, std::move(done), t0);
+                return;
+            case SessionGate::Action::kAppend:
+                break;
+        }
+    }
+    auto id = host_.node().propose(std::move(data), key);
     if (!id) {
         const Status& st = id.status();
         if (st.code() == Code::kBusy)
@@ -168,6 +220,13 @@ void NodeBackend::propose_local(raft::Payload data, ipc::Done<ipc::ProposeReply>
             answer_proposal(done, not_leader_error("no leader to append to: " + st.message()), t0);
         return;
     }
+    if (!key.empty()) sessions_.appended(key, *id);
+    await_entry(*id, false, std::move(done), t0);
+    host_.kick();
+}
+
+void NodeBackend::await_entry(raft::EntryId id, bool duplicate, ipc::Done<ipc::ProposeReply> done,
+                              Clock::time_point t0) {
     // The table's callback must be copyable; Done is move-only. The start time rides in the
     // same allocation: no extra one per proposal for the latency histogram.
     struct Waiting {
@@ -175,18 +234,31 @@ void NodeBackend::propose_local(raft::Payload data, ipc::Done<ipc::ProposeReply>
         Clock::time_point t0;
     };
     auto w = std::make_shared<Waiting>(Waiting{std::move(done), t0});
-    pending_.add(*id,
-                 [w](const Resolution& r) { answer_proposal(w->done, proposal_reply(r), w->t0); });
-    host_.kick();
+    pending_.add(id, [w, duplicate](const Resolution& r) {
+        auto reply = proposal_reply(r);
+        if (reply.ok() && duplicate) reply.value().duplicate = true;
+        answer_proposal(w->done, std::move(reply), w->t0);
+    });
 }
 
 void NodeBackend::on_committed(const std::vector<raft::Entry>& ents) {
-    for (const raft::Entry& e : ents)
+    for (const raft::Entry& e : ents) {
+        sessions_.committed(e);
         pending_.committed({e.index, e.term});
+    }
     if (notify_commit_ && !ents.empty()) notify_commit_(ents.back().index);
 }
 
 void NodeBackend::on_snapshot_installed(const raft::SnapshotMeta& snap) {
+    // The leader's snapshot carries its session table as of snap.index in its data.
+    auto table = session_table_at(snap.index);
+    if (table)
+        sessions_.reset(std::move(table).value());
+    else
+        spdlog::error(
+            "client session table of the snapshot at index {} unreadable: {}; "
+            "retries of earlier proposals may be appended again",
+            snap.index, table.status().message());
     pending_.snapshot_installed({snap.index, snap.term});
 }
 
@@ -217,7 +289,7 @@ void NodeBackend::on_forward(raft::NodeId from, Forward&& f) {
                               " is no longer the leader; the entry was not appended"));
         return;
     }
-    propose_local(std::move(f.data), std::move(done));
+    propose_local(std::move(f.data), {f.client, f.client_seq}, std::move(done));
 }
 
 // Runs a forwarded client request as if a local client had sent it and sends the reply map
@@ -410,6 +482,11 @@ void NodeBackend::on_role_changed() {
     raft::Node& n = host_.node();
     const raft::NodeId l = n.leader();
     const bool leader = n.role() == raft::Role::kLeader;
+    if (Status st = sessions_.role_changed(n, host_.delivered()); !st)
+        spdlog::error(
+            "indexing the keyed entries of the log: {}; a retry of one may be "
+            "appended again",
+            st.message());
     // Entries proposed in a term this node no longer leads are decided by another leader's
     // log, which may never reach their index: they wait a deadline, then are INDETERMINATE.
     // Those of the term it leads now wait without one (a leader commits its own entries or
@@ -503,7 +580,68 @@ Result<raft::SnapshotBytes> NodeBackend::read_snapshot(raft::Index index, uint64
                                                        uint64_t max_bytes) {
     const raft::SnapshotSource* src = host_.store().snapshots();
     if (!src) return Status::not_found("no snapshot");
-    return src->read_snapshot(index, offset, max_bytes);
+    // The application sees its own bytes: the daemon's session section is skipped.
+    auto skip = app_snapshot_offset(index);
+    if (!skip) return skip.status();
+    return src->read_snapshot(index, offset + *skip, max_bytes);
+}
+
+Result<uint64_t> NodeBackend::app_snapshot_offset(raft::Index index) {
+    if (app_offset_.first == index) return app_offset_.second;
+    auto body = read_session_section(index);
+    if (!body) return body.status();
+    const uint64_t off = *body ? kSessionSectionHeader + (*body)->size() : 0;
+    app_offset_ = {index, off};
+    return off;
+}
+
+Result<std::optional<std::string>> NodeBackend::read_session_section(raft::Index index) const {
+    const raft::SnapshotSource* src = host_.store().snapshots();
+    if (!src) return std::optional<std::string>{};
+    auto head = src->read_snapshot(index, 0, kSessionSectionHeader);
+    if (!head) return head.status();
+    const std::optional<uint64_t> len = session_section_length(head->data);
+    if (!len || head->done) return std::optional<std::string>{};
+    std::string body;
+    while (body.size() < *len) {
+        auto part = src->read_snapshot(index, kSessionSectionHeader + body.size(),
+                                       std::min<uint64_t>(*len - body.size(), kReplayBytes));
+        if (!part) return part.status();
+        if (part->data.empty()) break;
+        body += part->data;
+    }
+    // Magic, length and CRC must all hold; otherwise these are the application's bytes
+    // (docs/wal-format.md, 6.1).
+    if (body.size() != *len || !session_section_intact(head->data, body))
+        return std::optional<std::string>{};
+    return std::optional<std::string>(std::move(body));
+}
+
+Result<SessionTable> NodeBackend::session_table_at(raft::Index index) const {
+    const SessionTable::Limits limits{host_.config().max_client_sessions,
+                                      host_.config().client_seq_window};
+    const raft::Storage& st = host_.store().storage();
+    const raft::Index snap = st.snapshot_meta().index;
+    if (index < snap) return Status::not_found("index below the latest snapshot");
+    SessionTable t(limits);
+    if (snap > 0) {
+        auto body = read_session_section(snap);
+        if (!body) return body.status();
+        if (*body) {
+            auto d = SessionTable::decode(**body, limits);
+            if (!d) return d.status();
+            t = std::move(d).value();
+        }
+    }
+    for (raft::Index lo = snap + 1; lo <= index;) {
+        auto ents = st.entries(lo, index + 1, kReplayBytes);
+        if (!ents) return ents.status();
+        if (ents->empty()) return Status::internal("no entries at " + std::to_string(lo));
+        for (const raft::Entry& e : *ents)
+            t.apply(e);
+        lo = ents->back().index + 1;
+    }
+    return t;
 }
 
 ipc::Outcome<std::unique_ptr<ipc::SnapshotWriter>> NodeBackend::begin_snapshot(raft::Index index) {
@@ -523,7 +661,20 @@ ipc::Outcome<std::unique_ptr<ipc::SnapshotWriter>> NodeBackend::begin_snapshot(r
     // it even while the Ready that handed it out is still being persisted.
     auto meta = host_.node().snapshot_meta(index);
     if (!meta) return Error{ErrorCode::kNotFound, meta.status().message(), std::nullopt};
-    return start_snapshot_upload(host_, std::move(meta).value(), upload_busy_);
+    // The snapshot's data starts with the session table as of `index` (docs/wal-format.md,
+    // 6.1), so a node restoring it, or a follower it is sent to, decides retries as this one.
+    std::string section;
+    if (index == commit_index()) {
+        if (!sessions_.table().empty()) section = session_section(sessions_.table().encode());
+    } else {
+        auto table = session_table_at(index);
+        if (!table)
+            return Error{ErrorCode::kInternal,
+                         "rebuilding the client session table: " + table.status().message(),
+                         std::nullopt};
+        if (!table->empty()) section = session_section(table->encode());
+    }
+    return start_snapshot_upload(host_, std::move(meta).value(), upload_busy_, std::move(section));
 }
 
 }  // namespace raftd::daemon

@@ -23,6 +23,7 @@
 #include "daemon/forward.h"
 #include "daemon/host.h"
 #include "daemon/pending.h"
+#include "daemon/sessions.h"
 #include "ipc/backend.h"
 #include "ipc/uv.h"
 
@@ -53,7 +54,7 @@ class NodeBackend final : public ipc::Backend {
     ipc::StatusReply status() const override;
     ipc::Membership members() const override;
     raft::NodeId leader() const override;
-    void propose(raft::Payload data, ipc::Done<ipc::ProposeReply> done) override;
+    void propose(ipc::ProposeRequest req, ipc::Done<ipc::ProposeReply> done) override;
     void read_index(bool lease, ipc::Done<ipc::ReadIndexReply> done) override;
     void change_members(ipc::MemberChange change, ipc::Done<ipc::Membership> done) override;
     void transfer_leader(raft::NodeId to, ipc::Done<ipc::TransferLeaderReply> done) override;
@@ -68,7 +69,19 @@ class NodeBackend final : public ipc::Backend {
                                               uint64_t max_bytes) override;
 
   private:
-    void propose_local(raft::Payload data, ipc::Done<ipc::ProposeReply> done);
+    void propose_local(raft::Payload data, raft::SessionKey key, ipc::Done<ipc::ProposeReply> done);
+    // Answers `done` when the entry `id` is decided; `duplicate` marks the reply of a retry
+    // waiting on an earlier copy.
+    void await_entry(raft::EntryId id, bool duplicate, ipc::Done<ipc::ProposeReply> done,
+                     std::chrono::steady_clock::time_point t0);
+    // Exactly-once (docs/protocol.md, "Exactly-once proposals"): the session table as of
+    // `index` (the current snapshot's section, then the log after it); the section of the
+    // snapshot at `index` (nullopt: its data is the application's bytes alone); and where
+    // the application's bytes start in that snapshot's data.
+    Result<SessionTable> session_table_at(raft::Index index) const;
+    Result<std::optional<std::string>> read_session_section(raft::Index index) const;
+    Result<uint64_t> app_snapshot_offset(raft::Index index);
+
     ipc::Error not_leader_error(std::string what) const;
     uint64_t deadline() const;  // for a request starting to wait now
     void expire();
@@ -106,6 +119,11 @@ class NodeBackend final : public ipc::Backend {
     std::optional<PendingConf> conf_;
     std::vector<PendingTransfer> transfers_;
     raft::NodeId last_leader_ = raft::kNoNode;
+    // The session table as of the last delivered entry, and (while this node leads) the
+    // keyed entries of its log above it: a retry of one of those waits for it instead of
+    // appending a second copy that could commit too.
+    SessionGate sessions_;
+    std::pair<raft::Index, uint64_t> app_offset_{0, 0};  // snapshot index -> app data offset
     // True while an application snapshot upload is open (shared with the upload, which may
     // outlive this backend's view of it).
     std::shared_ptr<bool> upload_busy_ = std::make_shared<bool>(false);

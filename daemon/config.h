@@ -61,6 +61,8 @@ struct Config {
     uint64_t request_timeout_ms = 0;
     uint64_t leader_wait_requests = 0;
     uint64_t leader_wait_bytes = 0;
+    uint64_t max_client_sessions = 0;
+    uint64_t client_seq_window = 0;
     // Storage
     uint64_t wal_segment_size = 0;
     uint64_t wal_cache_bytes = 0;

@@ -235,6 +235,23 @@ OptionSpec{"leader_wait_bytes", "Limits", Kind::kBytes, &Config::leader_wait_byt
   "128 bytes per request. A request that would go beyond it is answered BUSY at once.",
   ""},
 
+OptionSpec{"max_client_sessions", "Limits", Kind::kUint, &Config::max_client_sessions, "1024",
+  1, 1000000, "", "",
+  "Client sessions remembered for exactly-once proposals",
+  "Client sessions (the `client` ids of proposals with a session key) whose recent sequence "
+  "numbers each node keeps, so that a retried proposal commits at most once. Beyond it the "
+  "session whose last entry committed longest ago is evicted, and its retries are answered "
+  "EXPIRED (docs/protocol.md, \"Exactly-once proposals\"). Each session costs about "
+  "24 bytes per remembered sequence number. Give every member the same value.",
+  ""},
+OptionSpec{"client_seq_window", "Limits", Kind::kUint, &Config::client_seq_window, "256", 1,
+  65536, "", "",
+  "Sequence numbers remembered per client session",
+  "How many of a client session's highest committed sequence numbers each node remembers. "
+  "A retry of a lower one that fell out of the window is answered EXPIRED, so it must be at "
+  "least the number of proposals a client keeps outstanding. Give every member the same value.",
+  ""},
+
 // ---- Storage ----------------------------------------------------------------------------
 OptionSpec{"wal_segment_size", "Storage", Kind::kBytes, &Config::wal_segment_size, "\"64MiB\"",
   1 * MiB, 4 * GiB, "", "",

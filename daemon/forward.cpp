@@ -9,11 +9,13 @@ using ipc::Error;
 using ipc::ErrorCode;
 
 Forwarder::Pending* Forwarder::send(raft::NodeId leader, Forward::Kind kind, raft::Payload data,
-                                    uint64_t deadline) {
+                                    uint64_t deadline, raft::SessionKey key) {
     Forward f;
     f.kind = kind;
     f.seq = next_seq_++;
     f.data = std::move(data);
+    f.client = key.client;
+    f.client_seq = key.seq;
     if (!send_(leader, f)) return nullptr;
     Pending& p = pending_[f.seq];
     p.leader = leader;
@@ -21,9 +23,9 @@ Forwarder::Pending* Forwarder::send(raft::NodeId leader, Forward::Kind kind, raf
     return &p;
 }
 
-void Forwarder::propose(raft::NodeId leader, raft::Payload data, uint64_t deadline,
-                        ipc::Done<ipc::ProposeReply> done, ipc::Error unsent) {
-    Pending* p = send(leader, Forward::Kind::kPropose, std::move(data), deadline);
+void Forwarder::propose(raft::NodeId leader, raft::Payload data, raft::SessionKey key,
+                        uint64_t deadline, ipc::Done<ipc::ProposeReply> done, ipc::Error unsent) {
+    Pending* p = send(leader, Forward::Kind::kPropose, std::move(data), deadline, key);
     if (p == nullptr) {
         done(std::move(unsent));
         return;
@@ -141,12 +143,13 @@ Forward propose_result_frame(uint64_t seq, const ipc::Outcome<ipc::ProposeReply>
     if (r.ok()) {
         res.index = r.value().index;
         res.term = r.value().term;
+        res.duplicate = r.value().duplicate;
     }
     return res;
 }
 
 ipc::Outcome<ipc::ProposeReply> propose_result(const Forward& f) {
-    if (f.ok) return ipc::ProposeReply{f.index, f.term};
+    if (f.ok) return ipc::ProposeReply{f.index, f.term, f.duplicate};
     auto code = ipc::error_code_from_name(f.code).value_or(ErrorCode::kIndeterminate);
     return Error{code, f.message, std::nullopt};
 }

@@ -36,7 +36,7 @@ class Forwarder {
 
     // Forwards a proposal to `leader`; `done` gets the leader's answer, or `unsent` at once
     // when the frame cannot be queued. Given up on (INDETERMINATE) at `deadline`.
-    void propose(raft::NodeId leader, raft::Payload data, uint64_t deadline,
+    void propose(raft::NodeId leader, raft::Payload data, raft::SessionKey key, uint64_t deadline,
                  ipc::Done<ipc::ProposeReply> done, ipc::Error unsent);
     // Forwards a client request (membership change, transfer). A transfer names its target
     // in `transfer_to`: it succeeds when that node leads, whatever the old leader answers.
@@ -70,7 +70,8 @@ class Forwarder {
     // Sends a Forward of `kind` carrying `data` to `leader` under a fresh sequence number and
     // returns the entry that awaits its result (the caller sets its callback); nullptr when it
     // could not be sent, and then nothing waits.
-    Pending* send(raft::NodeId leader, Forward::Kind kind, raft::Payload data, uint64_t deadline);
+    Pending* send(raft::NodeId leader, Forward::Kind kind, raft::Payload data, uint64_t deadline,
+                  raft::SessionKey key = {});
     static void give_up(Pending& p, const std::string& why);
 
     Send send_;

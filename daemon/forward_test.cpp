@@ -67,10 +67,10 @@ Forward leader_answers(uint64_t seq, const ipc::Outcome<ipc::ProposeReply>& r) {
 TEST_CASE("the leader's answer to a forwarded proposal reaches the client as it was given") {
     Follower f;
     Answers<ipc::ProposeReply> a, b, c, d;
-    f.fwd.propose(1, raft::Payload(std::string("x")), 100, a.done(), kUnsent);
-    f.fwd.propose(1, raft::Payload(std::string("y")), 100, b.done(), kUnsent);
-    f.fwd.propose(1, raft::Payload(std::string("z")), 100, c.done(), kUnsent);
-    f.fwd.propose(1, raft::Payload(std::string("w")), 100, d.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("x")), {}, 100, a.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("y")), {}, 100, b.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("z")), {}, 100, c.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("w")), {}, 100, d.done(), kUnsent);
     REQUIRE(f.sent.size() == 4);
     const Forward sent = wire(f.sent[0].second);
     CHECK(sent.kind == Forward::Kind::kPropose);
@@ -95,24 +95,43 @@ TEST_CASE("the leader's answer to a forwarded proposal reaches the client as it 
     CHECK(f.fwd.size() == 0);
 }
 
+TEST_CASE("a keyed proposal reaches the leader with its key; a duplicate answer says so") {
+    Follower f;
+    Answers<ipc::ProposeReply> a, e;
+    f.fwd.propose(1, raft::Payload(std::string("x")), {77, 5}, 100, a.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("y")), {77, 6}, 100, e.done(), kUnsent);
+    const Forward sent = wire(f.sent[0].second);
+    CHECK(sent.data.view() == "x");
+    CHECK(sent.client == 77);
+    CHECK(sent.client_seq == 5);
+    CHECK(wire(f.sent[1].second).client_seq == 6);
+    f.fwd.on_result(1, leader_answers(f.sent[0].second.seq, ipc::ProposeReply{7, 3, true}));
+    f.fwd.on_result(
+        1, leader_answers(f.sent[1].second.seq, ipc::Error{ErrorCode::kExpired, "evicted", {}}));
+    REQUIRE(a.once().ok());
+    CHECK(a.once().value().index == 7);
+    CHECK(a.once().value().duplicate);
+    CHECK(e.once().error().code == ErrorCode::kExpired);
+}
+
 TEST_CASE("a forwarded proposal is UNAVAILABLE only when its frame never left") {
     Follower f;
     Answers<ipc::ProposeReply> unsent, lost_conn, new_leader, late, stopped;
     f.refuse = true;
-    f.fwd.propose(1, raft::Payload(std::string("a")), 100, unsent.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("a")), {}, 100, unsent.done(), kUnsent);
     CHECK(unsent.once().error().code == ErrorCode::kUnavailable);
     CHECK(f.fwd.size() == 0);
     f.refuse = false;
 
-    f.fwd.propose(1, raft::Payload(std::string("b")), 100, lost_conn.done(), kUnsent);
-    f.fwd.propose(2, raft::Payload(std::string("c")), 100, new_leader.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("b")), {}, 100, lost_conn.done(), kUnsent);
+    f.fwd.propose(2, raft::Payload(std::string("c")), {}, 100, new_leader.done(), kUnsent);
     f.fwd.peer_down(1, "connection lost");
     CHECK(lost_conn.once().error().code == ErrorCode::kIndeterminate);
     CHECK(new_leader.got.empty());  // went to node 2
     f.fwd.leader_changed(3);
     CHECK(new_leader.once().error().code == ErrorCode::kIndeterminate);
 
-    f.fwd.propose(3, raft::Payload(std::string("d")), 100, late.done(), kUnsent);
+    f.fwd.propose(3, raft::Payload(std::string("d")), {}, 100, late.done(), kUnsent);
     f.fwd.expire(99);
     CHECK(late.got.empty());
     f.fwd.expire(100);
@@ -121,7 +140,7 @@ TEST_CASE("a forwarded proposal is UNAVAILABLE only when its frame never left") 
     f.fwd.on_result(3, leader_answers(f.sent.back().second.seq, ipc::ProposeReply{9, 4}));
     CHECK(late.got.size() == 1);
 
-    f.fwd.propose(3, raft::Payload(std::string("e")), 100, stopped.done(), kUnsent);
+    f.fwd.propose(3, raft::Payload(std::string("e")), {}, 100, stopped.done(), kUnsent);
     f.fwd.stop(ipc::Error{ErrorCode::kShuttingDown, "raftd is stopping", std::nullopt});
     CHECK(stopped.once().error().code == ErrorCode::kShuttingDown);
 }
@@ -129,7 +148,7 @@ TEST_CASE("a forwarded proposal is UNAVAILABLE only when its frame never left") 
 TEST_CASE("a result from a node the request did not go to is ignored") {
     Follower f;
     Answers<ipc::ProposeReply> a;
-    f.fwd.propose(1, raft::Payload(std::string("a")), 100, a.done(), kUnsent);
+    f.fwd.propose(1, raft::Payload(std::string("a")), {}, 100, a.done(), kUnsent);
     f.fwd.on_result(2, leader_answers(f.sent[0].second.seq, ipc::ProposeReply{5, 5}));
     CHECK(a.got.empty());
     f.fwd.on_result(1, leader_answers(f.sent[0].second.seq, ipc::ProposeReply{5, 6}));

@@ -14,6 +14,10 @@ using msgpack::object;
 
 // Size of the fixed header in front of each entry's bytes in "ents" (docs/peer-protocol.md).
 constexpr size_t kEntryHeader = 8 + 8 + 1 + 4;
+// Record type 4: a data entry whose data field starts with its session key (client 8,
+// seq 8), docs/peer-protocol.md "Messages".
+constexpr uint8_t kSessionDataType = 4;
+constexpr size_t kSessionKeyBytes = 16;
 
 void put_be(char* p, uint64_t v, int bytes) {
     for (int i = bytes - 1; i >= 0; --i) {
@@ -102,10 +106,23 @@ Status decode_entries(std::string_view blob, std::vector<raft::Entry>& out) {
         e.index = get_be(p, 8);
         e.term = get_be(p + 8, 8);
         auto type = static_cast<uint8_t>(p[16]);
-        if (type < 1 || type > 3) return field_error("ents", "records with a known entry type");
-        e.type = static_cast<raft::EntryType>(type);
+        if (type < 1 || type > kSessionDataType)
+            return field_error("ents", "records with a known entry type");
         uint64_t len = get_be(p + 17, 4);
-        if (len > 0) e.data = raft::Payload(p + kEntryHeader, len);
+        const char* data = p + kEntryHeader;
+        uint64_t n = len;
+        if (type == kSessionDataType) {
+            if (len < kSessionKeyBytes)
+                return field_error("ents", "session records holding their key");
+            e.session = {get_be(data, 8), get_be(data + 8, 8)};
+            if (e.session.client == 0)
+                return field_error("ents", "session records with a client id");
+            data += kSessionKeyBytes;
+            n -= kSessionKeyBytes;
+            type = static_cast<uint8_t>(raft::EntryType::kData);
+        }
+        e.type = static_cast<raft::EntryType>(type);
+        if (n > 0) e.data = raft::Payload(data, n);
         out.push_back(std::move(e));
         pos += kEntryHeader + len;
     }
@@ -273,6 +290,9 @@ constexpr Field<Forward> kForwardFields[] = {
     {"term", uint_field<&Forward::term>},
     {"code", str_field<&Forward::code>},
     {"msg", str_field<&Forward::message>},
+    {"client", uint_field<&Forward::client>},
+    {"client_seq", uint_field<&Forward::client_seq>},
+    {"dup", bool_field<&Forward::duplicate>},
 };
 
 }  // namespace
@@ -343,18 +363,23 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m) {
     if (!m.entries.empty()) {
         size_t total = 0;
         for (const auto& e : m.entries)
-            total += kEntryHeader + e.data.size();
+            total += kEntryHeader + (e.session.empty() ? 0 : kSessionKeyBytes) + e.data.size();
         w.str("ents");
         w.pk().pack_bin(static_cast<uint32_t>(total));
         // Each record's header is copied; its payload is shared with the log when large
         // (OutBuffer::append), so replicating an entry does not copy its bytes.
         for (const auto& e : m.entries) {
-            char h[kEntryHeader];
+            char h[kEntryHeader + kSessionKeyBytes];
+            const size_t key = e.session.empty() ? 0 : kSessionKeyBytes;
             put_be(h, e.index, 8);
             put_be(h + 8, e.term, 8);
-            h[16] = static_cast<char>(e.type);
-            put_be(h + 17, e.data.size(), 4);
-            out.write(h, sizeof h);
+            h[16] = static_cast<char>(key ? kSessionDataType : static_cast<uint8_t>(e.type));
+            put_be(h + 17, key + e.data.size(), 4);
+            if (key) {
+                put_be(h + kEntryHeader, e.session.client, 8);
+                put_be(h + kEntryHeader + 8, e.session.seq, 8);
+            }
+            out.write(h, kEntryHeader + key);
             out.append(e.data);
         }
     }
@@ -388,17 +413,23 @@ Result<raft::Message> decode_message(const ipc::Frame& f) {
 void encode_forward(ipc::OutBuffer& out, const Forward& f) {
     FrameWriter w(out);
     const bool prop = f.kind != Forward::Kind::kResult;
-    w.pk().pack_map(prop ? 3 : (f.ok ? 5 + !f.data.empty() : 5));
+    const bool key = prop && f.client != 0;
+    w.pk().pack_map(prop ? 3 + 2 * key : (f.ok ? 5 + !f.data.empty() + f.duplicate : 5));
     pack_uint(w, "fwd", static_cast<uint8_t>(f.kind));
     pack_uint(w, "seq", f.seq);
-    if (prop)
+    if (prop) {
         pack_bin(w, "data", f.data);
-    else {
+        if (key) {
+            pack_uint(w, "client", f.client);
+            pack_uint(w, "client_seq", f.client_seq);
+        }
+    } else {
         pack_bool(w, "ok", f.ok);
         if (f.ok) {
             pack_uint(w, "index", f.index);
             pack_uint(w, "term", f.term);
             if (!f.data.empty()) pack_bin(w, "data", f.data);
+            if (f.duplicate) pack_bool(w, "dup", true);
         } else {
             pack_str(w, "code", f.code);
             pack_str(w, "msg", f.message);

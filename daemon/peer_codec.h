@@ -69,6 +69,11 @@ struct Forward {
     bool ok = false;     // kResult: committed at (index, term)
     raft::Index index = 0;
     raft::Term term = 0;
+    // kPropose: the proposal's session key (0: none). kResult: answered from the session
+    // table or an earlier copy of the entry (docs/protocol.md, "Exactly-once proposals").
+    uint64_t client = 0;
+    uint64_t client_seq = 0;
+    bool duplicate = false;
     std::string code;  // kResult, !ok: a client protocol error code ("UNAVAILABLE", ...)
     std::string message;
 };

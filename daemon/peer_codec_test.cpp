@@ -69,6 +69,9 @@ TEST_CASE("every message field survives the peer wire format") {
     m.entries.push_back({42, 7, raft::EntryType::kData, raft::Payload(std::string(5000, 'x'))});
     m.entries.push_back({43, 7, raft::EntryType::kNoop, raft::Payload()});
     m.entries.push_back({44, 7, raft::EntryType::kConfig, raft::Payload("cfg")});
+    // Keyed data entries travel as record type 4 with the key before the data.
+    m.entries.push_back({45, 7, raft::EntryType::kData, raft::Payload("keyed"), {1ull << 63, 5}});
+    m.entries.push_back({46, 7, raft::EntryType::kData, raft::Payload(), {3, 1}});
     m.reject = true;
     m.reject_hint = 12;
     m.round = 99;

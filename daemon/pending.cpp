@@ -43,7 +43,7 @@ std::string_view fate_name(Fate f) {
 }
 
 void PendingTable::add(raft::EntryId id, Resolve resolve, uint64_t deadline, std::string late) {
-    items_[{id.index, id.term}] = Item{std::move(resolve), deadline, std::move(late)};
+    items_.emplace(Key{id.index, id.term}, Item{std::move(resolve), deadline, std::move(late)});
     note_deadline(deadline);
 }
 

@@ -52,8 +52,10 @@ class PendingTable {
   public:
     using Resolve = std::function<void(const Resolution&)>;
 
-    // Waits for the entry `id`, which this node appended as the leader of id.term (what
-    // Node::propose returned: the rules above rely on it, and no two requests share an id).
+    // Waits for the entry `id` of this node's log (what Node::propose returned, or an entry
+    // of an earlier term a leader found in its log: the rules above hold for any entry of
+    // the log of the node that decides). Several requests may wait on one id (a retry of a
+    // keyed proposal waits on its first copy); each is answered.
     // deadline 0: none until orphan() sets one; `late` is what a passing deadline answers.
     void add(raft::EntryId id, Resolve resolve, uint64_t deadline = 0, std::string late = {});
     // The entry `e` was committed (delivered to the application, in index order).
@@ -86,7 +88,7 @@ class PendingTable {
     // Calls each resolution's callback, after the items left the table (re-entrancy).
     static void answer(std::vector<std::pair<Item, Resolution>>& out);
 
-    std::map<Key, Item> items_;
+    std::multimap<Key, Item> items_;
     uint64_t next_deadline_ = 0;  // the earliest deadline set (0: none), maybe passed
 };
 

@@ -14,15 +14,22 @@ using ipc::ErrorCode;
 // the chunks, finish), so the loop never waits for snapshot bytes to reach the disk.
 class AppUpload final : public ipc::SnapshotWriter {
   public:
-    AppUpload(NodeHost& host, raft::SnapshotMeta meta, std::shared_ptr<bool> busy)
-        : host_(host), meta_(std::move(meta)), busy_(std::move(busy)) {
+    AppUpload(NodeHost& host, raft::SnapshotMeta meta, std::shared_ptr<bool> busy,
+              std::string section)
+        : host_(host), meta_(std::move(meta)), busy_(std::move(busy)), offset_(section.size()) {
         *busy_ = true;
         DurableStore* store = &host_.store_for_storage_thread();
         raft::SnapshotMeta m = meta_;
-        host_.run_on_storage_thread([store, m] { return store->app_snapshot_begin(m); },
-                                    [](Status st) {
-                                        if (!st) spdlog::warn("snapshot upload: {}", st.message());
-                                    });
+        // The daemon's section goes first; the application's chunks follow it.
+        host_.run_on_storage_thread(
+            [store, m, section = std::move(section)] {
+                Status st = store->app_snapshot_begin(m);
+                if (st && !section.empty()) st = store->app_snapshot_write(0, section);
+                return st;
+            },
+            [](Status st) {
+                if (!st) spdlog::warn("snapshot upload: {}", st.message());
+            });
     }
     ~AppUpload() override {
         if (!ended_) abort();
@@ -124,8 +131,9 @@ std::unique_ptr<ipc::SnapshotWriter> start_covered_upload(NodeHost& host) {
 }
 
 std::unique_ptr<ipc::SnapshotWriter> start_snapshot_upload(NodeHost& host, raft::SnapshotMeta meta,
-                                                           std::shared_ptr<bool> busy) {
-    return std::make_unique<AppUpload>(host, std::move(meta), std::move(busy));
+                                                           std::shared_ptr<bool> busy,
+                                                           std::string section) {
+    return std::make_unique<AppUpload>(host, std::move(meta), std::move(busy), std::move(section));
 }
 
 }  // namespace raftd::daemon

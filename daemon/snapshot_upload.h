@@ -17,9 +17,12 @@
 namespace raftd::daemon {
 
 // Begins an upload of the snapshot `meta`; `*busy` is true until it finishes or aborts (the
-// flag is shared because the upload may outlive its creator's view of it).
+// flag is shared because the upload may outlive its creator's view of it). `section` (the
+// daemon's session section, docs/wal-format.md 6.1, or empty) is written before the
+// application's chunks.
 std::unique_ptr<ipc::SnapshotWriter> start_snapshot_upload(NodeHost& host, raft::SnapshotMeta meta,
-                                                           std::shared_ptr<bool> busy);
+                                                           std::shared_ptr<bool> busy,
+                                                           std::string section = {});
 
 // An upload at an index the node's latest snapshot already covers: the chunks are read and
 // dropped, and finish() answers the index of the snapshot covering it then (docs/protocol.md:

@@ -156,7 +156,9 @@ class Backend {
     // in order must reach the log in that order (docs/protocol.md 6.2): a follower forwards
     // them to the leader over one ordered channel and never retries. Errors:
     // UNAVAILABLE (definitely not appended), INDETERMINATE (may commit), BUSY, SHUTTING_DOWN.
-    virtual void propose(raft::Payload data, Done<ProposeReply> done) = 0;
+    // A request with a session key commits at most once per key: a retry is answered with
+    // the first copy's index and term (`duplicate`), or EXPIRED when that cannot be told.
+    virtual void propose(ProposeRequest req, Done<ProposeReply> done) = 0;
     // ReadIndex (Raft thesis 6.4), forwarded to the leader on a follower. done with the read
     // index once leadership was confirmed by a quorum, or with `lease` from the leader's
     // lease while it holds one (then without a heartbeat round; a node not configured for

@@ -70,8 +70,8 @@ void handle_request(Connection& c, uint64_t id, Request&& req, std::optional<uin
                 const uint64_t bytes = r.data.size();
                 when_leader<ProposeReply>(
                     c, id, timeout_ms, bytes,
-                    [bp = &b, data = std::move(r.data)](Done<ProposeReply> d) mutable {
-                        bp->propose(std::move(data), std::move(d));
+                    [bp = &b, req = std::move(r)](Done<ProposeReply> d) mutable {
+                        bp->propose(std::move(req), std::move(d));
                     });
             } else if constexpr (std::is_same_v<R, SubscribeRequest>) {
                 if (c.subscriptions().size() >= c.options().max_subscriptions)

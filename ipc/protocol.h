@@ -61,6 +61,8 @@ struct HelloRequest {
 struct PingRequest {};
 struct ProposeRequest {
     raft::Payload data;
+    // Both or neither (docs/protocol.md, "Exactly-once proposals"); empty: no key.
+    raft::SessionKey session = {};
 };
 struct SubscribeRequest {
     std::optional<raft::Index> from;  // absent: the index after the current commit index
@@ -171,6 +173,7 @@ struct HelloReply {
 struct ProposeReply {
     raft::Index index = 0;
     raft::Term term = 0;
+    bool duplicate = false;  // answered from the session table or an earlier copy
 };
 struct ReadIndexReply {
     raft::Index index = 0;
@@ -272,6 +275,7 @@ struct Event {
     raft::Term term = 0;
     std::string type;                      // entries: "data" | "noop" | "config"
     std::string_view data;                 // borrows the frame it was decoded from
+    uint64_t client = 0, seq = 0;          // entries: the session key (0: none)
     uint64_t offset = 0;                   // snapshot chunks
     bool done = false;                     // snapshot chunks: the last one
     std::optional<Membership> membership;  // config entries and snapshot chunks

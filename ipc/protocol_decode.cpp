@@ -96,7 +96,9 @@ HelloReply decode_hello_reply(const msgpack::object& reply) {
 }
 
 ProposeReply decode_propose_reply(const msgpack::object& reply) {
-    return ProposeReply{u64(reply, "index"), u64(reply, "term")};
+    const msgpack::object* dup = map_find(reply, "duplicate");
+    return ProposeReply{u64(reply, "index"), u64(reply, "term"),
+                        dup && dup->type == msgpack::type::BOOLEAN && dup->via.boolean};
 }
 
 Result<StatusReply> decode_status_reply(const msgpack::object& reply) {
@@ -128,6 +130,8 @@ Result<Event> decode_event(const msgpack::object& root) {
     if (kind == "entry") {
         ev.kind = Event::Kind::kEntry;
         ev.type = str(root, "type");
+        ev.client = u64(root, "client");
+        ev.seq = u64(root, "seq");
         if (map_find(root, "members")) {
             auto m = decode_membership(root);
             if (!m) return m.status();

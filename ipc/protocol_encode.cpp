@@ -90,9 +90,10 @@ void encode_reply(OutBuffer& out, uint64_t id, const HelloReply& r) {
 
 void encode_reply(OutBuffer& out, uint64_t id, const ProposeReply& r) {
     FrameWriter w(out);
-    MapWriter m = begin_ok(w, id, 2);
+    MapWriter m = begin_ok(w, id, r.duplicate ? 3 : 2);
     m.u64("index", r.index);
     m.u64("term", r.term);
+    if (r.duplicate) m.boolean("duplicate", true);
     w.finish();
 }
 
@@ -179,8 +180,9 @@ void encode_error(OutBuffer& out, std::optional<uint64_t> id, const Error& e) {
 void encode_entry_event(OutBuffer& out, uint64_t sub, const raft::Entry& e,
                         const Membership* config) {
     const bool with_members = e.type == raft::EntryType::kConfig && config;
+    const bool with_key = !e.session.empty();
     FrameWriter w(out);
-    w.pk().pack_map(with_members ? 8 : 6);
+    w.pk().pack_map((with_members ? 8 : 6) + (with_key ? 2 : 0));
     MapWriter m(w);
     m.str("ev", "entry");
     m.u64("id", sub);
@@ -189,6 +191,10 @@ void encode_entry_event(OutBuffer& out, uint64_t sub, const raft::Entry& e,
     m.str("type", entry_type_name(e.type));
     m.key("data");
     w.bin(e.data);
+    if (with_key) {
+        m.u64("client", e.session.client);
+        m.u64("seq", e.session.seq);
+    }
     if (with_members) {
         m.key("members");
         pack_membership_list(w, *config);
@@ -232,7 +238,7 @@ namespace {
 struct RequestFields {
     FrameWriter& w;
     uint32_t count(const HelloRequest& r) { return 1 + (r.name ? 1 : 0); }
-    uint32_t count(const ProposeRequest&) { return 1; }
+    uint32_t count(const ProposeRequest& r) { return r.session.empty() ? 1 : 3; }
     uint32_t count(const SubscribeRequest& r) { return r.from ? 1 : 0; }
     uint32_t count(const UnsubscribeRequest&) { return 1; }
     uint32_t count(const ReadIndexRequest& r) { return r.lease ? 1 : 0; }
@@ -254,8 +260,13 @@ struct RequestFields {
         if (r.name) m.str("name", *r.name);
     }
     void pack(const ProposeRequest& r) {
-        MapWriter(w).key("data");
+        MapWriter m(w);
+        m.key("data");
         w.bin(r.data);
+        if (!r.session.empty()) {
+            m.u64("client", r.session.client);
+            m.u64("seq", r.session.seq);
+        }
     }
     void pack(const SubscribeRequest& r) {
         if (r.from) MapWriter(w).u64("from", *r.from);

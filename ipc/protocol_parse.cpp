@@ -156,7 +156,20 @@ Request parse_op(std::string_view op, const Fields& f, const ParseLimits& lim) {
         return r;
     }
     if (op == "ping") return PingRequest{};
-    if (op == "propose") return ProposeRequest{f.bin("data", lim.max_entry)};
+    if (op == "propose") {
+        ProposeRequest r{f.bin("data", lim.max_entry), {}};
+        const std::optional<uint64_t> client = f.opt_u64("client");
+        const std::optional<uint64_t> seq = f.opt_u64("seq");
+        if (client.has_value() != seq.has_value())
+            bad("missing " + f.where(client ? "seq" : "client") +
+                ": a session key needs both client and seq");
+        if (client) {
+            if (*client == 0) bad(f.where("client") + " must be at least 1");
+            if (*seq == 0) bad(f.where("seq") + " must be at least 1");
+            r.session = {*client, *seq};
+        }
+        return r;
+    }
     if (op == "subscribe") {
         SubscribeRequest r;
         r.from = f.opt_u64("from");

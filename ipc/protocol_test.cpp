@@ -123,6 +123,47 @@ TEST_CASE("every_op_parses_back_to_the_request_that_was_encoded") {
     CHECK(std::holds_alternative<CampaignRequest>(*round_trip(16, CampaignRequest{}).request));
 }
 
+TEST_CASE("a propose session key is both client and seq, each at least 1") {
+    auto keyed = round_trip(3, ProposeRequest{Payload(std::string("d")), {9, 4}});
+    REQUIRE(keyed.ok());
+    CHECK(std::get<ProposeRequest>(*keyed.request).session == raftd::raft::SessionKey{9, 4});
+    auto only = [](std::string_view key, uint64_t v) {
+        return parse_request(raw_request("propose", 2, [&](FrameWriter& w) {
+                                 w.str("data");
+                                 w.bin(std::string_view("d"));
+                                 w.str(key);
+                                 w.pk().pack_uint64(v);
+                             }).frame);
+    };
+    CHECK(only("client", 3).error.message ==
+          "missing field 'seq': a session key needs both client and seq");
+    CHECK(only("seq", 3).error.message ==
+          "missing field 'client': a session key needs both client and seq");
+    auto zero = parse_request(raw_request("propose", 3, [](FrameWriter& w) {
+                                  w.str("data");
+                                  w.bin(std::string_view("d"));
+                                  w.str("client");
+                                  w.pk().pack_uint64(0);
+                                  w.str("seq");
+                                  w.pk().pack_uint64(1);
+                              }).frame);
+    CHECK(zero.error.code == ErrorCode::kBadRequest);
+    CHECK(zero.error.message == "field 'client' must be at least 1");
+
+    OutBuffer dup;
+    encode_reply(dup, 2, ProposeReply{7, 3, true});
+    CHECK(decode_propose_reply(decode_one(dup).frame.root()).duplicate);
+    OutBuffer ev;
+    encode_entry_event(
+        ev, 5, raftd::raft::Entry{8, 3, raftd::raft::EntryType::kData, Payload("app"), {9, 4}},
+        nullptr);
+    auto e = decode_event(decode_one(ev).frame.root());
+    REQUIRE(e);
+    CHECK(e->data == "app");
+    CHECK(e->client == 9);
+    CHECK(e->seq == 4);
+}
+
 TEST_CASE("wrong_field_types_are_bad_requests_naming_the_field_and_echoing_the_id") {
     auto d = raw_request("propose", 1, [](FrameWriter& w) {
         w.str("data");

@@ -55,8 +55,8 @@ Status Node::step(const Message& m) {
     return Status::ok();
 }
 
-Result<EntryId> Node::propose(Payload data) {
-    return raft_->propose(std::move(data));
+Result<EntryId> Node::propose(Payload data, SessionKey session) {
+    return raft_->propose(std::move(data), session);
 }
 Result<EntryId> Node::propose_conf_change(const ConfChange& cc) {
     return raft_->propose_conf_change(cc);

@@ -66,8 +66,8 @@ class Node {
     // addressed to this node.
     Status step(const Message& m);
     // Leader only: kNotLeader (message names the leader if known), kBusy during a leader
-    // transfer or beyond max_uncommitted_bytes.
-    Result<EntryId> propose(Payload data);
+    // transfer or beyond max_uncommitted_bytes. `session` travels with the entry unread.
+    Result<EntryId> propose(Payload data, SessionKey session = {});
     // Leader only, one at a time: kBusy while a previous change is not applied;
     // kInvalidArgument when the change is not allowed from the current configuration.
     Result<EntryId> propose_conf_change(const ConfChange& cc);

@@ -15,12 +15,13 @@ Status not_leader_status(NodeId lead) {
 }
 }  // namespace
 
-EntryId Raft::append_entry(EntryType type, Payload data) {
+EntryId Raft::append_entry(EntryType type, Payload data, SessionKey session) {
     Entry e;
     e.index = log_.last_index() + 1;
     e.term = term_;
     e.type = type;
     e.data = std::move(data);
+    e.session = session;
     uncommitted_bytes_ += e.data.size();
     EntryId id{e.index, e.term};
     log_.append({std::move(e)});
@@ -28,7 +29,7 @@ EntryId Raft::append_entry(EntryType type, Payload data) {
     return id;
 }
 
-Result<EntryId> Raft::propose(Payload data) {
+Result<EntryId> Raft::propose(Payload data, SessionKey session) {
     if (role_ != Role::kLeader) return not_leader_status(lead_);
     if (lead_transferee_ != kNoNode) {
         return Status::busy("leadership transfer to " + std::to_string(lead_transferee_) +
@@ -39,7 +40,7 @@ Result<EntryId> Raft::propose(Payload data) {
         return Status::busy("too many uncommitted bytes (" + std::to_string(uncommitted_bytes_) +
                             " of at most " + std::to_string(cfg_.max_uncommitted_bytes) + ")");
     }
-    return append_entry(EntryType::kData, std::move(data));
+    return append_entry(EntryType::kData, std::move(data), session);
 }
 
 Result<EntryId> Raft::propose_conf_change(const ConfChange& cc) {

@@ -34,7 +34,7 @@ class Raft {
     void tick();
     // m must already be validated (Node::step does) and addressed to this node.
     void step(const Message& m);
-    Result<EntryId> propose(Payload data);
+    Result<EntryId> propose(Payload data, SessionKey session = {});
     Result<EntryId> propose_conf_change(const ConfChange& cc);
     Status read_index(std::string context, bool allow_lease);
     Status transfer_leader(NodeId to);
@@ -136,7 +136,7 @@ class Raft {
     void update_self_progress();
 
     // operations and the caller's reports (operations.cpp)
-    EntryId append_entry(EntryType type, Payload data);
+    EntryId append_entry(EntryType type, Payload data, SessionKey session = {});
     void handle_read_request(NodeId from, std::string context, bool allow_lease);
     void deliver_read(NodeId from, Index index, std::string context);
     void release_reads();

@@ -47,11 +47,22 @@ enum class EntryType : uint8_t {
     kConfig = 3,  // a membership change; data holds an encoded ConfChange
 };
 
+// A data entry's exactly-once key (docs/protocol.md, "Exactly-once proposals"): the client
+// session and sequence number its proposal carried, or zeros. raft carries it with the
+// entry and never reads it; the daemon derives its session table from committed keys.
+struct SessionKey {
+    uint64_t client = 0;  // 0: the proposal carried no key
+    uint64_t seq = 0;
+    bool empty() const { return client == 0; }
+    friend bool operator==(const SessionKey&, const SessionKey&) = default;
+};
+
 struct Entry {
     Index index = 0;
     Term term = 0;
     EntryType type = EntryType::kData;
     Payload data;
+    SessionKey session = {};  // kData only
 
     // Approximate memory/wire cost, used for byte limits (inflight, max append size).
     size_t byte_size() const { return data.size() + 24; }

@@ -33,14 +33,19 @@ Result<SegmentHeader> decode_segment_header(const char* p, size_t n, const std::
 }
 
 void encode_entry_record(const raft::Entry& e, char* out) {
-    const uint32_t len = static_cast<uint32_t>(kEntryFixedSize + e.data.size());
+    const size_t key = e.session.empty() ? 0 : kSessionKeySize;
+    const uint32_t len = static_cast<uint32_t>(kEntryFixedSize + key + e.data.size());
     put_u32(out, len);
     out[4] = static_cast<char>(kRecordEntry);
     char* payload = out + kRecordHeaderSize;
     put_u64(payload, e.index);
     put_u64(payload + 8, e.term);
-    payload[16] = static_cast<char>(e.type);
-    if (!e.data.empty()) std::memcpy(payload + kEntryFixedSize, e.data.data(), e.data.size());
+    payload[16] = static_cast<char>(key ? kEntrySessionData : static_cast<uint8_t>(e.type));
+    if (key) {
+        put_u64(payload + kEntryFixedSize, e.session.client);
+        put_u64(payload + kEntryFixedSize + 8, e.session.seq);
+    }
+    if (!e.data.empty()) std::memcpy(payload + kEntryFixedSize + key, e.data.data(), e.data.size());
     // The CRC covers the type byte and the payload, in that order.
     uint32_t crc = crc32c::extend(0, out + 4, 1);
     crc = crc32c::extend(crc, payload, len);
@@ -99,9 +104,21 @@ RecordCheck parse_record(const char* p, size_t avail, RecordView* out) {
     if (!valid_entry_type(etype)) return RecordCheck::kBadEntry;
     out->index = get_u64(payload);
     out->term = get_u64(payload + 8);
-    out->type = static_cast<raft::EntryType>(etype);
-    out->data = payload + kEntryFixedSize;
-    out->data_len = len - kEntryFixedSize;
+    size_t key = 0;
+    if (etype == kEntrySessionData) {
+        // A session entry too short for its key is refused like an unknown entry type: its
+        // CRC held, so it is never a torn write.
+        if (len < kEntryFixedSize + kSessionKeySize) return RecordCheck::kBadEntry;
+        key = kSessionKeySize;
+        out->type = raft::EntryType::kData;
+        out->session = {get_u64(payload + kEntryFixedSize), get_u64(payload + kEntryFixedSize + 8)};
+        if (out->session.client == 0) return RecordCheck::kBadEntry;
+    } else {
+        out->type = static_cast<raft::EntryType>(etype);
+        out->session = {};
+    }
+    out->data = payload + kEntryFixedSize + key;
+    out->data_len = len - kEntryFixedSize - key;
     return RecordCheck::kOk;
 }
 

@@ -28,6 +28,10 @@ inline constexpr uint32_t kOldestSegmentVersion = 1;
 inline constexpr size_t kSegmentHeaderSize = 32;  // magic 8, version 4, first 8, prev_term 8, crc 4
 inline constexpr size_t kRecordHeaderSize = 9;    // length 4, type 1, masked crc 4
 inline constexpr size_t kEntryFixedSize = 17;     // index 8, term 8, entry type 1
+// Entry type 4 on disk is a data entry with its session key (client 8, seq 8) before its
+// data (docs/wal-format.md, 2.3); in memory it is EntryType::kData with Entry::session set.
+inline constexpr uint8_t kEntrySessionData = 4;
+inline constexpr size_t kSessionKeySize = 16;
 inline constexpr uint8_t kRecordEntry = 1;
 // The commit index known when the batch it ends was written: it becomes durable in the same
 // fdatasync as the entries before it (docs/wal-format.md, 2.3 and 5.3).
@@ -36,7 +40,7 @@ inline constexpr size_t kCommitPayloadSize = 8;
 inline constexpr size_t kCommitRecordSize = kRecordHeaderSize + kCommitPayloadSize;
 // Largest entry data accepted by append() and by recovery; bounds a corrupt length field.
 inline constexpr uint32_t kMaxEntryData = 64u << 20;
-inline constexpr uint32_t kMaxPayload = kMaxEntryData + kEntryFixedSize;
+inline constexpr uint32_t kMaxPayload = kMaxEntryData + kEntryFixedSize + kSessionKeySize;
 
 inline void put_u32(char* p, uint32_t v) {
     for (int i = 0; i < 4; i++)
@@ -69,7 +73,8 @@ void encode_segment_header(const SegmentHeader& h, char out[kSegmentHeaderSize])
 Result<SegmentHeader> decode_segment_header(const char* p, size_t n, const std::string& path);
 
 inline size_t entry_record_size(const raft::Entry& e) {
-    return kRecordHeaderSize + kEntryFixedSize + e.data.size();
+    return kRecordHeaderSize + kEntryFixedSize + (e.session.empty() ? 0 : kSessionKeySize) +
+           e.data.size();
 }
 // Encodes one entry record into out[0, entry_record_size(e)).
 void encode_entry_record(const raft::Entry& e, char* out);
@@ -93,6 +98,7 @@ struct RecordView {
     raft::Index index = 0;
     raft::Term term = 0;
     raft::EntryType type = raft::EntryType::kData;
+    raft::SessionKey session;  // entry type 4
     const char* data = nullptr;
     size_t data_len = 0;
     size_t total = 0;  // header + payload bytes
@@ -102,7 +108,7 @@ struct RecordView {
 RecordCheck parse_record(const char* p, size_t avail, RecordView* out);
 
 inline bool valid_entry_type(uint8_t t) {
-    return t >= 1 && t <= 3;
+    return t >= 1 && t <= kEntrySessionData;
 }
 
 }  // namespace raftd::wal

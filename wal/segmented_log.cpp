@@ -283,7 +283,8 @@ Status SegmentedLog::read_from_disk(Index lo, Index hi, uint64_t max_bytes, std:
                     seg->path + " offset " + std::to_string(off + pos) + ": entry index " +
                     std::to_string(k) + ": " +
                     (rc == RecordCheck::kOk ? "index mismatch" : record_check_name(rc)));
-            out.push_back(Entry{v.index, v.term, v.type, raft::Payload(v.data, v.data_len)});
+            out.push_back(
+                Entry{v.index, v.term, v.type, raft::Payload(v.data, v.data_len), v.session});
             pos += v.total;
         }
         bytes = b;

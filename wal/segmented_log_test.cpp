@@ -62,18 +62,23 @@ TEST_CASE("appended_entries_read_back_after_reopen") {
         auto log = open_log(d.path());
         REQUIRE(log->append(make_batch(1, 10, 1, 100)).is_ok());
         REQUIRE(log->append(make_batch(11, 1, 2, 0)).is_ok());
+        // Keyed data entries (entry type 4 on disk) keep their key and exactly their data.
         std::vector<Entry> b{{12, 2, raft::EntryType::kNoop, {}},
-                             {13, 3, raft::EntryType::kConfig, raft::Payload("conf")}};
+                             {13, 3, raft::EntryType::kConfig, raft::Payload("conf")},
+                             {14, 3, raft::EntryType::kData, raft::Payload("keyed"), {7, 9}},
+                             {15, 3, raft::EntryType::kData, {}, {~0ull, 1}}};
         REQUIRE(log->append(b).is_ok());
-        CHECK(log->last_index() == 13);
+        CHECK(log->last_index() == 15);
     }
     auto log = open_log(d.path());
     CHECK_FALSE(log->recovery().torn_tail_cut);
     CHECK(log->first_index() == 1);
-    CHECK(log->last_index() == 13);
-    auto r = log->entries(1, 14, UINT64_MAX);
+    CHECK(log->last_index() == 15);
+    auto r = log->entries(1, 16, UINT64_MAX);
     REQUIRE(r.is_ok());
-    REQUIRE(r->size() == 13);
+    REQUIRE(r->size() == 15);
+    CHECK((*r)[13] == Entry{14, 3, raft::EntryType::kData, raft::Payload("keyed"), {7, 9}});
+    CHECK((*r)[14] == Entry{15, 3, raft::EntryType::kData, {}, {~0ull, 1}});
     for (Index i = 1; i <= 10; i++)
         CHECK((*r)[i - 1] == make_entry(i, 1, 100));
     CHECK((*r)[10] == make_entry(11, 2, 0));

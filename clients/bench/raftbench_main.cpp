@@ -60,6 +60,7 @@ struct Options {
     double wait_leader = 0;
     std::string raw_fsync;
     bool tcp_rtt = false;
+    bool session = false;
 };
 
 // CPU seconds (user + system) a process has used, from /proc/<pid>/stat.
@@ -229,6 +230,10 @@ class Driver {
     void send_one(Conn& c, int64_t due) {
         uint64_t id = c.next_id++;
         c.due_at[id % Conn::kWindow] = due;
+        // --session: each connection is one client session, its request ids the seqs.
+        if (o_.session)
+            if (auto* p = std::get_if<ipc::ProposeRequest>(&request_))
+                p->session = {session_base_ + c.index + 1, id};
         ipc::encode_request(scratch_, id, request_);
         scratch_.append_to(c.out);
         scratch_.clear();
@@ -316,7 +321,9 @@ class Driver {
     }
 
     const Options& o_;
-    ipc::Request request_;    // every request sent is this one with its own id
+    ipc::Request request_;  // every request sent is this one with its own id
+    // --session: client ids of this run (a fresh range each run, so runs never collide).
+    uint64_t session_base_ = (std::random_device{}() | 1ull) << 20;
     ipc::OutBuffer scratch_;  // one encoded request on its way into a Conn's `out`
     int ep_ = -1;
     std::vector<std::unique_ptr<Conn>> conns_;
@@ -557,6 +564,8 @@ int main(int argc, char** argv) {
     app.add_option("--raw-fsync", o.raw_fsync,
                    "baseline: write --size bytes + fdatasync --count times in DIR");
     app.add_flag("--tcp-rtt", o.tcp_rtt, "baseline: loopback TCP one-byte round trips (--count)");
+    app.add_flag("--session", o.session,
+                 "propose with a session key (client = one per connection, seq = request id)");
     CLI11_PARSE(app, argc, argv);
     if (!o.serve_raw.empty()) return serve_raw(o.serve_raw);
     if (!o.raw_fsync.empty()) return raw_fsync(o);

@@ -108,13 +108,14 @@ class FakeBackend : public Backend {
     Membership members() const override { return config; }
     raft::NodeId leader() const override { return leader_id; }
 
-    void propose(raft::Payload data, Done<ProposeReply> done) override {
+    void propose(ProposeRequest req, Done<ProposeReply> done) override {
         ++proposals;
         if (propose_error) return done(*propose_error);
         StreamEntry e;
         e.entry.index = last_index() + 1;
         e.entry.term = term;
-        e.entry.data = std::move(data);
+        e.entry.data = std::move(req.data);
+        e.entry.session = req.session;
         log_.push_back(std::move(e));
         held_.emplace_back(last_index(), std::move(done));
         if (auto_commit) commit_to(last_index());

@@ -83,6 +83,8 @@ Event to_event(const ipc::Event& ie) {
         case ipc::Event::Kind::kEntry:
             ev.kind = Event::Kind::kEntry;
             ev.type = ie.type;
+            ev.client = ie.client;
+            ev.seq = ie.seq;
             break;
         case ipc::Event::Kind::kSnapshot:
             ev.kind = Event::Kind::kSnapshot;
@@ -103,7 +105,7 @@ Event to_event(const ipc::Event& ie) {
 // The public ErrorCode and ipc::ErrorCode are generated from one list (raftd/error_codes.h),
 // so a protocol code converts by value; kConnection is the client's own, after them.
 static_assert(static_cast<int>(ErrorCode::kConnection) ==
-              static_cast<int>(ipc::ErrorCode::kInternal) + 1);
+              static_cast<int>(ipc::ErrorCode::kExpired) + 1);
 
 std::string_view error_code_name(ErrorCode c) {
     if (c == ErrorCode::kConnection) return "CONNECTION";
@@ -358,7 +360,7 @@ Hello to_hello(const Obj& m) {
 }
 Proposed to_proposed(const Obj& m) {
     ipc::ProposeReply p = ipc::decode_propose_reply(m);
-    return Proposed{p.index, p.term};
+    return Proposed{p.index, p.term, p.duplicate};
 }
 Result<NodeStatus> to_status(const Obj& m) {
     auto r = ipc::decode_status_reply(m);
@@ -438,9 +440,10 @@ Result<Hello> Client::hello() {
 Result<Unit> Client::ping() {
     return impl_->call<Unit>(ipc::PingRequest{}, to_unit);
 }
-Result<Proposed> Client::propose(std::string_view data) {
-    return impl_->call<Proposed>(ipc::ProposeRequest{raft::Payload(data.data(), data.size())},
-                                 to_proposed);
+Result<Proposed> Client::propose(std::string_view data, SessionKey key) {
+    return impl_->call<Proposed>(
+        ipc::ProposeRequest{raft::Payload(data.data(), data.size()), {key.client, key.seq}},
+        to_proposed);
 }
 Result<uint64_t> Client::read_index(bool lease) {
     return impl_->call<uint64_t>(ipc::ReadIndexRequest{lease}, field_index);
@@ -525,9 +528,10 @@ Result<uint64_t> Client::snapshot(uint64_t index, std::string_view data, size_t 
 void Client::ping_async(Callback<Unit> cb) {
     impl_->call_async<Unit>(ipc::PingRequest{}, to_unit, std::move(cb));
 }
-void Client::propose_async(std::string_view data, Callback<Proposed> cb) {
-    impl_->call_async<Proposed>(ipc::ProposeRequest{raft::Payload(data.data(), data.size())},
-                                to_proposed, std::move(cb));
+void Client::propose_async(std::string_view data, Callback<Proposed> cb, SessionKey key) {
+    impl_->call_async<Proposed>(
+        ipc::ProposeRequest{raft::Payload(data.data(), data.size()), {key.client, key.seq}},
+        to_proposed, std::move(cb));
 }
 void Client::read_index_async(Callback<uint64_t> cb) {
     impl_->call_async<uint64_t>(ipc::ReadIndexRequest{}, field_index, std::move(cb));

@@ -8,8 +8,9 @@
 // Subscriptions deliver each stream event to a callback, also from inside poll().
 //
 // Owns: one socket and its buffers; the table of requests in flight.
-// Never: retry a request by itself (a retried proposal could commit twice), throw, or
-// touch daemon internals: only the public protocol.
+// Never: retry a request by itself (a retried proposal could commit twice; only
+// ExactlyOnce below retries, with a session key that makes it safe), throw, or touch daemon
+// internals: only the public protocol.
 //
 // Thread rules: a Client is used by one thread at a time. Callbacks must not destroy the
 // Client; they may issue further requests.
@@ -99,6 +100,12 @@ struct Hello {
 };
 struct Proposed {
     uint64_t index = 0, term = 0;
+    bool duplicate = false;  // a retry answered with the first copy's index and term
+};
+// A proposal's exactly-once key (docs/protocol.md, "Exactly-once proposals"): a client id
+// picked once per session (>= 1) and a sequence number (>= 1) per request. client 0: none.
+struct SessionKey {
+    uint64_t client = 0, seq = 0;
 };
 struct NodeStatus {
     uint64_t node_id = 0;
@@ -122,6 +129,7 @@ struct Event {
     uint64_t index = 0, term = 0;
     std::string type;  // entries: "data" | "noop" | "config"
     std::string data;
+    uint64_t client = 0, seq = 0;    // entries: the session key they were proposed with
     uint64_t offset = 0;             // snapshot chunks
     bool done = false;               // snapshot chunks: the last one
     std::optional<Members> members;  // config entries and snapshot chunks
@@ -157,7 +165,8 @@ class Client {
     // ---- synchronous ----------------------------------------------------------------------
     Result<Hello> hello();
     Result<Unit> ping();
-    Result<Proposed> propose(std::string_view data);
+    // With a session key (key.client != 0) a retry with the same key commits at most once.
+    Result<Proposed> propose(std::string_view data, SessionKey key = {});
     // lease: may be answered from the leader's lease (docs/protocol.md 6.5).
     Result<uint64_t> read_index(bool lease = false);
     Result<NodeStatus> status();
@@ -176,7 +185,7 @@ class Client {
 
     // ---- asynchronous (callbacks run inside poll()/wait_all()/synchronous calls) ----------
     void ping_async(Callback<Unit> cb);
-    void propose_async(std::string_view data, Callback<Proposed> cb);
+    void propose_async(std::string_view data, Callback<Proposed> cb, SessionKey key = {});
     void read_index_async(Callback<uint64_t> cb);
     void status_async(Callback<NodeStatus> cb);
 
@@ -202,5 +211,50 @@ class Client {
     explicit Client(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> impl_;
 };
+
+// Exactly-once proposals over a set of nodes: one client session (a random client id, seqs
+// from 1) whose proposals are retried with their key until they are answered.
+//
+// propose() retries what may be retried with the same key, reconnecting and moving to the
+// next socket when a node fails or stops answering: UNAVAILABLE, INDETERMINATE, BUSY,
+// TIMEOUT, SHUTTING_DOWN and connection loss. It returns the first ok (possibly a
+// `duplicate`: the first copy's index and term) or any other error; EXPIRED means the
+// server no longer knows whether the key committed (treat it like INDETERMINATE), and the
+// session then continues under a new client id. At `deadline_ms` it returns the last
+// retryable error.
+//
+// Thread rules: like Client, one thread at a time.
+class ExactlyOnce {
+  public:
+    // `client_id` 0 picks a random one.
+    explicit ExactlyOnce(std::vector<std::string> sockets, Options options = {},
+                         uint64_t client_id = 0);
+    ~ExactlyOnce();
+    ExactlyOnce(const ExactlyOnce&) = delete;
+    ExactlyOnce& operator=(const ExactlyOnce&) = delete;
+
+    uint64_t client_id() const { return client_; }
+    // The key the next propose(data) will use.
+    SessionKey next_key() const { return {client_, next_seq_}; }
+    // Proposes `data` under the next key, retrying until answered or deadline_ms.
+    Result<Proposed> propose(std::string_view data, int deadline_ms = 30000);
+    // Retries `data` under `key` (a request whose earlier answer was lost).
+    Result<Proposed> propose(std::string_view data, SessionKey key, int deadline_ms);
+    // Attempts (requests sent) so far, for tests and logs.
+    uint64_t attempts() const { return attempts_; }
+
+  private:
+    std::vector<std::string> sockets_;
+    Options options_;
+    uint64_t client_ = 0;
+    uint64_t next_seq_ = 1;
+    size_t at_ = 0;  // index in sockets_ of the node in use
+    std::unique_ptr<Client> conn_;
+    uint64_t attempts_ = 0;
+};
+
+// Whether a proposal that failed with `code` may be sent again under the same session key
+// (ExactlyOnce's rule).
+bool retryable_with_key(ErrorCode code);
 
 }  // namespace raftd::client

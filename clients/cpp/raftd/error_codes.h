@@ -20,4 +20,5 @@
     X(kTimeout, "TIMEOUT")             \
     X(kNotFound, "NOT_FOUND")          \
     X(kShuttingDown, "SHUTTING_DOWN")  \
-    X(kInternal, "INTERNAL")
+    X(kInternal, "INTERNAL")           \
+    X(kExpired, "EXPIRED")
