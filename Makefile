@@ -15,17 +15,18 @@ B := build/$(VARIANT)
 # ---- packages (make deps) ---------------------------------------------------------------
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
-             doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
+             libssl-dev doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
 # nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
-# faketime: its clock fault (libfaketime).
-DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
+# faketime: its clock fault (libfaketime), and expired certificates in the peer TLS tests;
+# openssl: the command line that tools/peer-certs.sh (make certs) runs.
+DEPS_TEST_PKGS := openssl systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
                   faketime
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
 # Lazy (=) so pkg-config runs only when compiling, after `make deps` had its chance.
-PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libuv spdlog 2>/dev/null) -lleveldb -lpthread
+PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog openssl 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libuv spdlog openssl 2>/dev/null) -lleveldb -lpthread
 CPPFLAGS := -I. -Iclients/cpp -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
 CXXFLAGS_BASE := -std=c++20 -g -Wall -Wextra -Werror -MMD -MP
 ifeq ($(VARIANT),release)
@@ -382,3 +383,17 @@ bench-wal:
 run: deps
 	@$(MAKE) VARIANT=release build/release/bin/raftd $(filter %/raftctl,$(BINS))
 	@daemon/demo/run.sh
+
+# ---- peer TLS: make certs (demo CA and node certificates) --------------------------------
+# A CA and certificates for nodes 1-3 of the demo cluster under run/certs, made by
+# tools/peer-certs.sh with the openssl command line (docs/operations.md, section 11). Kept
+# when present; delete run/certs to start over.
+.PHONY: certs
+CERTS_DIR ?= run/certs
+CERTS_CLUSTER ?= demo
+certs:
+	@tools/peer-certs.sh ca $(CERTS_DIR)
+	@for i in 1 2 3; do [ -f $(CERTS_DIR)/node-$$i.pem ] || \
+	  tools/peer-certs.sh node $(CERTS_DIR) $(CERTS_CLUSTER) $$i; done
+	@tools/peer-certs.sh crl $(CERTS_DIR)
+	@echo "certs: $(CERTS_DIR)/{ca,node-1,node-2,node-3}.pem, crl.pem (cluster $(CERTS_CLUSTER))"
