@@ -58,16 +58,21 @@ std::vector<std::string> uris_of(X509* cert) {
     return out;
 }
 
-// One line for a verification failure of `cert` (the first one OpenSSL reported).
-std::string describe_verify_error(int err, X509* cert) {
+// One line for a verification failure: `leaf` is the peer's own certificate, `bad` the one
+// OpenSSL found at fault (the leaf, or a CA of its chain).
+std::string describe_verify_error(int err, X509* bad, X509* leaf) {
+    if (!leaf) leaf = bad;
     const std::string who =
-        cert ? "certificate " + name_of(X509_get_subject_name(cert)) : std::string("certificate");
+        leaf ? "certificate " + name_of(X509_get_subject_name(leaf)) : std::string("certificate");
+    const std::string via = bad && bad != leaf && X509_cmp(bad, leaf) != 0
+                                ? " (its CA " + name_of(X509_get_subject_name(bad)) + ")"
+                                : "";
     switch (err) {
         case X509_V_ERR_CERT_HAS_EXPIRED:
-            return who + " has expired (not after " + time_of(X509_get0_notAfter(cert)) + ")";
+            return who + via + " has expired (not after " + time_of(X509_get0_notAfter(bad)) + ")";
         case X509_V_ERR_CERT_NOT_YET_VALID:
-            return who + " is not yet valid (not before " + time_of(X509_get0_notBefore(cert)) +
-                   ")";
+            return who + via + " is not yet valid (not before " +
+                   time_of(X509_get0_notBefore(bad)) + ")";
         case X509_V_ERR_CERT_REVOKED:
             return who + " is revoked (peer_tls_crl)";
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
@@ -76,9 +81,10 @@ std::string describe_verify_error(int err, X509* cert) {
         case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
         case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
         case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-            return who + " is not issued by peer_tls_ca";
+            return who + " is not issued by peer_tls_ca (its issuer is " +
+                   name_of(leaf ? X509_get_issuer_name(leaf) : nullptr) + ")";
         default:
-            return who + ": " + X509_verify_cert_error_string(err);
+            return who + via + ": " + X509_verify_cert_error_string(err);
     }
 }
 
@@ -100,7 +106,8 @@ int verify_cb(int ok, X509_STORE_CTX* x) {
         ssl ? static_cast<VerifyFailure*>(SSL_get_ex_data(ssl, verify_failure_index())) : nullptr;
     if (f && f->err == X509_V_OK) {
         f->err = X509_STORE_CTX_get_error(x);
-        f->line = describe_verify_error(f->err, X509_STORE_CTX_get_current_cert(x));
+        f->line = describe_verify_error(f->err, X509_STORE_CTX_get_current_cert(x),
+                                        X509_STORE_CTX_get0_cert(x));
     }
     return 0;
 }
@@ -161,7 +168,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load(const TlsFiles& files,
         int err = X509_STORE_CTX_get_error(vs.get());
         X509* bad = X509_STORE_CTX_get_current_cert(vs.get());
         return Status::invalid_argument("peer_tls_cert " + files.cert + ": " +
-                                        describe_verify_error(err, bad ? bad : own));
+                                        describe_verify_error(err, bad ? bad : own, own));
     }
     if (!self_uri.empty()) {
         auto uris = uris_of(own);
@@ -231,10 +238,12 @@ void TlsSession::ssl_failed(int ret, const char* what) {
     unsigned long code = ERR_peek_error();
     std::string reason = openssl_error();
     // An alert from the peer: it refused us (our certificate, usually).
-    if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) >= SSL_AD_REASON_OFFSET)
+    if (ERR_GET_LIB(code) == ERR_LIB_SSL && ERR_GET_REASON(code) >= SSL_AD_REASON_OFFSET) {
+        refused_by_peer_ = true;
         fail(std::string(what) + ": the peer refused us: " + reason);
-    else
+    } else {
         fail(std::string(what) + ": " + reason);
+    }
 }
 
 void TlsSession::step_handshake() {

@@ -89,6 +89,8 @@ class TlsSession {
     // Why the handshake or the stream failed, worded for a log line ("certificate has
     // expired", "not a TLS handshake (the peer runs without peer_tls_*?)", ...).
     const std::string& error() const { return error_; }
+    // The failure was the peer's alert: it refused us (our certificate, usually).
+    bool refused_by_peer() const { return refused_by_peer_; }
     // The verified peer certificate's SAN URIs (empty before kOpen).
     const std::vector<std::string>& peer_uris() const { return peer_uris_; }
     // Its subject, for log lines.
@@ -106,6 +108,7 @@ class TlsSession {
     Role role_;
     State state_ = State::kHandshake;
     bool first_byte_seen_ = false;
+    bool refused_by_peer_ = false;
     std::string error_;
     std::vector<std::string> peer_uris_;
     std::string peer_subject_;

@@ -60,6 +60,7 @@ struct Transport::Peer {
     uint64_t backoff_ms = 0;
     uint64_t dropped_since_log = 0;
     bool logged_down = false;  // "cannot reach" logged once per outage, not per attempt
+    std::string last_refusal;  // a TLS refusal of ours, warned once until it changes
 };
 
 struct Transport::Inbound {
@@ -395,13 +396,11 @@ void Transport::on_peer_tls_read(Peer& p, ssize_t nread, std::string_view data) 
     send_tls_output(p.tcp, tls);
     if (tls.state() == TlsSession::State::kFailed) {
         const std::string& err = tls.error();
-        if (err.find("the peer refused us") != std::string::npos) {
+        if (tls.refused_by_peer()) {
             peer_failed(p, "refused by " + p.addr + ": " + err, true);
         } else if (was_handshaking) {
             // We refused the acceptor's certificate.
-            ++stats_.refused;
-            spdlog::warn("peer {}: TLS certificate of {} refused: {}", p.id, p.addr, err);
-            peer_failed(p, err, true, true);
+            refuse_certificate(p, err);
         } else {
             peer_failed(p, err);
         }
@@ -415,10 +414,8 @@ void Transport::on_peer_tls_read(Peer& p, ssize_t nread, std::string_view data) 
         if (!tls.open()) return;
         const std::string want = node_uri(opts_.cluster, p.id);
         if (!names(tls, want)) {
-            ++stats_.refused;
-            spdlog::warn("peer {}: TLS certificate of {} refused: it names {}, not {}", p.id,
-                         p.addr, names_of(tls.peer_uris()), want);
-            peer_failed(p, "certificate names " + names_of(tls.peer_uris()), true, true);
+            refuse_certificate(p, "certificate " + tls.peer_subject() + " names " +
+                                      names_of(tls.peer_uris()) + ", not " + want);
             return;
         }
         send_hello(p);
@@ -436,6 +433,17 @@ void Transport::on_peer_tls_read(Peer& p, ssize_t nread, std::string_view data) 
         return;
     }
     peer_frames(p);
+}
+
+void Transport::refuse_certificate(Peer& p, const std::string& why) {
+    ++stats_.refused;
+    // Every redial meets the same certificate: one warning until the reason changes.
+    if (why != p.last_refusal)
+        spdlog::warn("peer {}: TLS certificate of {} refused: {}", p.id, p.addr, why);
+    else
+        spdlog::debug("peer {}: TLS certificate of {} refused again: {}", p.id, p.addr, why);
+    p.last_refusal = why;
+    peer_failed(p, why, true, true);
 }
 
 void Transport::on_peer_read(Peer& p, ssize_t nread) {
@@ -477,6 +485,7 @@ void Transport::peer_frames(Peer& p) {
     }
     p.state = Peer::State::kReady;
     p.backoff_ms = opts_.reconnect_min_ms;
+    p.last_refusal.clear();
     p.dec->trim();
     spdlog::log(p.logged_down ? spdlog::level::info : spdlog::level::debug,
                 "peer {}: connected to {}", p.id, p.addr);
@@ -618,8 +627,13 @@ void Transport::on_inbound_tls_read(Inbound& in, ssize_t nread, std::string_view
     }
     if (tls.state() == TlsSession::State::kFailed && !was_open) {
         // Nothing of this connection was read: the alert goes out, then it closes.
-        ++stats_.refused;
-        spdlog::warn("peer connection from {} refused: TLS: {}", in.remote, tls.error());
+        if (tls.refused_by_peer()) {
+            // The dialler refused our certificate and says so in its own log.
+            spdlog::info("peer connection from {} closed: {}", in.remote, tls.error());
+        } else {
+            ++stats_.refused;
+            spdlog::warn("peer connection from {} refused: TLS: {}", in.remote, tls.error());
+        }
         uint64_t serial = in.serial;
         (void)in.tcp.read_stop();
         auto bytes = std::make_shared<std::string>(tls.take_output());

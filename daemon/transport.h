@@ -141,6 +141,8 @@ class Transport {
     void on_peer_tls_read(Peer& p, ssize_t nread, std::string_view data);
     void peer_frames(Peer& p);
     void send_hello(Peer& p);
+    // We refused the certificate of the node we dialled: warned once per reason.
+    void refuse_certificate(Peer& p, const std::string& why);
     // `refused`: logged as an error (they refused us) unless `logged` (we refused them and
     // said so at warn already); either way the redial backs off fully.
     void peer_failed(Peer& p, const std::string& why, bool refused = false, bool logged = false);
