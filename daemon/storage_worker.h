@@ -51,9 +51,9 @@ class StorageWorker {
     std::thread thread_;
     std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<Task> todo_;   // guarded by mu_
-    std::deque<Task> done_;   // guarded by mu_
-    bool quit_ = false;       // guarded by mu_
+    std::deque<Task> todo_;  // guarded by mu_
+    std::deque<Task> done_;  // guarded by mu_
+    bool quit_ = false;      // guarded by mu_
     size_t outstanding_ = 0;  // loop thread
 };
 
