@@ -327,6 +327,10 @@ bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/rele
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
 bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+# Peer TLS on against off: two 3-node clusters alternated (docs/performance.md, "Peer TLS").
+.PHONY: bench-tls
+bench-tls: build/release/bin/raftd build/release/bin/raftbench
+	@tests/bench/tls.sh
 # Memory and time to ready after a cold restart with a 1 GiB and a 4 GiB log, next to a cold
 # `cat` of the same segments (RESTART_SIZES_MB; build/bench/restart.json).
 bench-restart: build/release/bin/raftd build/release/bin/raftbench build/release/bin/raftctl

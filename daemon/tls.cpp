@@ -136,6 +136,8 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load(const TlsFiles& files,
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    // Records are pulled from the input BIO in as few reads as possible.
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1)
         return Status::invalid_argument("peer_tls_cert " + files.cert + ": " + openssl_error());
     if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1)
@@ -289,6 +291,8 @@ void TlsSession::feed(std::string_view ciphertext) {
 
 size_t TlsSession::read(char* buf, size_t n) {
     if (state_ != State::kOpen || n == 0) return 0;
+    // Nothing buffered: skip the call that would only say "want read" (it is not free).
+    if (!SSL_has_pending(ssl_) && BIO_ctrl_pending(in_) == 0) return 0;
     ERR_clear_error();
     int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, 1u << 30)));
     if (r > 0) return static_cast<size_t>(r);
@@ -318,11 +322,12 @@ bool TlsSession::has_output() const {
 
 std::string TlsSession::take_output() {
     if (!out_) return {};
-    char* p = nullptr;
-    long n = BIO_get_mem_data(out_, &p);
-    if (n <= 0) return {};
-    std::string s(p, static_cast<size_t>(n));
-    (void)BIO_reset(out_);
+    // BIO_read consumes in place; BIO_reset would clear the BIO's whole capacity each time.
+    const size_t n = BIO_ctrl_pending(out_);
+    if (n == 0) return {};
+    std::string s(n, '\0');
+    const int r = BIO_read(out_, s.data(), static_cast<int>(n));
+    s.resize(r > 0 ? static_cast<size_t>(r) : 0);
     return s;
 }
 

@@ -6,43 +6,15 @@
 
 #include <openssl/ssl.h>
 
-#include <cstdlib>
-#include <functional>
 #include <string>
 
-#include "daemon/testing/util.h"
+#include "daemon/testing/pki.h"
 
 namespace raftd::daemon {
 namespace {
 
-using testing::TempDir;
-
-// Runs tools/peer-certs.sh (the suites run from the repository root).
-void certs(const std::string& args, const std::string& faketime = "") {
-    std::string cmd = (faketime.empty() ? "" : "faketime -f '" + faketime + "' ") +
-                      "bash tools/peer-certs.sh " + args;
-    REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, cmd);
-}
-
-struct Pki {
-    TempDir tmp;
-    std::string dir = tmp.file("pki");
-    std::string other = tmp.file("other");
-    Pki() {
-        certs("ca " + dir);
-        certs("node " + dir + " c 1");
-        certs("node " + dir + " c 2");
-    }
-    TlsFiles files(const std::string& name, const std::string& ca_dir = "") const {
-        const std::string& d = ca_dir.empty() ? dir : ca_dir;
-        return TlsFiles{d + "/" + name + ".pem", d + "/" + name + ".key", dir + "/ca.pem", ""};
-    }
-    std::shared_ptr<TlsContext> ctx(const TlsFiles& f) const {
-        auto c = TlsContext::load(f, "");
-        REQUIRE_MESSAGE(c.is_ok(), c.status().message());
-        return std::move(c).value();
-    }
-};
+using testing::certs;
+using testing::Pki;
 
 // Moves ciphertext both ways until neither side has anything to say.
 void pump(TlsSession& a, TlsSession& b) {
