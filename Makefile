@@ -167,6 +167,19 @@ build/fuzz/frame_fuzz: $(FUZZ_SRCS) $(wildcard ipc/*.h raft/*.h clients/cpp/raft
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  $(CPPFLAGS) -o $@ $(FUZZ_SRCS)
+# The peer side (tests/scripts/fuzz_peer.sh): TLS records before the handshake completes and
+# the plaintext handshake and message frames after it.
+PEER_FUZZ_SRCS := daemon/fuzz/peer_fuzz_main.cpp daemon/peer_codec.cpp daemon/tls.cpp \
+                  raft/confchange_codec.cpp $(CODEC_SRCS) raft/status.cpp
+ifeq ($(VARIANT),release)
+ifneq ($(shell command -v $(FUZZ_CXX) 2>/dev/null),)
+all: build/fuzz/peer_fuzz
+endif
+endif
+build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(wildcard daemon/peer_codec.h daemon/tls.h ipc/*.h raft/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(CPPFLAGS) -o $@ $(PEER_FUZZ_SRCS) $$(pkg-config --libs openssl)
 
 # The nemesis suite (tests/nemesis, docs/testing.md): faults on a real cluster, checked for
 # linearizability. Needs root. `make nemesis NEMESIS_SECONDS=1800 NEMESIS_SEED=42`.
@@ -177,8 +190,9 @@ nemesis: $(B)/bin/raftd
 
 .PHONY: soak-fuzz
 soak: soak-fuzz
-soak-fuzz: build/fuzz/frame_fuzz
+soak-fuzz: build/fuzz/frame_fuzz build/fuzz/peer_fuzz
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/scripts/fuzz_frame.sh
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/scripts/fuzz_peer.sh
 
 # fake_raftd: ipc::Server over the in-memory FakeBackend, for client script tests.
 all: $(B)/tests/fake_raftd
