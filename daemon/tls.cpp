@@ -187,6 +187,7 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load(const TlsFiles& files,
 
 TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, Role role)
     : ctx_(std::move(ctx)), role_(role) {
+    ERR_clear_error();  // read() and write() rely on an empty error queue (see there)
     ssl_ = SSL_new(ctx_->ctx());
     in_ = BIO_new(BIO_s_mem());
     out_ = BIO_new(BIO_s_mem());
@@ -293,7 +294,9 @@ size_t TlsSession::read(char* buf, size_t n) {
     if (state_ != State::kOpen || n == 0) return 0;
     // Nothing buffered: skip the call that would only say "want read" (it is not free).
     if (!SSL_has_pending(ssl_) && BIO_ctrl_pending(in_) == 0) return 0;
-    ERR_clear_error();
+    // No ERR_clear_error() here or in write(): it costs more than decrypting a small record,
+    // and the queue is already empty (every failure path empties it; "want read" adds
+    // nothing), which is what SSL_get_error() needs.
     int r = SSL_read(ssl_, buf, static_cast<int>(std::min<size_t>(n, 1u << 30)));
     if (r > 0) return static_cast<size_t>(r);
     int e = SSL_get_error(ssl_, r);
@@ -305,7 +308,6 @@ size_t TlsSession::read(char* buf, size_t n) {
 void TlsSession::write(std::string_view plain) {
     if (state_ != State::kOpen) return;
     while (!plain.empty()) {
-        ERR_clear_error();
         const int n = static_cast<int>(std::min<size_t>(plain.size(), 1u << 30));
         int r = SSL_write(ssl_, plain.data(), n);
         if (r <= 0) {
