@@ -19,7 +19,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import msgpack  # noqa: E402
 from raftd_cluster import Cluster, ProtocolError  # noqa: E402
-from cluster_test import assert_has, await_commit, check, propose_many  # noqa: E402
+from cluster_test import (assert_has, await_commit, check, propose_many,  # noqa: E402
+                          propose_on_each, snapshot_catchup)
 
 CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
                      "peer-certs.sh")
@@ -107,32 +108,10 @@ def tls_cluster_ops():
         for n in c.nodes.values():
             check(f"peer TLS on: /CN=raftd {CLUSTER} node {n.id}" in n.log(),
                   f"node {n.id} logs its certificate")
-        # Replication: a proposal on each node commits everywhere (followers forward).
-        acked = {}
-        for n in c.nodes.values():
-            r = c.propose(n, f"from {n.id}".encode())
-            acked[r["index"]] = (r["term"], f"from {n.id}".encode())
-        for n in c.nodes.values():
-            assert_has(c, n, acked)
-
-        # Snapshot transfer to a follower that was away during compaction.
-        f = next(n for n in c.nodes.values() if n is not leader)
-        f.kill(signal.SIGKILL)
-        acked.update(propose_many(c, leader, 48, "big", size=64 * 1024))
-        commit = leader.try_status()["commit"]
-        cl = leader.client()
-        try:
-            r = cl.call("snapshot", index=commit, offset=0, data=b"app-state-" * 1000, done=True)
-            check(r["index"] == commit, "snapshot saved at the commit index")
-        finally:
-            cl.close()
-        check(leader.try_status()["first_index"] > 1, "leader compacted its log")
-        after = propose_many(c, leader, 5, "after-snap")
-        f.start()
-        await_commit(c, f, max(after))
-        check(f.try_status()["snapshot_index"] >= commit, "follower installed the snapshot")
-        check("installed snapshot" in f.log(), "follower logs the install")
-        assert_has(c, f, after)
+        # Replication (followers forward), then a snapshot transfer to a follower that was
+        # away during compaction.
+        propose_on_each(c)
+        snapshot_catchup(c, leader)
 
         # Restart: the leader stops cleanly, another is elected, it comes back and converges.
         check(leader.stop() == 0, "leader stops cleanly")

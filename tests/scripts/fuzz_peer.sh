@@ -7,16 +7,8 @@
 # is copied to build/fuzz/findings/ and fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fuzz=build/fuzz/peer_fuzz
-if [ ! -x "$fuzz" ]; then
-    if ! command -v clang++ >/dev/null; then
-        echo "clang++ is not installed (make deps installs it): cannot build the fuzzer"; exit 77
-    fi
-    make -s "$fuzz"
-fi
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/corpus"
+. tests/scripts/lib/fuzz.sh
+fuzz_setup build/fuzz/peer_fuzz
 tools/peer-certs.sh ca "$dir/pki"
 tools/peer-certs.sh node "$dir/pki" fuzz 1
 tools/peer-certs.sh node "$dir/pki" fuzz 2
@@ -48,12 +40,4 @@ for name, data in {"hello": b"\x07" + hello + fwd, "welcome": b"\x30" + welcome,
     with open(f"{out}/{name}", "wb") as f:
         f.write(data)
 PY
-secs=${FUZZ_SECONDS:-20}
-RAFTD_FUZZ_PKI="$dir/pki" "$fuzz" -max_total_time="$secs" -max_len=8192 -timeout=10 \
-    -rss_limit_mb=1024 -artifact_prefix="$dir/" -print_final_stats=1 "$dir/corpus" 2>"$dir/log" || {
-    tail -n 40 "$dir/log"
-    mkdir -p build/fuzz/findings
-    cp "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-* build/fuzz/findings/ 2>/dev/null || true
-    echo "inputs saved in build/fuzz/findings/"; exit 1; }
-grep -E '^stat::number_of_executed_units|^Done' "$dir/log" || tail -n 3 "$dir/log"
-echo "fuzz_peer: no findings in ${secs}s"
+RAFTD_FUZZ_PKI="$dir/pki" fuzz_run fuzz_peer 8192
