@@ -480,15 +480,17 @@ SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup
                                       startup_errors, defaults, systemd, signals, wiped_member)}
 
 
-def main(argv):
-    names = argv[1:] or list(SCENARIOS)
+def main(argv, scenarios=None):
+    """Runs the scenarios named in argv[1:] (all without names) of `scenarios` (these)."""
+    scenarios = scenarios or SCENARIOS
+    names = argv[1:] or list(scenarios)
     failed = 0
     for name in names:
         t = time.monotonic()
         try:
-            SCENARIOS[name]()
+            scenarios[name]()
             print(f"ok   {name} ({time.monotonic() - t:.1f}s)")
-        except (AssertionError, ProtocolError, OSError) as e:
+        except (AssertionError, ProtocolError, OSError, subprocess.SubprocessError) as e:
             failed += 1
             print(f"FAIL {name}: {e}")
     return 1 if failed else 0

@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import msgpack  # noqa: E402
 from raftd_cluster import Cluster, ProtocolError  # noqa: E402
-from cluster_test import (assert_has, await_commit, check, propose_many,  # noqa: E402
+from cluster_test import (assert_has, await_commit, check, main, propose_many,  # noqa: E402
                           propose_on_each, snapshot_catchup)
 
 CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
@@ -328,19 +328,5 @@ def tls_mismatch_startup():
 SCENARIOS = {f.__name__: f for f in (tls_cluster_ops, tls_refusals, tls_mismatch_startup)}
 
 
-def main(argv):
-    names = argv[1:] or list(SCENARIOS)
-    failed = 0
-    for name in names:
-        t = time.monotonic()
-        try:
-            SCENARIOS[name]()
-            print(f"ok   {name} ({time.monotonic() - t:.1f}s)")
-        except (AssertionError, ProtocolError, OSError, subprocess.SubprocessError) as e:
-            failed += 1
-            print(f"FAIL {name}: {e}")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main(sys.argv, SCENARIOS))
