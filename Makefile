@@ -15,18 +15,21 @@ B := build/$(VARIANT)
 # ---- packages (make deps) ---------------------------------------------------------------
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
-             libssl-dev doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack
+             libssl-dev doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack libmicrohttpd-dev
 # nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
-# faketime: its clock fault (libfaketime), and expired certificates in the peer TLS tests;
-# openssl: the command line that tools/peer-certs.sh (make certs) runs.
-DEPS_TEST_PKGS := openssl systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
-                  faketime
+# faketime: its clock fault (libfaketime), and expired certificates in the peer TLS tests.
+# prometheus (with promtool): the metrics test scrapes a cluster with the real server and
+# checks the output and the shipped alert rules. openssl: the command line that
+# tools/peer-certs.sh (make certs) runs.
+DEPS_TEST_PKGS := openssl systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs \
+                  mount faketime python3-pip python3-setuptools python3-venv prometheus
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
 # Lazy (=) so pkg-config runs only when compiling, after `make deps` had its chance.
+# libmicrohttpd: the metrics/health HTTP listener (daemon/http.cpp); openssl: peer TLS.
 PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog openssl 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libuv spdlog openssl 2>/dev/null) -lleveldb -lpthread
+PKG_LIBS = $(shell pkg-config --libs libuv spdlog libmicrohttpd openssl 2>/dev/null) -lleveldb -lpthread
 CPPFLAGS := -I. -Iclients/cpp -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
 CXXFLAGS_BASE := -std=c++20 -g -Wall -Wextra -Werror -MMD -MP
 ifeq ($(VARIANT),release)
@@ -153,6 +156,17 @@ $(B)/bin/raftctl: $(B)/obj/clients/raftctl/main.o $(LIBS)
 	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBS) $(PKG_LIBS)
 -include $(B)/obj/clients/raftctl/main.d
 
+# raftd-counter, the C++ example application (clients/examples/counter-cpp) on the apply
+# loop; linked the way an application links the installed libraftd-client.a: the client
+# library, the codec and the Status they use, nothing of the server.
+BINS += $(B)/bin/raftd-counter
+all: $(B)/bin/raftd-counter
+$(B)/bin/raftd-counter: $(B)/obj/clients/examples/counter-cpp/counter_main.o $(B)/lib/libclients.a \
+                        $(B)/lib/libcodec.a $(B)/lib/libraft.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^)
+-include $(B)/obj/clients/examples/counter-cpp/counter_main.d
+
 # The libFuzzer target for the frame decoder and request parser. Built with clang (g++ has no
 # libFuzzer) into build/fuzz, outside the variant trees; part of `all` for the release tree
 # when clang++ exists. tests/scripts/fuzz_frame.sh runs it ~20 s; `make soak-fuzz` longer.
@@ -273,7 +287,9 @@ install: $$(INSTALL_BINS) $$(if $$(CLIENT_HEADERS),$(CLIENT_LIB))
 	done
 	$(INSTALL) -m 0644 systemd/raftd.sysusers $(DESTDIR)$(sysusersdir)/raftd.conf
 	$(INSTALL) -m 0644 systemd/raftd.tmpfiles $(DESTDIR)$(tmpfilesdir)/raftd.conf
-	$(INSTALL) -m 0644 $(INSTALL_DOCS) systemd/raftd.toml $(DESTDIR)$(docdir)/
+	@# The Prometheus alert rules are an example to copy into Prometheus's rule_files, like
+	@# the example configuration: they go with it, not among the systemd units.
+	$(INSTALL) -m 0644 $(INSTALL_DOCS) systemd/raftd.toml systemd/raftd-alerts.yml $(DESTDIR)$(docdir)/
 	@# An operator's configuration is never overwritten; the pristine example stays in docdir.
 	@if [ -e $(DESTDIR)$(sysconfdir)/raftd/raftd.toml ]; then \
 	  echo "keeping existing $(DESTDIR)$(sysconfdir)/raftd/raftd.toml"; \
@@ -316,6 +332,24 @@ deb: $$(INSTALL_BINS)
 	@systemd/deb/make-control $(DEB_ROOT) $(RAFTD_VERSION) $(DEB_ARCH) $(INSTALL_BINS)
 	@dpkg-deb --root-owner-group -Zxz --build $(DEB_ROOT) $(DEB_FILE) >/dev/null
 	@echo "built $(DEB_FILE)"
+
+# ---- the Python client: make install-python / uninstall-python -------------------------
+# Debian-style: the raftd_client package under $(pythondir) (Debian's python3 searches
+# /usr/lib/python3/dist-packages and /usr/local/lib/python3.X/dist-packages), its runtime
+# dependency being Debian's python3-msgpack. Separate from `install` so the raftd package
+# does not depend on Python. `pip install clients/python` is the other way (its README).
+PY_VERSION = $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+pythondir ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PY_VERSION)/dist-packages)
+PY_CLIENT_FILES = $(wildcard clients/python/raftd_client/*.py)
+.PHONY: install-python uninstall-python
+install-python:
+	$(INSTALL) -d $(DESTDIR)$(pythondir)/raftd_client $(DESTDIR)$(docdir)/examples
+	$(INSTALL) -m 0644 $(PY_CLIENT_FILES) $(DESTDIR)$(pythondir)/raftd_client/
+	$(INSTALL) -m 0755 clients/examples/kv/kv.py $(DESTDIR)$(docdir)/examples/kv.py
+	@/usr/bin/python3 -m compileall -q $(DESTDIR)$(pythondir)/raftd_client >/dev/null 2>&1 || true
+uninstall-python:
+	rm -rf $(DESTDIR)$(pythondir)/raftd_client $(DESTDIR)$(docdir)/examples/kv.py
+	-rmdir $(DESTDIR)$(docdir)/examples $(DESTDIR)$(docdir) 2>/dev/null
 
 # ---- ops: raftbench and the benchmarks (docs/performance.md) -----------------------------
 # raftbench is clients/bench/raftbench_main.cpp plus header-only helpers, so nothing of it

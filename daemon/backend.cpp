@@ -9,6 +9,7 @@
 
 #include "daemon/cli.h"
 #include "daemon/membership.h"
+#include "daemon/metrics.h"
 #include "daemon/snapshot_upload.h"
 #include "raft/confchange.h"
 
@@ -19,6 +20,15 @@ using ipc::Error;
 using ipc::ErrorCode;
 
 constexpr uint64_t kExpireEveryMs = 100;
+using Clock = std::chrono::steady_clock;
+
+// Counts a proposal this node answers (docs/metrics.md: raftd_proposals_total and its
+// latency), then answers it.
+void answer_proposal(ipc::Done<ipc::ProposeReply>& done, ipc::Outcome<ipc::ProposeReply> r,
+                     Clock::time_point t0) {
+    metrics().proposal_done(r.ok() ? std::nullopt : std::optional(r.error().code), t0);
+    done(std::move(r));
+}
 
 std::string wire_role(raft::Role r) {
     switch (r) {
@@ -114,8 +124,10 @@ ipc::Membership NodeBackend::members() const {
 
 void NodeBackend::propose(raft::Payload data, ipc::Done<ipc::ProposeReply> done) {
     if (host_.stopping()) {
-        done(Error{ErrorCode::kShuttingDown, "raftd is stopping; the entry was not appended",
-                   std::nullopt});
+        answer_proposal(done,
+                        Error{ErrorCode::kShuttingDown,
+                              "raftd is stopping; the entry was not appended", std::nullopt},
+                        Clock::now());
         return;
     }
     raft::Node& n = host_.node();
@@ -134,18 +146,25 @@ void NodeBackend::propose(raft::Payload data, ipc::Done<ipc::ProposeReply> done)
 }
 
 void NodeBackend::propose_local(raft::Payload data, ipc::Done<ipc::ProposeReply> done) {
+    const Clock::time_point t0 = Clock::now();
     auto id = host_.node().propose(std::move(data));
     if (!id) {
         const Status& st = id.status();
         if (st.code() == Code::kBusy)
-            done(Error{ErrorCode::kBusy, st.message(), std::nullopt});
+            answer_proposal(done, Error{ErrorCode::kBusy, st.message(), std::nullopt}, t0);
         else
-            done(not_leader_error("no leader to append to: " + st.message()));
+            answer_proposal(done, not_leader_error("no leader to append to: " + st.message()), t0);
         return;
     }
-    // The table's callback must be copyable; Done is move-only.
-    auto d = std::make_shared<ipc::Done<ipc::ProposeReply>>(std::move(done));
-    pending_.add(*id, [d](const Resolution& r) { (*d)(proposal_reply(r)); });
+    // The table's callback must be copyable; Done is move-only. The start time rides in the
+    // same allocation: no extra one per proposal for the latency histogram.
+    struct Waiting {
+        ipc::Done<ipc::ProposeReply> done;
+        Clock::time_point t0;
+    };
+    auto w = std::make_shared<Waiting>(Waiting{std::move(done), t0});
+    pending_.add(*id,
+                 [w](const Resolution& r) { answer_proposal(w->done, proposal_reply(r), w->t0); });
     host_.kick();
 }
 
@@ -233,7 +252,7 @@ void NodeBackend::read_index(ipc::Done<ipc::ReadIndexReply> done) {
         done(not_leader_error("read_index: " + st.message()));
         return;
     }
-    reads_.emplace(ctx, PendingRead{deadline(), std::move(done)});
+    reads_.emplace(ctx, PendingRead{deadline(), std::move(done), Clock::now()});
     host_.kick();
 }
 
@@ -241,6 +260,7 @@ void NodeBackend::on_read_states(const std::vector<raft::ReadState>& rs) {
     for (const auto& r : rs) {
         auto it = reads_.find(r.context);
         if (it == reads_.end()) continue;  // timed out already
+        metrics().read_index_seconds.observe_since(it->second.started);
         it->second.done(ipc::ReadIndexReply{r.index});
         reads_.erase(it);
     }
@@ -403,6 +423,7 @@ void NodeBackend::expire() {
     pending_.expire(now);
     for (auto it = reads_.begin(); it != reads_.end();) {
         if (it->second.deadline <= now) {
+            metrics().read_index_seconds.observe_since(it->second.started);
             it->second.done(
                 Error{ErrorCode::kTimeout, "leadership was not confirmed in time", std::nullopt});
             it = reads_.erase(it);

@@ -13,6 +13,7 @@
 // Thread rules: loop thread only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -77,6 +78,7 @@ class NodeBackend final : public ipc::Backend {
     struct PendingRead {
         uint64_t deadline;
         ipc::Done<ipc::ReadIndexReply> done;
+        std::chrono::steady_clock::time_point started;  // for the read_index histogram
     };
     // The one membership change in flight: waiting in pending_ for its entry until
     // `committed`, then until the configuration takes effect (on_applied).

@@ -49,6 +49,11 @@ class ClientServiceImpl final : public ClientService {
         return Status::ok();
     }
 
+    ipc::StatusReply status() const override { return backend_.status(); }
+    ipc::ServerStats server_stats() const override {
+        return server_ ? server_->stats() : ipc::ServerStats{};
+    }
+
   private:
     NodeBackend backend_;
     std::unique_ptr<ipc::Server> server_;

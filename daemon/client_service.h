@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "daemon/host.h"
+#include "ipc/server.h"
 #include "raft/status.h"
 
 namespace raftd::daemon {
@@ -17,6 +18,10 @@ namespace raftd::daemon {
 class ClientService {
   public:
     virtual ~ClientService() = default;
+    // For the metrics publisher (http.h), on the loop thread: the `status` reply and the
+    // client server's counts.
+    virtual ipc::StatusReply status() const = 0;
+    virtual ipc::ServerStats server_stats() const = 0;
 };
 
 // Listens on cfg.socket (or adopts `activated_fd` when >= 0) and hooks into host.events().

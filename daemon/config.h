@@ -45,6 +45,8 @@ struct Config {
     std::string peer_tls_key;
     std::string peer_tls_ca;
     std::string peer_tls_crl;
+    // Metrics and health over HTTP
+    std::string metrics_listen;
     // Raft timing and flow control
     uint64_t tick_ms = 0;
     uint64_t election_ticks = 0;

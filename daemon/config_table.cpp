@@ -146,6 +146,17 @@ OptionSpec{"peer_tls_crl", "Peers", Kind::kString, &Config::peer_tls_crl, "\"\""
   "Re-read on SIGHUP, so a revocation takes effect for every new connection.",
   ""},
 
+// ---- Metrics ----------------------------------------------------------------------------
+OptionSpec{"metrics_listen", "Metrics", Kind::kAddr, &Config::metrics_listen, "\"\"", 0, 0, "",
+  "",
+  "HTTP address for /metrics, /health and /status (empty: off)",
+  "Address (host:port) of an HTTP listener serving `/metrics` in the Prometheus text format, "
+  "`/health` (200 when this node knows a leader and its storage answers, else 503 with a "
+  "one-line reason) and `/status` (the `status` reply as JSON); docs/metrics.md lists every "
+  "metric. Empty (the default) serves no HTTP. The endpoints have no authentication: bind "
+  "a loopback or otherwise private address, such as 127.0.0.1:9380.",
+  ""},
+
 // ---- Raft -------------------------------------------------------------------------------
 OptionSpec{"tick_ms", "Raft", Kind::kUint, &Config::tick_ms, "100", 1, 10000, "", "",
   "Length of one Raft tick (ms)",

@@ -10,7 +10,12 @@
 //   - a node with an empty store that would bootstrap sends `bootstrapping` in its
 //     handshakes, dials every other member of initial_cluster and bootstraps only once each
 //     of them accepted it. A peer that recorded another incarnation for it refuses it with
-//     that incarnation instead, and the node stops with one line saying how to rejoin.
+//     that incarnation instead, and the node stops with one line saying how to rejoin;
+//   - a node started empty with `join` sends `bootstrapping` too, until the leader's entries
+//     are durable here, and dials the members of initial_cluster it knows of: a refusal
+//     stops it the same way. Its welcomes say its store is empty, and a peer that dials it
+//     with another incarnation on record sends it nothing, so it can neither vote nor
+//     acknowledge as the member it was, even when it dials nobody itself.
 // Waiting for all other initial members (not a majority) is deliberate: a peer that never
 // saw the node's old incarnation cannot vouch for it, and a majority made of such peers and
 // the wiped node could elect a leader that lacks entries the node had acknowledged. A new
@@ -107,10 +112,37 @@ HelloVerdict NodeHost::on_hello(const PeerHello& h) {
     return {};
 }
 
-void NodeHost::on_welcome(raft::NodeId peer, const PeerWelcome& w) {
-    if (!awaiting_peers_ || stopping_) return;
+HelloVerdict NodeHost::on_welcome(raft::NodeId peer, const PeerWelcome& w) {
+    if (w.ok && w.bootstrapping && w.incarnation != 0) {
+        // We dialled a peer whose store is empty. If it had a log here under another
+        // incarnation it lost its data: feeding it entries would let it vote as the member it
+        // was, having forgotten its votes and what it acknowledged.
+        auto it = peer_incarnations_.find(peer);
+        if (it != peer_incarnations_.end() && it->second != w.incarnation)
+            return HelloVerdict{
+                false,
+                "node " + std::to_string(peer) + " answers with an empty data dir (incarnation " +
+                    hex(w.incarnation) + ") but had state here as incarnation " + hex(it->second) +
+                    ": sending it nothing (it lost its data and must rejoin under a new node "
+                    "id: docs/operations.md, 'A member lost its data directory')",
+                0};
+    }
+    if (joining_empty_ && !w.ok && w.known_incarnation != 0 && !stopping_) {
+        fatal("refusing to join: data dir " + cfg_.data_dir + " is empty but peer " +
+              std::to_string(peer) + " knew node " + std::to_string(cfg_.node_id) +
+              " with a log (incarnation " + hex(w.known_incarnation) + ", this directory is " +
+              hex(store_->incarnation()) +
+              "). This node lost its data and must not rejoin under its old id. If the loss is "
+              "confirmed, remove node " +
+              std::to_string(cfg_.node_id) +
+              " from the cluster and add this machine back under a new node_id with "
+              "join = true (--join): see "
+              "docs/operations.md, 'A member lost its data directory'");
+        return {};
+    }
+    if (!awaiting_peers_ || stopping_) return {};
     if (!w.ok) {
-        if (w.known_incarnation == 0) return;  // another refusal: logged, retried
+        if (w.known_incarnation == 0) return {};  // another refusal: logged, retried
         fatal("refusing to bootstrap: data dir " + cfg_.data_dir + " is empty but peer " +
               std::to_string(peer) + " knew node " + std::to_string(cfg_.node_id) +
               " with a log (incarnation " + hex(w.known_incarnation) + ", this directory is " +
@@ -121,7 +153,7 @@ void NodeHost::on_welcome(raft::NodeId peer, const PeerWelcome& w) {
               " from the cluster and add this machine back under a new node_id with "
               "join = true (--join): see "
               "docs/operations.md, 'A member lost its data directory'");
-        return;
+        return {};
     }
     const bool news = heard_.insert(peer).second;
     size_t others = 0, heard = 0;
@@ -135,6 +167,7 @@ void NodeHost::on_welcome(raft::NodeId peer, const PeerWelcome& w) {
     } else if (news) {
         log_awaiting();  // progress as each peer answers, not only every kAwaitLogMs
     }
+    return {};
 }
 
 void NodeHost::bootstrap_now() {

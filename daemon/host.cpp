@@ -9,6 +9,7 @@
 #include <random>
 
 #include "daemon/logging.h"
+#include "daemon/metrics.h"
 #include "daemon/storage_worker.h"
 #include "raft/confchange.h"
 
@@ -85,6 +86,8 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
         [hp = h.get()](raft::Message&& m) {
             // An empty node waiting to bootstrap must not vote (first_boot.cpp).
             if (hp->awaiting_peers_) return;
+            if (m.type == raft::MessageType::kSnapshot && m.done)
+                metrics().snapshots_received.inc();
             if (Status st = hp->node_->step(m); !st)
                 spdlog::debug("raft refused {}: {}", raft::describe(m), st.message());
         },
@@ -92,7 +95,7 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     h->transport_->set_hello_handler(
         [hp = h.get()](const PeerHello& m) { return hp->on_hello(m); });
     h->transport_->set_welcome_handler(
-        [hp = h.get()](raft::NodeId id, const PeerWelcome& w) { hp->on_welcome(id, w); });
+        [hp = h.get()](raft::NodeId id, const PeerWelcome& w) { return hp->on_welcome(id, w); });
     if (Status st = h->transport_->start(); !st) return st;
     auto dir = DataDir::open(cfg.data_dir, cfg.cluster, cfg.node_id);
     if (!dir) return dir.status();
@@ -117,6 +120,12 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
                                        [&](const raft::Member& m) { return m.id == cfg.node_id; });
         if (cfg.join) {
             spdlog::info("empty data dir and join set: waiting to be added to a running cluster");
+            // A wiped member started with join looks just like a new one: only peers that
+            // recorded its old incarnation can tell, so it asks those it knows of at once.
+            h->joining_empty_ = true;
+            h->transport_->set_bootstrapping(true);
+            for (const auto& m : members)
+                h->transport_->set_peer(m.id, m.addr);
         } else if (!alone) {
             // Not yet: a member that lost its data dir looks just like a new one, and only
             // its peers can tell (first_boot.cpp, docs/operations.md).
@@ -248,8 +257,10 @@ void NodeHost::kick() {
 }
 
 void NodeHost::send(const std::vector<raft::Message>& msgs) {
-    for (const auto& m : msgs)
+    for (const auto& m : msgs) {
+        if (m.type == raft::MessageType::kSnapshot && m.offset == 0) metrics().snapshots_sent.inc();
         transport_->send(m);
+    }
     transport_->flush();
 }
 
@@ -257,13 +268,31 @@ bool NodeHost::storage_idle() {
     return !worker_ || worker_->outstanding() == 0;
 }
 
+// Either thread (the loop inline, or the storage thread): counts what was made durable and
+// brackets the write, so /health sees a write that does not return.
+Status NodeHost::persist_counted(PersistJob& job) {
+    uint64_t bytes = 0;
+    for (const auto& e : job.entries)
+        bytes += e.data.size();
+    const uint64_t entries = job.entries.size();
+    Metrics& m = metrics();
+    m.storage_write_began();
+    Status st = store_->persist(job);
+    m.storage_write_ended();
+    if (st) {
+        m.written_entries.inc(entries);
+        m.written_bytes.inc(bytes);
+    }
+    return st;
+}
+
 Status NodeHost::persist_inline(PersistJob& job) {
-    return store_->persist(job);
+    return persist_counted(job);
 }
 
 void NodeHost::persist_on_worker(PersistJob job) {
     auto shared = std::make_shared<PersistJob>(std::move(job));
-    worker_->submit([this, shared] { return store_->persist(*shared); },
+    worker_->submit([this, shared] { return persist_counted(*shared); },
                     [this](Status st) { pipeline_->persisted(std::move(st)); });
 }
 
@@ -286,16 +315,26 @@ void NodeHost::read_states(const std::vector<raft::ReadState>& rs) {
 void NodeHost::snapshot_installed(const raft::SnapshotMeta& meta) {
     // The store logged the install; subscribers read what follows it from the store.
     spdlog::debug("snapshot at index {} term {} installed", meta.index, meta.term);
+    metrics().snapshots_installed.inc();
     // Before the deliveries after it: the proposals it covers are decided by it.
     if (events_.snapshot_installed) events_.snapshot_installed(meta);
 }
 
 void NodeHost::term_changed(raft::Term term) {
     spdlog::debug("term {}", term);
+    // Only an election moves a candidate's term, or a leader's (won in the same Ready).
+    const raft::Role r = node_->role();
+    if (r == raft::Role::kCandidate || r == raft::Role::kLeader) metrics().elections_started.inc();
     if (events_.role_changed) events_.role_changed();
 }
 
 void NodeHost::advanced(const Advanced& a) {
+    if (joining_empty_ && node_->status().last_index > 0) {
+        // The leader's entries or snapshot are durable: peers may record this incarnation.
+        joining_empty_ = false;
+        transport_->set_bootstrapping(false);
+        spdlog::debug("joined: the log now holds the leader's entries");
+    }
     if (!a.conf_may_change) return;
     sync_peers();
     if (events_.applied) events_.applied();
@@ -315,7 +354,10 @@ void NodeHost::sync_peers() {
 
 void NodeHost::role_changed(const raft::SoftState& ss) {
     const raft::Term term = node_->term();
+    // As etcd's leader_changes_seen_total: each time a leader is known that was not just before.
+    if (ss.leader != raft::kNoNode && ss.leader != soft_.leader) metrics().leader_changes.inc();
     if (ss.role == raft::Role::kLeader && soft_.role != raft::Role::kLeader) {
+        metrics().elections_won.inc();
         spdlog::info("became leader at term {}", term);
     } else if (ss.role == raft::Role::kFollower && ss.leader != soft_.leader) {
         if (ss.leader)

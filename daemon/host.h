@@ -124,6 +124,7 @@ class NodeHost final : private PipelineActions {
     void fatal(const std::string& why) override;
     void drained() override;
 
+    Status persist_counted(PersistJob& job);
     void sync_peers();
     void finish_shutdown();
 
@@ -133,7 +134,7 @@ class NodeHost final : private PipelineActions {
     // In start(): dials the other initial members and logs what the node waits for.
     Status start_awaiting_peers();
     HelloVerdict on_hello(const PeerHello& h);
-    void on_welcome(raft::NodeId peer, const PeerWelcome& w);
+    HelloVerdict on_welcome(raft::NodeId peer, const PeerWelcome& w);
     // Every other initial member answered: write the bootstrap entry, then restore the node.
     void bootstrap_now();
     void log_awaiting();
@@ -168,6 +169,10 @@ class NodeHost final : private PipelineActions {
     std::vector<raft::Member> bootstrap_members_;
     std::set<raft::NodeId> heard_;
     ipc::uv::Timer await_log_;
+    // Started empty with `join`: until the leader's entries or snapshot are durable here, the
+    // handshakes say the store is empty, so a peer that knew this id with a log refuses it
+    // (and this node stops) and a peer dialling it sends it nothing (first_boot.cpp).
+    bool joining_empty_ = false;
     // Each peer's data dir incarnation as recorded in the store (and being recorded).
     std::map<uint64_t, uint64_t> peer_incarnations_;
 };

@@ -215,6 +215,7 @@ constexpr Field<PeerWelcome> kWelcomeFields[] = {
     {"error", str_field<&PeerWelcome::error>},
     {"incarnation", uint_field<&PeerWelcome::incarnation>},
     {"known_incarnation", uint_field<&PeerWelcome::known_incarnation>},
+    {"bootstrapping", bool_field<&PeerWelcome::bootstrapping>},
 };
 
 Status read_message_type(std::string_view k, const object& v, raft::Message& m) {
@@ -299,11 +300,13 @@ Result<PeerHello> decode_hello(const ipc::Frame& f) {
 
 void encode_welcome(ipc::OutBuffer& out, const PeerWelcome& w) {
     FrameWriter fw(out);
-    fw.pk().pack_map((w.ok ? 3 : 4) + (w.incarnation != 0) + (!w.ok && w.known_incarnation != 0));
+    fw.pk().pack_map((w.ok ? 3 : 4) + (w.incarnation != 0) + (!w.ok && w.known_incarnation != 0) +
+                     w.bootstrapping);
     pack_bool(fw, "ok", w.ok);
     pack_uint(fw, "node", w.node);
     pack_str(fw, "cluster", w.cluster);
     if (w.incarnation) pack_uint(fw, "incarnation", w.incarnation);
+    if (w.bootstrapping) pack_bool(fw, "bootstrapping", true);
     if (!w.ok) {
         pack_str(fw, "error", w.error);
         if (w.known_incarnation) pack_uint(fw, "known_incarnation", w.known_incarnation);

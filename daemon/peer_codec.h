@@ -43,6 +43,9 @@ struct PeerWelcome {
     // On a refusal only: the incarnation the acceptor recorded for a dialler that now comes
     // with another one and an empty store: the dialler lost its data directory.
     uint64_t known_incarnation = 0;
+    // The acceptor's store is empty (it waits to bootstrap or to be added with `join`): a
+    // dialler that recorded another incarnation for it must not send to it.
+    bool bootstrapping = false;
 };
 
 void encode_hello(ipc::OutBuffer& out, const PeerHello& h);

@@ -182,6 +182,16 @@ TEST_CASE("handshake frames carry incarnations and an older node's frames read a
     REQUIRE(okw);
     CHECK(okw->ok);
     CHECK(okw->known_incarnation == 0);
+    CHECK_FALSE(okw->bootstrapping);
+    // An acceptor with an empty store says so (its diallers check their record of it).
+    PeerWelcome empty{true, 3, "c1", ""};
+    empty.incarnation = 11;
+    empty.bootstrapping = true;
+    auto ew = round_trip(encode_welcome, decode_welcome, empty);
+    REQUIRE(ew);
+    CHECK(ew->ok);
+    CHECK(ew->bootstrapping);
+    CHECK(ew->incarnation == 11);
     // A mistyped field is named.
     auto bad = decode_written(decode_hello, {{"raftd_peer", 1u}, {"incarnation", "many"}});
     REQUIRE_FALSE(bad);

@@ -59,8 +59,9 @@ struct Transport::Peer {
     bool writing = false;
     uint64_t backoff_ms = 0;
     uint64_t dropped_since_log = 0;
-    bool logged_down = false;  // "cannot reach" logged once per outage, not per attempt
-    std::string last_refusal;  // a TLS refusal of ours, warned once until it changes
+    bool logged_down = false;          // "cannot reach" logged once per outage, not per attempt
+    std::string last_refusal;          // a TLS refusal of ours, warned once until it changes
+    PeerCounters* counters = nullptr;  // in Transport::counters_
 };
 
 struct Transport::Inbound {
@@ -70,6 +71,7 @@ struct Transport::Inbound {
     std::unique_ptr<TlsSession> tls;    // TLS on only
     raft::NodeId peer = raft::kNoNode;  // set once the handshake is accepted
     std::string remote;
+    PeerCounters* counters = nullptr;  // set with `peer`
 };
 
 Status resolve(const std::string& addr, struct sockaddr_storage& out) {
@@ -142,6 +144,7 @@ void Transport::set_peer(raft::NodeId id, const std::string& addr) {
     slot->id = id;
     slot->addr = addr;
     slot->backoff_ms = opts_.reconnect_min_ms;
+    slot->counters = &counters_[id];
 }
 
 void Transport::remove_peer(raft::NodeId id) {
@@ -176,6 +179,21 @@ void Transport::set_bootstrapping(bool b) {
     }
 }
 
+std::vector<PeerView> Transport::peer_views() const {
+    std::vector<PeerView> out;
+    for (const auto& [id, c] : counters_) {
+        PeerView v;
+        v.id = id;
+        v.counters = c;
+        if (auto it = peers_.find(id); it != peers_.end()) {
+            v.connected = it->second->state == Peer::State::kReady;
+            v.queue_bytes = it->second->queue.size() + it->second->inflight;
+        }
+        out.push_back(v);
+    }
+    return out;
+}
+
 size_t Transport::connected_peers() const {
     size_t n = 0;
     for (const auto& [id, p] : peers_)
@@ -196,6 +214,7 @@ void Transport::send(const raft::Message& m) {
         if (!p.redial_pending) dial(p);
         if (p.state == Peer::State::kIdle) {  // dial failed at once, or waiting to redial
             ++stats_.dropped;
+            ++p.counters->dropped_messages;
             return;
         }
     }
@@ -210,12 +229,16 @@ void Transport::send(const raft::Message& m) {
     if (m.type == raft::MessageType::kSnapshot && queued > opts_.snapshot_chunk_bytes) drop = true;
     if (drop) {
         ++stats_.dropped;
+        ++p.counters->dropped_messages;
         if (p.dropped_since_log++ == 0)
             spdlog::debug("peer {}: send queue full ({} bytes), dropping messages", p.id, queued);
         return;
     }
+    const size_t before = p.queue.size();
     encode_message(p.queue, m);
     ++stats_.sent;
+    ++p.counters->sent_messages;
+    p.counters->sent_bytes += p.queue.size() - before;
     // describe() copies every entry's payload: only when trace is on (it cost 3.5% of the
     // leader's CPU at 64 clients while discarded).
     if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("send {}", raft::describe(m));
@@ -483,7 +506,14 @@ void Transport::peer_frames(Peer& p) {
                     true);
         return;
     }
+    // Before anything is sent: the owner may know the acceptor as a member that lost its data.
+    HelloVerdict v = on_welcome_ ? on_welcome_(p.id, *w) : HelloVerdict{};
+    if (!v.ok) {
+        peer_failed(p, v.error, true);
+        return;
+    }
     p.state = Peer::State::kReady;
+    ++p.counters->connects;
     p.backoff_ms = opts_.reconnect_min_ms;
     p.last_refusal.clear();
     p.dec->trim();
@@ -491,7 +521,6 @@ void Transport::peer_frames(Peer& p) {
                 "peer {}: connected to {}", p.id, p.addr);
     p.logged_down = false;
     flush_peer(p);
-    if (on_welcome_) on_welcome_(p.id, *w);
 }
 
 void Transport::peer_failed(Peer& p, const std::string& why, bool refused, bool logged) {
@@ -588,7 +617,7 @@ void Transport::refuse(Inbound& in, const std::string& why, uint64_t known_incar
     spdlog::warn("peer connection from {} refused: {}", in.remote, why);
     auto out = std::make_shared<ipc::OutBuffer>();
     encode_welcome(*out, PeerWelcome{false, opts_.self, opts_.cluster, why, opts_.incarnation,
-                                     known_incarnation});
+                                     known_incarnation, opts_.bootstrapping});
     // Close once the refusal is written, so the dialler can log why.
     uint64_t serial = in.serial;
     (void)in.tcp.read_stop();
@@ -719,6 +748,7 @@ void Transport::inbound_frames(Inbound& in) {
                 }
             }
             in.peer = h->from;
+            in.counters = &counters_[in.peer];
             // One inbound connection per peer: a newer one replaces an older one (the peer
             // redialled after losing it).
             for (auto it = inbound_.begin(); it != inbound_.end();) {
@@ -730,8 +760,8 @@ void Transport::inbound_frames(Inbound& in) {
             // A node we have no address for (one joining the cluster) tells us where it is.
             if (!knows(in.peer) && !h->addr.empty()) set_peer(in.peer, h->addr);
             auto out = std::make_shared<ipc::OutBuffer>();
-            encode_welcome(*out,
-                           PeerWelcome{true, opts_.self, opts_.cluster, "", opts_.incarnation});
+            encode_welcome(*out, PeerWelcome{true, opts_.self, opts_.cluster, "", opts_.incarnation,
+                                             0, opts_.bootstrapping});
             (void)write_out(in.tcp, in.tls.get(), std::move(out), nullptr);
             spdlog::debug("peer {}: accepted inbound connection from {}", in.peer, in.remote);
             // From now on frames are raft messages, up to max_frame. The decoder is swapped
@@ -774,6 +804,8 @@ void Transport::inbound_frames(Inbound& in) {
         }
         if (spdlog::should_log(spdlog::level::trace)) spdlog::trace("recv {}", raft::describe(*m));
         ++stats_.received;
+        ++in.counters->received_messages;
+        in.counters->received_bytes += d.frame.body().size() + ipc::kFrameHeaderSize;
         delivered = true;
         on_message_(std::move(m).value());
     }

@@ -64,6 +64,24 @@ struct TransportStats {
     uint64_t bad_frames = 0;  // frames that failed to decode; their connection was closed
 };
 
+// One peer's traffic, kept for every node id the transport ever talked to (a handful), so
+// the counters survive reconnects and address changes.
+struct PeerCounters {
+    uint64_t sent_messages = 0;      // raft messages queued for it
+    uint64_t sent_bytes = 0;         // their encoded bytes
+    uint64_t dropped_messages = 0;   // not connected, or its send queue full
+    uint64_t received_messages = 0;  // raft messages from it handed to raft
+    uint64_t received_bytes = 0;     // their frame bytes
+    uint64_t connects = 0;           // handshakes completed on the connection we dial
+};
+// A peer as the metrics see it (daemon/metrics.h copies these on the loop thread).
+struct PeerView {
+    raft::NodeId id = raft::kNoNode;
+    bool connected = false;    // our outbound connection completed its handshake
+    uint64_t queue_bytes = 0;  // queued for it or being written
+    PeerCounters counters;
+};
+
 class Transport {
   public:
     // `on_message`: a validated message for raft. `on_batch`: called after every read that
@@ -112,7 +130,7 @@ class Transport {
     // Every answer to a handshake we sent that passed our checks, accepted or refused
     // (a refusal has already been logged and the peer's redial scheduled). May stop the
     // transport.
-    void set_welcome_handler(std::function<void(raft::NodeId, const PeerWelcome&)> h) {
+    void set_welcome_handler(std::function<HelloVerdict(raft::NodeId, const PeerWelcome&)> h) {
         on_welcome_ = std::move(h);
     }
     // Dials every known peer that is neither connected nor waiting to redial, instead of
@@ -130,6 +148,8 @@ class Transport {
     const TransportStats& stats() const { return stats_; }
     // Peers with a completed handshake in our dialling direction.
     size_t connected_peers() const;
+    // Every peer with an address, and every node id that sent us messages.
+    std::vector<PeerView> peer_views() const;
 
   private:
     struct Peer;
@@ -171,7 +191,7 @@ class Transport {
     std::function<void(raft::NodeId, Forward&&)> on_forward_;
     std::function<void(raft::NodeId)> on_peer_down_;
     std::function<HelloVerdict(const PeerHello&)> on_hello_;
-    std::function<void(raft::NodeId, const PeerWelcome&)> on_welcome_;
+    std::function<HelloVerdict(raft::NodeId, const PeerWelcome&)> on_welcome_;
     ipc::uv::Tcp listener_;
     std::map<raft::NodeId, std::unique_ptr<Peer>> peers_;
     std::map<uint64_t, std::unique_ptr<Inbound>> inbound_;
@@ -180,6 +200,8 @@ class Transport {
     std::vector<char> tls_read_buf_;  // ciphertext lands here, then goes into the session
     std::string tls_stage_;           // small frames gathered into one record
     TransportStats stats_;
+    // Never erased: Peer and Inbound point into it (map nodes do not move).
+    std::map<raft::NodeId, PeerCounters> counters_;
 };
 
 // "host:port" (numeric IPv4/IPv6, or a name resolved once with getaddrinfo) to a sockaddr.

@@ -157,8 +157,10 @@ TEST_CASE("handshakes carry incarnations: the owner may refuse one, and the dial
             return HelloVerdict{};
         });
         std::vector<std::pair<raft::NodeId, PeerWelcome>> answers;
-        a.t->set_welcome_handler(
-            [&](raft::NodeId id, const PeerWelcome& w) { answers.emplace_back(id, w); });
+        a.t->set_welcome_handler([&](raft::NodeId id, const PeerWelcome& w) {
+            answers.emplace_back(id, w);
+            return HelloVerdict{};
+        });
         a.t->set_incarnation(0xabc);
         a.t->set_bootstrapping(true);
         b.t->set_incarnation(0xdef);
@@ -283,6 +285,42 @@ TEST_CASE("tls: plaintext and TLS nodes refuse each other and nothing reaches ra
         CHECK(plain.t->connected_peers() == 0);
         secure.t->stop();
         plain.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("a dialler may refuse an acceptor by its welcome: nothing is sent to it") {
+    ipc::uv::Loop loop;
+    {
+        // b lost its data dir and waits to be added (join): its welcome says its store is
+        // empty, and a, which knew it under another incarnation, must not feed or ask it.
+        Node b(loop, 2, "c"), a(loop, 1, "c");
+        b.t->set_incarnation(0xdef);
+        b.t->set_bootstrapping(true);
+        std::vector<PeerWelcome> answers;
+        a.t->set_welcome_handler([&](raft::NodeId, const PeerWelcome& w) {
+            answers.push_back(w);
+            if (w.bootstrapping) return HelloVerdict{false, "knew node 2 with a log", 0};
+            return HelloVerdict{};
+        });
+        a.t->set_peer(2, b.opts.advertise);
+        a.t->send(append(1, 2, 1));
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return answers.size() >= 2; }));  // refused, redialled
+        CHECK(answers[0].ok);
+        CHECK(answers[0].bootstrapping);
+        CHECK(answers[0].incarnation == 0xdef);
+        CHECK(a.t->connected_peers() == 0);
+        CHECK(a.t->stats().refused >= 2);
+        CHECK(b.got.empty());
+        // Once b has state its welcome no longer says so, and the link comes up.
+        b.t->set_bootstrapping(false);
+        REQUIRE(loop.run_until([&] { return a.t->connected_peers() == 1; }));
+        a.t->send(append(1, 2, 2));
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return !b.got.empty(); }));
+        a.t->stop();
+        b.t->stop();
     }
     CHECK(loop.close());
 }

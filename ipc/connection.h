@@ -66,6 +66,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Output not yet completed by the socket: encoded but not written, plus being written.
     uint64_t queued() const { return out_.size() + writing_; }
     size_t subscription_count() const { return subs_.size(); }
+    // Reading stopped because the client does not drain its output (back-pressure).
+    bool paused() const { return paused_; }
     // Writes the queued output now (a flush point), then pauses or resumes reading.
     void flush();
     // The commit index advanced (or a snapshot was installed): subscriptions read on.

@@ -197,9 +197,11 @@ ServerStats Server::stats() const {
     st.rejected = impl_->listener.rejected();
     st.connections = impl_->conns.size();
     st.subscriptions = 0;
+    st.stalled_subscribers = 0;
     st.queued_bytes = 0;
     for (auto& [id, c] : impl_->conns) {
         st.subscriptions += c->subscription_count();
+        st.stalled_subscribers += c->subscription_count() > 0 && c->paused();
         st.queued_bytes += c->queued();
     }
     return st;

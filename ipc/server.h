@@ -48,15 +48,16 @@ struct ServerOptions {
 };
 
 struct ServerStats {
-    uint64_t connections = 0;    // open now
-    uint64_t accepted = 0;       // since start
-    uint64_t rejected = 0;       // refused by the allow-list
-    uint64_t subscriptions = 0;  // active now
-    uint64_t queued_bytes = 0;   // output queued over all connections
-    uint64_t requests = 0;       // requests parsed since start
-    uint64_t bad_frames = 0;     // BAD_FRAME / TOO_LARGE frame errors since start
-    uint64_t writes = 0;         // uv_write calls since start (each gathers many frames)
-    uint64_t frames_out = 0;     // replies and events written since start
+    uint64_t connections = 0;          // open now
+    uint64_t accepted = 0;             // since start
+    uint64_t rejected = 0;             // refused by the allow-list
+    uint64_t subscriptions = 0;        // active now
+    uint64_t stalled_subscribers = 0;  // connections with subscriptions, paused by back-pressure
+    uint64_t queued_bytes = 0;         // output queued over all connections
+    uint64_t requests = 0;             // requests parsed since start
+    uint64_t bad_frames = 0;           // BAD_FRAME / TOO_LARGE frame errors since start
+    uint64_t writes = 0;               // uv_write calls since start (each gathers many frames)
+    uint64_t frames_out = 0;           // replies and events written since start
 };
 
 class Server {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -59,6 +60,21 @@ Status create_dirs_durably(Env& env, const std::string& dir) {
 
 namespace {
 
+std::atomic<SyncObserver> g_sync_observer{nullptr};
+
+// Runs one sync call, reporting its duration to the observer when there is one.
+template <typename F>
+int timed_sync(F&& call) {
+    SyncObserver obs = g_sync_observer.load(std::memory_order_relaxed);
+    if (!obs) return call();
+    const auto t0 = std::chrono::steady_clock::now();
+    const int rc = call();
+    const int err = errno;
+    obs(std::chrono::steady_clock::now() - t0);
+    errno = err;
+    return rc;
+}
+
 class PosixFile final : public File {
   public:
     PosixFile(std::string path, int fd) : File(std::move(path)), fd_(fd) {}
@@ -97,11 +113,13 @@ class PosixFile final : public File {
     }
 
     Status datasync() override {
-        if (::fdatasync(fd_) != 0) return errno_status("fdatasync", path(), errno);
+        if (timed_sync([this] { return ::fdatasync(fd_); }) != 0)
+            return errno_status("fdatasync", path(), errno);
         return Status::ok();
     }
     Status sync() override {
-        if (::fsync(fd_) != 0) return errno_status("fsync", path(), errno);
+        if (timed_sync([this] { return ::fsync(fd_); }) != 0)
+            return errno_status("fsync", path(), errno);
         return Status::ok();
     }
     Status truncate(uint64_t size) override {
@@ -165,7 +183,7 @@ class PosixEnv final : public Env {
     Status sync_dir(const std::string& dir) override {
         int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) return errno_status("open dir", dir, errno);
-        int rc = ::fsync(fd);
+        int rc = timed_sync([fd] { return ::fsync(fd); });
         int err = errno;
         ::close(fd);
         if (rc != 0) return errno_status("fsync dir", dir, err);
@@ -210,6 +228,10 @@ class PosixEnv final : public Env {
 }  // namespace
 
 static Status write_all_slow(File& f, uint64_t offset, const iovec* iov, int iovcnt, size_t skip);
+
+void set_sync_observer(SyncObserver obs) {
+    g_sync_observer.store(obs, std::memory_order_relaxed);
+}
 
 Env* Env::posix() {
     static PosixEnv env;

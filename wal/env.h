@@ -13,6 +13,7 @@
 
 #include <sys/uio.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,6 +22,13 @@
 #include "raft/status.h"
 
 namespace raftd::wal {
+
+// Called after every fsync-family call of the POSIX Env (file datasync/sync, directory
+// sync) with how long it took: the daemon's fsync latency histogram. Null (the default)
+// costs one relaxed load per sync. Set at start-up; the observer runs on the syncing thread
+// and must not block.
+using SyncObserver = void (*)(std::chrono::nanoseconds);
+void set_sync_observer(SyncObserver obs);
 
 class File {
   public:

@@ -6,8 +6,10 @@
 // Never: retry a request (a retried proposal could commit twice) or talk anything but the
 // public protocol.
 #include <raftd/client.h>
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +17,8 @@
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace rc = raftd::client;
 
@@ -80,7 +84,8 @@ std::string json_str(std::string_view s) {
                 o += "\\t";
                 break;
             default:
-                if (ch < 0x20 || ch >= 0x7f) {
+                // Bytes >= 0x80 pass through: callers give UTF-8 text (is_text below).
+                if (ch < 0x20 || ch == 0x7f) {
                     char b[8];
                     std::snprintf(b, sizeof b, "\\u%04x", ch);
                     o += b;
@@ -92,19 +97,31 @@ std::string json_str(std::string_view s) {
     return o + "\"";
 }
 
-// Printable bytes as they are, others as \xNN, so one entry is one line.
-std::string printable(std::string_view s) {
-    std::string o;
-    for (unsigned char ch : s) {
-        if (ch >= 0x20 && ch < 0x7f && ch != '\\') {
-            o += static_cast<char>(ch);
-        } else {
-            char b[8];
-            std::snprintf(b, sizeof b, "\\x%02x", ch);
-            o += b;
+// Text: valid UTF-8 without control characters (C0, DEL, C1), so it prints as one line.
+bool is_text(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const unsigned char c = s[i];
+        if (c < 0x80) {
+            if (c < 0x20 || c == 0x7f) return false;
+            ++i;
+            continue;
         }
+        const size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+        if (n == 0 || c > 0xf4 || i + n > s.size()) return false;
+        uint32_t cp = c & (0x7f >> n);
+        for (size_t k = 1; k < n; ++k) {
+            const unsigned char cc = s[i + k];
+            if ((cc & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (cc & 0x3f);
+        }
+        // Overlong forms, surrogates, beyond U+10FFFF, and the C1 controls.
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+            return false;
+        i += n;
     }
-    return o;
+    return true;
 }
 
 std::string hex(std::string_view s) {
@@ -132,6 +149,142 @@ std::string members_json(const rc::Members& m) {
         o += "}";
     }
     return o + "]";
+}
+
+std::string id_list(const std::vector<uint64_t>& ids) {
+    std::string o;
+    for (uint64_t id : ids)
+        o += (o.empty() ? "" : ",") + std::to_string(id);
+    return o;
+}
+
+// "voters=1,2,3 learners=4", plus "outgoing=1,2,5" (the outgoing configuration's voters)
+// while joint; an empty learner list is left out.
+std::string members_line(const rc::Members& m) {
+    std::vector<uint64_t> voters, learners, outgoing;
+    for (const rc::Member& x : m.members) {
+        (x.voter ? voters : learners).push_back(x.node);
+        if (m.joint && x.outgoing) outgoing.push_back(x.node);
+    }
+    std::string o = "voters=" + id_list(voters);
+    if (!learners.empty()) o += " learners=" + id_list(learners);
+    if (m.joint) o += " outgoing=" + id_list(outgoing);
+    return o;
+}
+
+// One `tail` entry line: INDEX TERM TYPE[ DATA]. Config entries show their configuration;
+// data is shown as it is when it is text not starting with "0x", else as 0x and hex (so a
+// DATA beginning with 0x is always hex); --hex: always bare hex.
+std::string entry_line(const rc::Event& e, bool as_hex) {
+    std::string o = std::to_string(e.index) + " " + std::to_string(e.term) + " " + e.type;
+    std::string d;
+    if (e.type == "config" && e.members)
+        d = members_line(*e.members);
+    else if (as_hex)
+        d = hex(e.data);
+    else if (is_text(e.data) && e.data.rfind("0x", 0) != 0)
+        d = e.data;
+    else
+        d = "0x" + hex(e.data);
+    if (!d.empty()) o += " " + d;
+    return o;
+}
+
+// The same as one JSON object: "data" (text) or "hex"; config entries carry "members" and
+// "joint" instead.
+std::string entry_json(const rc::Event& e, bool as_hex) {
+    std::string o = "{\"ev\":\"entry\",\"index\":" + std::to_string(e.index) +
+                    ",\"term\":" + std::to_string(e.term) + ",\"type\":" + json_str(e.type);
+    if (e.type == "config" && e.members)
+        o += ",\"members\":" + members_json(*e.members) +
+             ",\"joint\":" + (e.members->joint ? "true" : "false");
+    else if (!as_hex && is_text(e.data))
+        o += ",\"data\":" + json_str(e.data);
+    else
+        o += ",\"hex\":" + json_str(hex(e.data));
+    return o + "}";
+}
+
+// `health`: one node's answer. Healthy: status within the deadline names a leader, and a
+// read_index (the leader confirmed by a quorum) completes within the deadline too.
+struct Health {
+    std::string socket;
+    bool healthy = false;
+    std::optional<rc::NodeStatus> status;
+    std::optional<rc::Error> error;
+    double took_ms = 0;
+};
+
+Health check_health(const std::string& socket, int deadline_ms) {
+    Health h;
+    h.socket = socket;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto done = [&](std::optional<rc::Error> e) {
+        h.took_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                        .count();
+        if (!e && deadline_ms > 0 && h.took_ms > deadline_ms)
+            e = rc::make_error(
+                rc::ErrorCode::kTimeout,
+                "answered after the " + std::to_string(deadline_ms) + " ms deadline");
+        h.error = std::move(e);
+        h.healthy = !h.error;
+        return h;
+    };
+    rc::Options o;
+    o.timeout_ms = deadline_ms;
+    o.name = "raftctl";
+    auto c = rc::Client::connect(socket, o);
+    if (!c) return done(c.error());
+    auto st = (*c)->status();
+    if (!st) return done(st.error());
+    h.status = *st;
+    if (st->leader == 0)
+        return done(rc::make_error(
+            rc::ErrorCode::kUnavailable,
+            "no leader known (role " + st->role + ", term " + std::to_string(st->term) + ")"));
+    auto ri = (*c)->read_index();
+    if (!ri) return done(ri.error());
+    return done(std::nullopt);
+}
+
+std::string health_line(const Health& h, bool json) {
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f", h.took_ms);
+    if (json) {
+        std::string o =
+            "{\"socket\":" + json_str(h.socket) + ",\"healthy\":" + (h.healthy ? "true" : "false");
+        if (h.status)
+            o += ",\"node\":" + std::to_string(h.status->node_id) +
+                 ",\"leader\":" + std::to_string(h.status->leader) +
+                 ",\"term\":" + std::to_string(h.status->term);
+        if (h.error)
+            o += ",\"error\":{\"code\":" + json_str(h.error->code_name) +
+                 ",\"message\":" + json_str(h.error->message) + "}";
+        return o + ",\"took_ms\":" + took + "}";
+    }
+    std::string o = h.socket + (h.healthy ? " is healthy: " : " is unhealthy: ");
+    if (h.error) o += h.error->to_string() + ", ";
+    if (h.status && h.healthy)
+        o += "node " + std::to_string(h.status->node_id) + ", leader " +
+             std::to_string(h.status->leader) + ", term " + std::to_string(h.status->term) + ", ";
+    return o + "took " + took + "ms";
+}
+
+// The client sockets named by raftd configuration files (their `socket`, default
+// ./raftd.sock as in raftd), in order. Error text when a file cannot be used.
+std::optional<std::string> sockets_from_configs(const std::vector<std::string>& files,
+                                                std::vector<std::string>& out) {
+    for (const std::string& f : files) {
+        try {
+            toml::table t = toml::parse_file(f);
+            auto v = t["socket"];
+            if (v && !v.is_string()) return f + ": socket is not a string";
+            out.push_back(v.value_or(std::string("./raftd.sock")));
+        } catch (const toml::parse_error& e) {
+            return f + ": " + std::string(e.description());
+        }
+    }
+    return std::nullopt;
 }
 
 void print_members_table(const rc::Members& m) {
@@ -215,6 +368,17 @@ int main(int argc, char** argv) {
 
     auto* campaign = app.add_subcommand("campaign", "make this node start an election now");
 
+    std::vector<std::string> health_sockets, health_configs;
+    auto* health = app.add_subcommand(
+        "health", "check every node given: a leader known and a quorum read within the deadline");
+    health->add_option("--sockets", health_sockets, "client sockets, comma-separated")
+        ->delimiter(',');
+    health
+        ->add_option("--config", health_configs,
+                     "raftd configuration files (their socket), comma-separated or repeated")
+        ->delimiter(',');
+    health->add_flag("--json", json, "one JSON object per node");
+
     uint64_t snap_index = 0;
     std::string file;
     auto* snapshot =
@@ -228,6 +392,29 @@ int main(int argc, char** argv) {
     } catch (const CLI::ParseError& e) {
         int r = app.exit(e);
         return r == 0 ? kOk : kUsage;
+    }
+
+    if (*health) {
+        std::vector<std::string> socks = health_sockets;
+        if (auto err = sockets_from_configs(health_configs, socks)) {
+            std::fprintf(stderr, "raftctl: %s\n", err->c_str());
+            return kUsage;
+        }
+        if (socks.empty()) socks.push_back(rc::default_socket(socket));
+        // --timeout is the deadline of each node when given (0: none); by default a short one.
+        const int deadline = app.count("--timeout") ? timeout_ms : 5000;
+        std::vector<Health> results(socks.size());
+        std::vector<std::thread> threads;
+        for (size_t i = 0; i < socks.size(); ++i)
+            threads.emplace_back([&, i] { results[i] = check_health(socks[i], deadline); });
+        for (auto& t : threads)
+            t.join();
+        int rc = kOk;
+        for (const Health& h : results) {
+            std::printf("%s\n", health_line(h, json).c_str());
+            if (!h.healthy && rc == kOk) rc = exit_for(*h.error);
+        }
+        return rc;
     }
 
     rc::Options opts;
@@ -283,7 +470,6 @@ int main(int argc, char** argv) {
         bool done = false;
         std::optional<rc::Error> ended;
         std::string snap_bytes;
-        auto fmt = [&](const std::string& d) { return as_hex ? hex(d) : printable(d); };
         auto on = [&](const rc::Event& e) {
             if (done) return;
             if (e.kind == rc::Event::Kind::kEnd) {
@@ -297,9 +483,10 @@ int main(int argc, char** argv) {
                 if (!e.done) return;
                 if (json)
                     std::printf("{\"ev\":\"snapshot\",\"index\":%" PRIu64 ",\"term\":%" PRIu64
-                                ",\"size\":%zu,\"members\":%s}\n",
+                                ",\"size\":%zu,\"members\":%s,\"joint\":%s}\n",
                                 e.index, e.term, snap_bytes.size(),
-                                members_json(e.members ? *e.members : rc::Members{}).c_str());
+                                members_json(e.members ? *e.members : rc::Members{}).c_str(),
+                                e.members && e.members->joint ? "true" : "false");
                 else
                     std::printf("%" PRIu64 " %" PRIu64 " snapshot %zu bytes\n", e.index, e.term,
                                 snap_bytes.size());
@@ -308,13 +495,9 @@ int main(int argc, char** argv) {
                 std::fflush(stdout);
                 return;
             } else if (json) {
-                std::printf("{\"ev\":\"entry\",\"index\":%" PRIu64 ",\"term\":%" PRIu64
-                            ",\"type\":%s,\"data\":%s}\n",
-                            e.index, e.term, json_str(e.type).c_str(),
-                            as_hex ? json_str(hex(e.data)).c_str() : json_str(e.data).c_str());
+                std::printf("%s\n", entry_json(e, as_hex).c_str());
             } else {
-                std::printf("%" PRIu64 " %" PRIu64 " %s %s\n", e.index, e.term, e.type.c_str(),
-                            fmt(e.data).c_str());
+                std::printf("%s\n", entry_line(e, as_hex).c_str());
             }
             std::fflush(stdout);
             if (e.kind == rc::Event::Kind::kEntry && count && ++seen >= count) done = true;

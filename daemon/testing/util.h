@@ -3,7 +3,10 @@
 #pragma once
 
 #include <doctest/doctest.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -45,6 +48,20 @@ inline std::string read_file(const std::string& path) {
 
 inline void write_file(const std::string& path, std::string_view text) {
     std::ofstream(path, std::ios::binary) << text;
+}
+
+// "127.0.0.1:PORT" with a port that was free a moment ago (bound, read, closed).
+inline std::string free_loopback_addr() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0);
+    socklen_t len = sizeof sa;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0);
+    ::close(fd);
+    return "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
 }
 
 }  // namespace raftd::daemon::testing

@@ -24,6 +24,8 @@ sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 from raftd_cluster import Cluster  # noqa: E402
 from raftd_client import Client, RaftdError, decode_body, encode_request  # noqa: E402
 from raftd_client import read_frame as read_body  # noqa: E402
+from raftd_client.apply import ApplyLoop  # noqa: E402
+import msgpack  # noqa: E402
 
 BUILD = os.path.abspath(os.environ.get("RAFTD_BUILD", "build/release"))
 RAFTCTL = os.path.join(BUILD, "bin", "raftctl")
@@ -150,7 +152,20 @@ def raftctl_ops():
         check("\n4 " not in raftctl(f, "member", "remove", "4"), "remove")
         out = raftctl(f, "tail", "--from", str(idx), "--count", "2")
         check(out.splitlines() == [f"{idx} {term} data hello",
-                                   f"{idx2} {term} data from\\x0astdin"], out)
+                                   f"{idx2} {term} data 0x66726f6d0a737464696e"], out)
+        # The membership changes above are config entries, shown decoded.
+        out = raftctl(f, "tail", "--from", str(idx2 + 1), "--count", "4").splitlines()
+        check([line.split(" ", 2)[2] for line in out] ==
+              ["config voters=1,2,3 learners=4", "config voters=1,2,3,4",
+               "config voters=1,2,3 learners=4", "config voters=1,2,3"], out)
+        js = [json.loads(line) for line in
+              raftctl(f, "tail", "--from", str(idx), "--count", "3", "--json").splitlines()]
+        check(js[0]["data"] == "hello" and js[1]["hex"] == b"from\nstdin".hex() and
+              js[2]["type"] == "config" and len(js[2]["members"]) == 4, js)
+        # health: every node healthy; a killed one is not, and the exit code says so.
+        socks = ",".join(n.socket for n in c.nodes.values())
+        lines = raftctl(f, "health", "--sockets", socks).splitlines()
+        check(len(lines) == 3 and all(" is healthy: " in x for x in lines), lines)
         ri = int(raftctl(f, "read-index"))
         stream(f, ri)  # applied through ri (the app's view), then save
         path = os.path.join(c.root, "snap.bin")
@@ -163,6 +178,16 @@ def raftctl_ops():
                            capture_output=True)
         check(p.returncode in (8, 9), f"unknown node exit {p.returncode}")
         raftctl(f, "propose", input=b"x" * ((1 << 20) + 1), rc=9)
+        victim = followers(c, f)[0]
+        victim.kill()
+        lines = raftctl(f, "health", "--sockets", socks, rc=3).splitlines()
+        check([" is unhealthy: CONNECTION" in x for x in lines] ==
+              [n is victim for n in c.nodes.values()], lines)
+        # Alone, the last node loses its leader: unhealthy too, within the deadline.
+        followers(c, f)[0].kill()
+        c.await_(lambda: subprocess.run([RAFTCTL, "--timeout", "1000", "health", "--sockets",
+                                         f.socket], capture_output=True).returncode in (4, 6),
+                 "the last node to report no leader or no quorum")
 
 
 def streams_identical():
@@ -403,9 +428,82 @@ def kv_replay():
             check(cl.status()["snapshot_index"] == 100, "the node's snapshot is unchanged")
 
 
+class IndexedState:
+    """A test application: the data of every entry by index. apply/snapshot/restore are
+    what ApplyLoop calls."""
+
+    def __init__(self):
+        self.by_index = {}
+
+    def apply(self, ev):
+        self.by_index[ev.index] = ev.data
+
+    def snapshot(self):
+        return msgpack.packb(self.by_index, use_bin_type=True)
+
+    def restore(self, blob):
+        self.by_index = msgpack.unpackb(blob, raw=False, strict_map_key=False)
+
+
+def apply_loop_restart():
+    """Issue 19: the Python apply loop under an application whose node is SIGKILLed and
+    restarted twice while writes go on: it reconnects, resubscribes from its applied index,
+    snapshots by policy, and its state equals the log; a fresh loop on the same node
+    restores from the snapshot the first one saved and reaches the same state."""
+    extra = ["--wal-segment-size", "1MiB", "--log-keep-entries", "0"]
+    with Cluster(3, extra=extra) as c:
+        c.start()
+        leader = c.leader()
+        f = followers(c, leader)[0]
+        app = IndexedState()
+        loop = ApplyLoop(f.socket, app.apply, app.snapshot, app.restore,
+                         snapshot_every_entries=50, reconnect_max=0.2).start()
+        acked = {}
+        with Client(leader.socket) as w:
+            def write(n, tag):
+                futs = [(w.propose_async(b"%s-%d-" % (tag, i) + b"x" * 8000), i)
+                        for i in range(n)]
+                for fut, i in futs:
+                    p = fut.result(60)
+                    acked[p.index] = b"%s-%d-" % (tag, i) + b"x" * 8000
+                return max(acked)
+
+            loop.wait_applied(write(100, b"a"), timeout=60)
+            f.kill()                                   # SIGKILL under the application
+            last = write(120, b"b")                    # the other two commit without it
+            f.start()
+            loop.wait_applied(last, timeout=60)
+            before = loop.connects
+            last = write(60, b"c")
+            f.kill()                                   # again, while the stream may be mid-way
+            f.start()
+            last = write(120, b"d")
+            loop.wait_applied(last, timeout=60)
+            check(loop.connects > before, f"resubscribed: {loop.connects}")
+            commit = w.read_index()
+        loop.wait_applied(commit, timeout=60)
+        log = {e[0]: e[3] for e in stream(leader, commit) if e[0] != "snapshot" and e[2] == "data"}
+        with loop.lock:
+            check(app.by_index == log, f"state {len(app.by_index)} entries, log {len(log)}")
+        check(all(app.by_index[i] == d for i, d in acked.items()), "every acked write applied")
+        check(loop.snapshots_saved > 0 and loop.error is None, "snapshots saved by policy")
+        loop.stop()
+        fst = f.try_status()
+        check(fst["snapshot_index"] > 0, fst)
+        fresh = IndexedState()
+        with ApplyLoop(f.socket, fresh.apply, fresh.snapshot, fresh.restore) as again:
+            again.wait_applied(commit, timeout=60)
+            with again.lock:
+                check(fresh.by_index == log, "a fresh replica rebuilds the same state")
+            # 400 entries of 8 KB fill three 1 MiB segments; the snapshots compact them.
+            check(fst["first_index"] > 1 and again.restored_from > 0,
+                  f"restored from the node's snapshot: {fst}")
+            check(again.linearizable_read(timeout=30) >= commit, "linearizable_read")
+
+
 SCENARIOS = {f.__name__: f for f in (python_ops, raftctl_ops, streams_identical,
                                       compacted_subscriber, kill_leader_stream, bad_input,
-                                      kv_restart, kv_replay)}
+                                      kv_restart, kv_replay, apply_loop_restart)}
 
 
 def main(argv):

@@ -473,6 +473,37 @@ def wiped_member():
         acked.update(propose_many(c, leader, 5, "after"))
         for n in (n1, n2):
             assert_has(c, n, acked)
+        # Started again with join = true, against the documented rule: a peer that knew it
+        # refuses it as well, and it stops before it could vote or acknowledge.
+        n3.extra = ["--join"]
+        try:
+            p = subprocess.run(n3.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=30, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the wiped node started with --join kept running")
+        check(p.returncode != 0, f"the wiped node with --join exits non-zero, got {p.returncode}")
+        lines = [l for l in p.stdout.splitlines()
+                 if f"refusing to join: data dir {n3.data_dir} is empty but peer " in l]
+        check(len(lines) == 1 and "knew node 3 with a log" in lines[0],
+              f"one join refusal line, got: {p.stdout[-3000:]}")
+        check(not os.path.isdir(wal) or not any(f.endswith(".log") for f in os.listdir(wal)),
+              "the wiped node with --join wrote no log")
+        # With join and no initial_cluster it dials nobody; the members that dial it (it is
+        # still in their configuration) see an empty store they knew with a log and send it
+        # nothing, so it stays empty.
+        refusals = lambda: sum(n.log().count("answers with an empty data dir") for n in (n1, n2))
+        before = refusals()
+        saved = c.initial
+        c.initial = []
+        n3.start()
+        c.initial = saved
+        c.await_(lambda: refusals() > before, "a member to refuse to send to the wiped node")
+        leader = c.leader(among=[n1, n2])
+        acked.update(propose_many(c, leader, 5, "while wiped node waits"))
+        st = n3.try_status()
+        check(st["last_index"] == 0 and st["term"] == 0, f"the wiped node got nothing: {st}")
+        check(n3.stop() == 0, "the waiting node stops cleanly")
+        n3.extra = []
 
 
 SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup_snapshot,

@@ -38,7 +38,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 import msgpack  # noqa: E402
-from raftd_client import Client, RaftdError  # noqa: E402
+from raftd_client import Client, DeadlineExceeded, RaftdError  # noqa: E402
 
 import checker  # noqa: E402
 import clock  # noqa: E402
@@ -471,7 +471,7 @@ class Worker(threading.Thread):
                     r.unavailable.append(data)
                 else:
                     r.record(op, "indeterminate")
-                if e.code in ("CONNECTION", "TIMEOUT"):
+                if e.code in ("CONNECTION", "TIMEOUT") or isinstance(e, DeadlineExceeded):
                     trouble = True
         if trouble:
             self.drop()

@@ -24,7 +24,8 @@ for f in /usr/bin/raftd /etc/raftd/raftd.toml /usr/lib/systemd/system/raftd.serv
          /usr/lib/systemd/system/raftd@.service /usr/lib/systemd/system/raftd.socket \
          /usr/lib/systemd/system/raftd@.socket \
          /usr/lib/sysusers.d/raftd.conf /usr/lib/tmpfiles.d/raftd.conf \
-         /usr/share/doc/raftd/README.md /usr/share/doc/raftd/raftd.toml; do
+         /usr/share/doc/raftd/README.md /usr/share/doc/raftd/raftd.toml \
+         /usr/share/doc/raftd/raftd-alerts.yml; do
     grep -qxF "$f" <<<"$contents" || bad "the package lacks $f"
 done
 [ -x build/release/bin/raftctl ] && { grep -qx /usr/bin/raftctl <<<"$contents" || bad "the package lacks /usr/bin/raftctl"; }

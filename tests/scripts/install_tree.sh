@@ -18,9 +18,11 @@ mk install DESTDIR="$d"
 expect="etc/raftd/raftd.toml usr/bin/raftd usr/lib/systemd/system/raftd.service
 usr/lib/systemd/system/raftd@.service usr/lib/systemd/system/raftd.socket usr/lib/systemd/system/raftd@.socket
 usr/lib/sysusers.d/raftd.conf usr/lib/tmpfiles.d/raftd.conf usr/share/doc/raftd/README.md
-usr/share/doc/raftd/raftd.toml usr/share/doc/raftd/protocol.md usr/share/doc/raftd/configuration.md"
+usr/share/doc/raftd/raftd.toml usr/share/doc/raftd/protocol.md usr/share/doc/raftd/configuration.md
+usr/share/doc/raftd/raftd-alerts.yml usr/share/doc/raftd/metrics.md"
 [ -x build/release/bin/raftctl ] && expect+=" usr/bin/raftctl"
 [ -d clients/cpp/raftd ] && expect+=" usr/include/raftd/client.h usr/lib/libraftd-client.a"
+[ -f clients/cpp/raftd/apply_loop.h ] && expect+=" usr/include/raftd/apply_loop.h"
 [ -f docs/operations.md ] && expect+=" usr/share/doc/raftd/operations.md"
 for f in $expect; do [ -f "$d/$f" ] || bad "make install did not create /$f"; done
 [ -x "$d/usr/bin/raftd" ] || bad "/usr/bin/raftd is not executable"
@@ -32,9 +34,23 @@ cmp -s "$d/etc/raftd/raftd.toml" systemd/raftd.toml || bad "installed config dif
 find "$d" -type f | sed "s#^$d##" | sort > "$work/installed"
 
 # The installed C++ client is usable on its own: a program including <raftd/client.h> from
-# the installed include directory links against the installed archive alone.
+# the installed include directory links against the installed archive alone (and so does
+# one on the apply loop, <raftd/apply_loop.h>, when the tree has it).
 if [ -f "$d/usr/include/raftd/client.h" ]; then
-    cat > "$work/app.cpp" <<'CPP'
+    if [ -f "$d/usr/include/raftd/apply_loop.h" ]; then
+        cat > "$work/app.cpp" <<'CPP'
+#include <raftd/apply_loop.h>
+#include <cstdio>
+int main(int argc, char** argv) {
+    raftd::client::ApplyCallbacks cb;
+    cb.apply = [](const raftd::client::Entry&) {};
+    auto c = raftd::client::ApplyLoop::open(argc > 1 ? argv[1] : "/nonexistent/raftd.sock", cb);
+    std::puts(c ? "connected" : "no raftd");
+    return 0;
+}
+CPP
+    else
+        cat > "$work/app.cpp" <<'CPP'
 #include <raftd/client.h>
 #include <cstdio>
 int main(int argc, char** argv) {
@@ -43,6 +59,7 @@ int main(int argc, char** argv) {
     return 0;
 }
 CPP
+    fi
     g++ -std=c++20 -I"$d/usr/include" "$work/app.cpp" "$d/usr/lib/libraftd-client.a" -o "$work/app" \
         >"$work/cc.log" 2>&1 || { cat "$work/cc.log"; bad "a program cannot build against the installed client"; }
     [ ! -x "$work/app" ] || [ "$("$work/app")" = "no raftd" ] || bad "the client program misbehaved"

@@ -38,15 +38,46 @@ R member demote 4 | grep -q '^4 .*learner'
 R member remove 4 > "$dir/m"; ! grep -q '^4 ' "$dir/m"
 [ "$(R transfer-leader 2)" = "leader 2" ]
 R campaign | grep -q '^term 4$'
-# tail: everything from 1, stop after N entries; data printed escaped, one line each
-[ "$(R tail --from 1 --count 2)" = "$(printf '1 3 data hello\n2 3 data from\\x0astdin')" ]
+# tail: everything from 1, stop after N entries; text as it is, anything else as 0x + hex
+[ "$(R tail --from 1 --count 2)" = "$(printf '1 3 data hello\n2 3 data 0x66726f6d0a737464696e')" ]
 R tail --from 2 --count 1 --hex | grep -q '^2 3 data 66726f6d0a737464696e$'
 R tail --from 1 --count 1 --json | /usr/bin/python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); assert d["index"]==1 and d["data"]=="hello", d'
+# config entries decoded (4: add 4 as a learner, 5: promote it), not their bytes
+[ "$(R tail --from 4 --count 2)" = "$(printf '4 3 config voters=1,2,3 learners=4\n5 3 config voters=1,2,3,4')" ]
+R tail --from 4 --count 1 --json | /usr/bin/python3 -c '
+import json,sys; d=json.loads(sys.stdin.readline())
+assert d["type"]=="config" and [m["voter"] for m in d["members"]]==[True,True,True,False] and d["joint"] is False and "data" not in d, d'
+# UTF-8 text is text; text starting with 0x and bytes that are not text are hex
+first=$(printf 'h\xc3\xa9llo' | R propose | cut -d' ' -f1)
+printf '0xabc' | R propose > /dev/null
+printf '\xff\x00' | R propose > /dev/null
+[ "$(R tail --from "$first" --count 3 | cut -d' ' -f3-)" = "$(printf 'data h\xc3\xa9llo\ndata 0x3078616263\ndata 0xff00')" ]
+R tail --from "$first" --count 3 --json | /usr/bin/python3 -c '
+import json,sys; d=[json.loads(l) for l in sys.stdin]
+assert [x.get("data") for x in d]==["h\u00e9llo","0xabc",None] and d[2]["hex"]=="ff00", d'
 # snapshot: save a file at an index, then a new subscriber from 1 sees it first
 head -c 300000 /dev/urandom > "$dir/snap"
 idx=$(R read-index)
 R snapshot --index "$idx" "$dir/snap" | grep -q "^snapshot $idx saved (300000 bytes)$"
 R tail --from 1 --count 1 | head -n1 | grep -Eq "^$idx [0-9]+ snapshot 300000 bytes$"
+
+# health: one line per node, non-zero exit when any is unhealthy
+R health | grep -Eq "^$sock is healthy: node 1, leader 1, term [0-9]+, took [0-9.]+ms$"
+"$B/bin/raftctl" health --sockets "$sock,$sock" > "$dir/h"
+[ "$(grep -c ' is healthy: ' "$dir/h")" = 2 ]
+expect_rc 3 "$B/bin/raftctl" health --sockets "$sock,$dir/nope.sock"
+grep -q "^$sock is healthy: " "$dir/out"
+grep -q "^$dir/nope.sock is unhealthy: CONNECTION: cannot connect" "$dir/out"
+printf 'node_id = 1\nsocket = "%s"\n' "$sock" > "$dir/node1.toml"
+printf 'node_id = 2\nsocket = "%s"\n' "$dir/nope.sock" > "$dir/node2.toml"
+"$B/bin/raftctl" health --config "$dir/node1.toml" --json | /usr/bin/python3 -c '
+import json,sys; d=[json.loads(l) for l in sys.stdin]
+assert len(d)==1 and d[0]["healthy"] is True and d[0]["leader"]==1 and "error" not in d[0], d'
+expect_rc 3 "$B/bin/raftctl" health --config "$dir/node1.toml,$dir/node2.toml" --json
+/usr/bin/python3 -c '
+import json,sys; d=[json.loads(l) for l in open(sys.argv[1])]
+assert [x["healthy"] for x in d]==[True,False] and d[1]["error"]["code"]=="CONNECTION", d' "$dir/out"
+expect_rc 2 "$B/bin/raftctl" health --config "$dir/missing.toml"
 
 # exit codes
 expect_rc 2 R

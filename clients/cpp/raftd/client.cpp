@@ -66,11 +66,7 @@ Error parse_error(const Obj& reply) {
 }
 
 Error local_error(ErrorCode c, std::string msg) {
-    Error e;
-    e.code = c;
-    e.code_name = std::string(error_code_name(c));
-    e.message = std::move(msg);
-    return e;
+    return make_error(c, std::move(msg));
 }
 
 Error malformed(const Status& st) {
@@ -112,6 +108,14 @@ static_assert(static_cast<int>(ErrorCode::kConnection) ==
 std::string_view error_code_name(ErrorCode c) {
     if (c == ErrorCode::kConnection) return "CONNECTION";
     return ipc::error_code_name(static_cast<ipc::ErrorCode>(static_cast<int>(c)));
+}
+
+Error make_error(ErrorCode c, std::string message) {
+    Error e;
+    e.code = c;
+    e.code_name = std::string(error_code_name(c));
+    e.message = std::move(message);
+    return e;
 }
 
 std::string Error::to_string() const {

@@ -53,6 +53,8 @@ struct Error {
     std::optional<Leader> leader;
     std::string to_string() const;  // "UNAVAILABLE: no leader (leader 2 at 10.0.0.2:7000)"
 };
+// An error found on the client's side (code_name from the code), e.g. by the apply loop.
+Error make_error(ErrorCode c, std::string message);
 
 struct Unit {};
 

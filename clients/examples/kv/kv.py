@@ -1,12 +1,15 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """A replicated key-value store on raftd: the example of how an application uses it.
 
-The application keeps its state (a dict) itself. raftd only orders and stores commands:
+The application keeps its state (a dict) itself. raftd only orders and stores commands;
+raftd_client.apply.ApplyLoop runs the loop every application needs:
 
-  - writes are proposed as entries (msgpack {"op": "set"|"del", "k", "v"});
+  - writes are proposed as entries: msgpack {"app": "kv", "op": "set"|"del", "k", "v"}.
+    The "app" tag matters because one cluster is one log: entries written by anyone else
+    (`raftctl propose hello`, another application) are skipped with a warning;
   - every replica applies the commit stream, in index order, to its dict;
-  - a linearizable get asks raftd for a read index, applies the stream through it, then
-    reads the dict (docs/protocol.md 6.5);
+  - a linearizable get asks raftd for a read index and waits until the loop has applied
+    the stream through it (docs/protocol.md 6.5);
   - every N applied entries the replica saves its dict as a snapshot through the applied
     index, so raftd may compact its log;
   - on (re)start the replica subscribes from index 1: raftd sends the latest snapshot
@@ -15,6 +18,7 @@ The application keeps its state (a dict) itself. raftd only orders and stores co
 Usage:
   kv.py [--socket PATH] [--snapshot-every N] set KEY VALUE
   kv.py [--socket PATH] get KEY
+  kv.py [--socket PATH] del KEY
   kv.py [--socket PATH] dump                 # every key, linearizable
   kv.py [--socket PATH] repl                 # commands from stdin, one per line:
                                              #   set K V | del K | get K | dump | status
@@ -25,94 +29,112 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "python"))
+_HERE = os.path.dirname(os.path.realpath(__file__))
+_SRC = os.path.join(_HERE, "..", "..", "python")
+if os.path.isdir(os.path.join(_SRC, "raftd_client")):
+    sys.path.insert(0, _SRC)  # the source tree's client; an installed one otherwise
 import msgpack  # noqa: E402
-from raftd_client import Client, RaftdError  # noqa: E402
+from raftd_client import RaftdError  # noqa: E402
+from raftd_client.apply import ApplyLoop  # noqa: E402
+
+TAG = "kv"
+_MAX_WARNINGS = 5
+
+
+def encode(op, k, v=None):
+    c = {"app": TAG, "op": op, "k": k}
+    if v is not None:
+        c["v"] = v
+    return msgpack.packb(c, use_bin_type=True)
+
+
+def decode(data):
+    """The kv command in `data`, or None when the entry is not one of ours."""
+    try:
+        c = msgpack.unpackb(data, raw=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return None
+    if (not isinstance(c, dict) or c.get("app") != TAG or c.get("op") not in ("set", "del")
+            or not isinstance(c.get("k"), str)):
+        return None
+    return c
 
 
 class KV:
     def __init__(self, socket_path=None, snapshot_every=100):
-        self.cmd = Client(socket_path, name="kv")           # requests
-        self.stream_conn = Client(socket_path, name="kv-stream")  # the commit stream
-        self.snapshot_every = snapshot_every
         self.data = {}
-        self.applied = 0
-        self.since_snapshot = 0
-        self.restored_from = 0          # index of the snapshot the state was restored from
-        self.snap_buf = bytearray()
-        self.stream = self.stream_conn.subscribe(from_=1)
+        self.skipped = 0
+        self.loop = ApplyLoop(socket_path, self._apply, self._snapshot, self._restore,
+                              snapshot_every_entries=snapshot_every or None, name="kv")
+        self.loop.client  # connect now: a bad socket is reported before anything else
+        self.loop.start()
 
     def close(self):
-        self.cmd.close()
-        self.stream_conn.close()
+        self.loop.stop()
 
-    # ---- applying the stream ----------------------------------------------------------------
+    # ---- the state machine (called by the apply loop, in index order) ---------------------
 
     def _apply(self, ev):
-        if ev.kind == "snapshot":
-            if ev.offset == 0:
-                self.snap_buf = bytearray()
-            self.snap_buf += ev.data
-            if ev.done:
-                # Replace the state wholesale: the snapshot is the truth through ev.index.
-                snap = msgpack.unpackb(bytes(self.snap_buf), raw=False)
-                self.data = snap["data"]
-                self.applied = ev.index
-                self.restored_from = ev.index
-                self.since_snapshot = 0
-                self.snap_buf = bytearray()
+        c = decode(ev.data)
+        if c is None:
+            # Not a kv command: another writer shares this cluster's log. Deterministic: every
+            # replica skips the same entries.
+            self.skipped += 1
+            if self.skipped <= _MAX_WARNINGS:
+                print(f"kv: warning: skipping entry {ev.index}: not a kv command "
+                      f"({ev.data[:20]!r})", file=sys.stderr)
             return
-        assert ev.index == self.applied + 1, f"stream gap: {ev.index} after {self.applied}"
-        self.applied = ev.index
-        if ev.type == "data":
-            c = msgpack.unpackb(ev.data, raw=False)
-            if c["op"] == "set":
-                self.data[c["k"]] = c["v"]
-            elif c["op"] == "del":
-                self.data.pop(c["k"], None)
-        self.since_snapshot += 1
-        if self.snapshot_every and self.since_snapshot >= self.snapshot_every:
-            self.save_snapshot()
+        if c["op"] == "set":
+            self.data[c["k"]] = c.get("v")
+        else:
+            self.data.pop(c["k"], None)
 
-    def catch_up(self, index):
-        """Applies the stream through `index`."""
-        while self.applied < index:
-            self._apply(next(self.stream))
+    def _snapshot(self):
+        return msgpack.packb({"app": TAG, "data": self.data}, use_bin_type=True)
 
-    def save_snapshot(self):
-        blob = msgpack.packb({"data": self.data}, use_bin_type=True)
-        self.cmd.snapshot(self.applied, blob)
-        self.since_snapshot = 0
+    def _restore(self, blob):
+        snap = msgpack.unpackb(blob, raw=False)
+        if not isinstance(snap, dict) or snap.get("app", TAG) != TAG:
+            raise ValueError("the node's snapshot was not written by kv")
+        self.data = dict(snap["data"])
 
     # ---- the application's API ------------------------------------------------------------
 
     def set(self, k, v):
-        p = self.cmd.propose(msgpack.packb({"op": "set", "k": k, "v": v}, use_bin_type=True))
-        self.catch_up(p.index)  # read-your-writes for this replica
-        return p.index
+        return self.loop.propose(encode("set", k, v)).index  # applied here on return
 
     def delete(self, k):
-        p = self.cmd.propose(msgpack.packb({"op": "del", "k": k}, use_bin_type=True))
-        self.catch_up(p.index)
-        return p.index
+        return self.loop.propose(encode("del", k)).index
 
     def get(self, k):
         """Linearizable: reflects every write acknowledged before the call began."""
-        self.catch_up(self.cmd.read_index())
-        return self.data.get(k)
+        self.loop.linearizable_read()
+        with self.loop.lock:
+            return self.data.get(k)
 
     def dump(self):
-        self.catch_up(self.cmd.read_index())
-        return dict(self.data)
+        self.loop.linearizable_read()
+        with self.loop.lock:
+            return dict(self.data)
+
+    def status(self):
+        with self.loop.lock:
+            return {"applied": self.loop.applied, "restored_from": self.loop.restored_from,
+                    "keys": len(self.data), "skipped": self.skipped}
 
 
 def main():
     ap = argparse.ArgumentParser(description="replicated key-value store on raftd")
-    ap.add_argument("--socket", default=None)
-    ap.add_argument("--snapshot-every", type=int, default=100)
+    ap.add_argument("--socket", default=None, help="raftd socket (default $RAFTD_SOCKET, "
+                                                   "else ./raftd.sock)")
+    ap.add_argument("--snapshot-every", type=int, default=100,
+                    help="save a snapshot every N applied entries (0: never)")
     ap.add_argument("command", choices=["set", "get", "del", "dump", "repl"])
     ap.add_argument("args", nargs="*")
     a = ap.parse_args()
+    need = {"set": 2, "get": 1, "del": 1, "dump": 0, "repl": 0}[a.command]
+    if len(a.args) != need:
+        ap.error(f"{a.command} takes {need} argument(s)")
     try:
         kv = KV(a.socket, a.snapshot_every)
     except RaftdError as e:
@@ -120,19 +142,18 @@ def main():
         return 3
 
     def run(cmd, args):
-        if cmd == "set":
+        if cmd == "set" and len(args) == 2:
             return str(kv.set(args[0], args[1]))
-        if cmd == "del":
+        if cmd == "del" and len(args) == 1:
             return str(kv.delete(args[0]))
-        if cmd == "get":
+        if cmd == "get" and len(args) == 1:
             v = kv.get(args[0])
             return "(nil)" if v is None else v
-        if cmd == "dump":
+        if cmd == "dump" and not args:
             return json.dumps(kv.dump(), sort_keys=True)
-        if cmd == "status":
-            return json.dumps({"applied": kv.applied, "restored_from": kv.restored_from,
-                               "keys": len(kv.data)})
-        raise ValueError(f"unknown command {cmd}")
+        if cmd == "status" and not args:
+            return json.dumps(kv.status())
+        raise ValueError(f"bad command: {' '.join([cmd, *args])}")
 
     try:
         if a.command != "repl":
@@ -146,6 +167,8 @@ def main():
                 print(run(parts[0], parts[1:]), flush=True)
             except RaftdError as e:
                 print(f"error {e.code} {e.message}", flush=True)
+            except ValueError as e:
+                print(f"error BAD_COMMAND {e}", flush=True)
         return 0
     except RaftdError as e:
         print(f"kv: {e}", file=sys.stderr)
