@@ -58,6 +58,9 @@ NodeBackend::~NodeBackend() {
 }
 
 Status NodeBackend::start() {
+    // A node may lead already (a single-node cluster elects itself before clients are
+    // served): role_changed() only reports changes from here on.
+    last_leader_ = host_.node().leader();
     Status st = timer_.init(host_.loop());
     if (st) st = timer_.start(kExpireEveryMs, kExpireEveryMs, [this] { expire(); });
     auto& ev = host_.events();
@@ -118,6 +121,15 @@ ipc::StatusReply NodeBackend::status() const {
 
 ipc::Membership NodeBackend::members() const {
     return to_membership(host_.node().conf_state());
+}
+
+raft::NodeId NodeBackend::leader() const {
+    // Known only once on_role_changed() has caught up with raft: a request forwarded to a
+    // leader that raft knows but the forwarder does not yet would be given up by the
+    // forwarder's leader_changed() a moment later (INDETERMINATE for a proposal that was
+    // about to be served). Until then requests wait; the server drains them when told.
+    const raft::NodeId l = host_.node().leader();
+    return l == last_leader_ ? l : raft::kNoNode;
 }
 
 // ---- proposals --------------------------------------------------------------------------
@@ -240,7 +252,7 @@ void NodeBackend::serve_forwarded_request(raft::NodeId from, uint64_t seq, std::
 
 // ---- reads ------------------------------------------------------------------------------
 
-void NodeBackend::read_index(ipc::Done<ipc::ReadIndexReply> done) {
+void NodeBackend::read_index(bool lease, ipc::Done<ipc::ReadIndexReply> done) {
     if (host_.stopping()) {
         done(Error{ErrorCode::kShuttingDown, "raftd is stopping", std::nullopt});
         return;
@@ -248,7 +260,9 @@ void NodeBackend::read_index(ipc::Done<ipc::ReadIndexReply> done) {
     std::string ctx(8, '\0');
     uint64_t n = next_read_++;
     std::memcpy(ctx.data(), &n, sizeof n);
-    if (Status st = host_.node().read_index(ctx); !st) {
+    // A lease read only where the client asked for one: raft's lease_read is the node's
+    // permission, the request's `lease` the client's choice (docs/protocol.md 6.5).
+    if (Status st = host_.node().read_index(ctx, lease); !st) {
         done(not_leader_error("read_index: " + st.message()));
         return;
     }

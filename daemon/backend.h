@@ -52,8 +52,9 @@ class NodeBackend final : public ipc::Backend {
     ipc::NodeInfo info() const override;
     ipc::StatusReply status() const override;
     ipc::Membership members() const override;
+    raft::NodeId leader() const override;
     void propose(raft::Payload data, ipc::Done<ipc::ProposeReply> done) override;
-    void read_index(ipc::Done<ipc::ReadIndexReply> done) override;
+    void read_index(bool lease, ipc::Done<ipc::ReadIndexReply> done) override;
     void change_members(ipc::MemberChange change, ipc::Done<ipc::Membership> done) override;
     void transfer_leader(raft::NodeId to, ipc::Done<ipc::TransferLeaderReply> done) override;
     void campaign(ipc::Done<ipc::CampaignReply> done) override;

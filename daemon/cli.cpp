@@ -23,7 +23,7 @@ constexpr EnumName<Kind> kTypeLabels[] = {
     {Kind::kBytes, "SIZE"},     {Kind::kMode, "MODE"},
     {Kind::kString, "TEXT"},    {Kind::kEnum, "LEVEL"},
     {Kind::kAddr, "HOST:PORT"}, {Kind::kMembers, "ID=HOST:PORT,..."},
-    {Kind::kUids, "UID,..."},
+    {Kind::kIds, "ID,..."},
 };
 
 const char* type_label(const OptionSpec& o) {
@@ -76,13 +76,13 @@ Result<Invocation> parse_command_line(int argc, const char* const* argv) {
             names += ",!--no-" + flag_of(o.name);
             help += std::string(" (default: ") + (render_flag_value(defaults, o)) + ")";
             s.opt = app.add_flag(names, s.text, help);
-        } else if (o.kind == Kind::kMembers || o.kind == Kind::kUids) {
+        } else if (o.kind == Kind::kMembers || o.kind == Kind::kIds) {
             s.opt = app.add_option(names, s.items, help)->delimiter(',');
         } else {
             s.opt = app.add_option(names, s.text, help);
         }
         s.opt->group(std::string(o.group))
-            ->multi_option_policy(o.kind == Kind::kMembers || o.kind == Kind::kUids
+            ->multi_option_policy(o.kind == Kind::kMembers || o.kind == Kind::kIds
                                       ? CLI::MultiOptionPolicy::TakeAll
                                       : CLI::MultiOptionPolicy::TakeLast);
         if (o.kind != Kind::kBool) {
@@ -129,7 +129,7 @@ Result<Invocation> parse_command_line(int argc, const char* const* argv) {
     for (const Slot& s : slots) {
         if (s.opt->count() == 0) continue;
         std::string text = s.text;
-        if (!s.items.empty() || s.spec->kind == Kind::kMembers || s.spec->kind == Kind::kUids) {
+        if (!s.items.empty() || s.spec->kind == Kind::kMembers || s.spec->kind == Kind::kIds) {
             text.clear();
             for (const auto& item : s.items)
                 text += (text.empty() ? "" : ",") + item;

@@ -25,6 +25,10 @@ class ClientServiceImpl final : public ClientService {
         so.max_frame = static_cast<uint32_t>(c.max_frame);
         so.max_entry = static_cast<uint32_t>(c.max_entry);
         so.allowed_uids = c.allowed_uids;
+        so.allowed_gids = c.allowed_gids;
+        so.request_timeout_ms = c.request_timeout_ms;
+        so.leader_wait_requests = c.leader_wait_requests;
+        so.leader_wait_bytes = c.leader_wait_bytes;
         if (Status st = backend_.start(); !st) return st;
         server_ = std::make_unique<ipc::Server>(host.loop_owner(), backend_, so);
         backend_.set_notify([this](raft::Index i) { server_->on_commit(i); },

@@ -74,9 +74,10 @@ Result<raft::Member> parse_member(std::string_view s) {
     return raft::Member{*id, std::string(addr)};
 }
 
-Result<uint32_t> parse_uid(uint64_t v) {
+// A user or group id: (uint32_t)-1 means "no id" to the kernel.
+Result<uint32_t> parse_id(uint64_t v) {
     if (v >= UINT32_MAX)
-        return Status::invalid_argument("uid " + std::to_string(v) + " is too large");
+        return Status::invalid_argument("id " + std::to_string(v) + " is too large");
     return static_cast<uint32_t>(v);
 }
 
@@ -213,13 +214,13 @@ Result<Value> from_toml(const OptionSpec& o, const toml::node& n) {
             }
             return Value(std::move(ms));
         }
-        case Kind::kUids: {
-            if (!n.is_array()) return wrong("an array of user ids");
+        case Kind::kIds: {
+            if (!n.is_array()) return wrong("an array of numeric ids");
             std::vector<uint32_t> uids;
             for (const auto& e : *n.as_array()) {
                 if (!e.is_integer() || *e.value<int64_t>() < 0)
-                    return wrong("an array of user ids");
-                auto u = parse_uid(static_cast<uint64_t>(*e.value<int64_t>()));
+                    return wrong("an array of numeric ids");
+                auto u = parse_id(static_cast<uint64_t>(*e.value<int64_t>()));
                 if (!u) return u.status();
                 uids.push_back(*u);
             }
@@ -267,12 +268,12 @@ Result<Value> from_text(const OptionSpec& o, std::string_view t) {
             }
             return Value(std::move(ms));
         }
-        case Kind::kUids: {
+        case Kind::kIds: {
             std::vector<uint32_t> uids;
             for (auto part : split_commas(t)) {
                 auto n = parse_uint(part);
                 if (!n) return n.status();
-                auto u = parse_uid(*n);
+                auto u = parse_id(*n);
                 if (!u) return u.status();
                 uids.push_back(*u);
             }
@@ -464,6 +465,10 @@ Status validate(const Config& c) {
         return bad("heartbeat_ticks (" + std::to_string(c.heartbeat_ticks) +
                    ") must be smaller than election_ticks (" + std::to_string(c.election_ticks) +
                    ")");
+    if (c.lease_read && !c.check_quorum)
+        return bad(
+            "lease_read needs check_quorum: without it a deposed leader never learns "
+            "that its lease ended");
     if (c.reconnect_min_ms > c.reconnect_max_ms)
         return bad("reconnect_min_ms (" + std::to_string(c.reconnect_min_ms) +
                    ") must not exceed reconnect_max_ms (" + std::to_string(c.reconnect_max_ms) +

@@ -32,6 +32,7 @@ struct Config {
     uint32_t socket_mode = 0;
     std::string socket_group;
     std::vector<uint32_t> allowed_uids;
+    std::vector<uint32_t> allowed_gids;
     // Peers and membership
     std::string listen;
     std::string advertise;
@@ -53,6 +54,7 @@ struct Config {
     uint64_t heartbeat_ticks = 0;
     bool pre_vote = false;
     bool check_quorum = false;
+    bool lease_read = false;
     uint64_t max_inflight_msgs = 0;
     uint64_t max_inflight_bytes = 0;
     uint64_t max_append_bytes = 0;
@@ -60,10 +62,12 @@ struct Config {
     // Limits shared with clients
     uint64_t max_frame = 0;
     uint64_t max_entry = 0;
+    uint64_t request_timeout_ms = 0;
+    uint64_t leader_wait_requests = 0;
+    uint64_t leader_wait_bytes = 0;
     // Storage
     uint64_t wal_segment_size = 0;
     uint64_t wal_cache_bytes = 0;
-    uint64_t snapshot_keep = 0;
     uint64_t log_keep_entries = 0;
     // Logging
     std::string log_level;
@@ -91,7 +95,7 @@ enum class Kind {
     kEnum,     // one of `choices`
     kAddr,     // "host:port"
     kMembers,  // list of "id=host:port"
-    kUids,     // list of numeric user ids
+    kIds,      // list of numeric user or group ids
 };
 
 using Field =

@@ -86,8 +86,8 @@ std::string type_text(const OptionSpec& o) {
             return o.def == "\"\"" ? "host:port, or empty" : "host:port";
         case Kind::kMembers:
             return "list of \"id=host:port\"";
-        case Kind::kUids:
-            return "list of user ids";
+        case Kind::kIds:
+            return "list of numeric ids";
     }
     return "";
 }
@@ -125,7 +125,7 @@ std::string render_value(const Config& cfg, const OptionSpec& o) {
             }
             return out + "]";
         }
-        case Kind::kUids: {
+        case Kind::kIds: {
             std::string out = "[";
             for (uint32_t u : field_ref<std::vector<uint32_t>>(cfg, o)) {
                 if (out.size() > 1) out += ", ";
@@ -153,7 +153,7 @@ std::string render_flag_value(const Config& cfg, const OptionSpec& o) {
                 out += (out.empty() ? "" : ",") + std::to_string(m.id) + "=" + m.addr;
             return out;
         }
-        case Kind::kUids: {
+        case Kind::kIds: {
             std::string out;
             for (uint32_t u : field_ref<std::vector<uint32_t>>(cfg, o))
                 out += (out.empty() ? "" : ",") + std::to_string(u);

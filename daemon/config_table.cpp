@@ -52,12 +52,21 @@ OptionSpec{"socket_group", "Client socket", Kind::kString, &Config::socket_group
   "Group owning the socket file (empty: raftd's own group)",
   "Name of the group that owns the socket file. Empty keeps the group of the raftd process.",
   ""},
-OptionSpec{"allowed_uids", "Client socket", Kind::kUids, &Config::allowed_uids, "[]", 0, 0, "",
+OptionSpec{"allowed_uids", "Client socket", Kind::kIds, &Config::allowed_uids, "[]", 0, 0, "",
   "",
   "User ids allowed to connect (empty: any the file mode lets in)",
   "Numeric user ids allowed to connect, checked with the peer credentials of every new "
-  "connection on top of the file mode. Empty allows every user the file mode lets in. The "
-  "user raftd runs as is always allowed.",
+  "connection on top of the file mode. Empty (with `allowed_gids` empty too) allows every "
+  "user the file mode lets in. raftd's own user is not implied: list it too if tools such "
+  "as raftctl run as that user.",
+  ""},
+OptionSpec{"allowed_gids", "Client socket", Kind::kIds, &Config::allowed_gids, "[]", 0, 0, "",
+  "",
+  "Group ids allowed to connect (empty: any the file mode lets in)",
+  "Numeric group ids allowed to connect, checked like `allowed_uids` against the primary group "
+  "in the peer credentials of every new connection. When either list is non-empty, a "
+  "connection is accepted if its user is in `allowed_uids` or its primary group is in "
+  "`allowed_gids`; others are disconnected at once (logged at warn).",
   ""},
 
 // ---- Peers ------------------------------------------------------------------------------
@@ -186,6 +195,15 @@ OptionSpec{"check_quorum", "Raft", Kind::kBool, &Config::check_quorum, "true", 0
   "A leader that has not heard from a quorum during an election timeout steps down, so that "
   "clients of a partitioned leader find out quickly instead of waiting.",
   ""},
+OptionSpec{"lease_read", "Raft", Kind::kBool, &Config::lease_read, "false", 0, 0, "", "",
+  "Let read_index with lease answer from the leader's lease",
+  "Lets a `read_index` request that asks for it (`\"lease\": true`) be answered from the "
+  "leader's lease, without a heartbeat round, while a quorum acknowledged the leader within "
+  "the last `election_ticks` - 1 ticks. Safe only if the nodes' clocks run at rates that "
+  "differ by less than one tick per election timeout, and it needs `check_quorum`; a node "
+  "with it also ignores vote requests for one election timeout after it starts. Give every "
+  "node the same value. Off, every read is confirmed by a quorum round (docs/protocol.md 6.5).",
+  ""},
 OptionSpec{"max_inflight_msgs", "Raft", Kind::kUint, &Config::max_inflight_msgs, "256", 1,
   65536, "", "",
   "AppendEntries in flight to one follower",
@@ -223,6 +241,25 @@ OptionSpec{"max_entry", "Limits", Kind::kBytes, &Config::max_entry, "\"1MiB\"", 
   "Largest payload of one proposed entry. It must leave room for the frame around it: at most "
   "`max_frame` minus 4KiB.",
   ""},
+OptionSpec{"request_timeout_ms", "Limits", Kind::kUint, &Config::request_timeout_ms, "5000", 0,
+  3600000, "", "",
+  "How long a request waits for a leader unless it says (timeout_ms)",
+  "How long a proposal, `read_index`, membership change or leader transfer that finds no "
+  "leader known waits for one (an election) before it is answered UNAVAILABLE with nothing "
+  "done, when the request carries no `timeout_ms` of its own. 0 answers UNAVAILABLE at once.",
+  ""},
+OptionSpec{"leader_wait_requests", "Limits", Kind::kUint, &Config::leader_wait_requests, "1024",
+  1, 1000000, "", "",
+  "Requests that may wait for a leader at once",
+  "Requests, over all clients, that may wait for a leader at the same time; one more is "
+  "answered BUSY at once.",
+  ""},
+OptionSpec{"leader_wait_bytes", "Limits", Kind::kBytes, &Config::leader_wait_bytes, "\"16MiB\"",
+  1 * KiB, 16 * GiB, "", "",
+  "Proposal bytes that may wait for a leader at once",
+  "Bytes of the requests waiting for a leader, over all clients: each proposal's data plus "
+  "128 bytes per request. A request that would go beyond it is answered BUSY at once.",
+  ""},
 
 // ---- Storage ----------------------------------------------------------------------------
 OptionSpec{"wal_segment_size", "Storage", Kind::kBytes, &Config::wal_segment_size, "\"64MiB\"",
@@ -236,11 +273,6 @@ OptionSpec{"wal_cache_bytes", "Storage", Kind::kBytes, &Config::wal_cache_bytes,
   "Memory for recent entries, to serve peers without disk reads",
   "Memory holding the most recently written entries, so that followers and subscribers close "
   "to the tail are served without reading the disk.",
-  ""},
-OptionSpec{"snapshot_keep", "Storage", Kind::kUint, &Config::snapshot_keep, "2", 1, 100, "", "",
-  "Snapshot files kept in the data directory",
-  "Snapshot files kept in the data directory; older ones are deleted once a newer one is "
-  "durable.",
   ""},
 OptionSpec{"log_keep_entries", "Storage", Kind::kUint, &Config::log_keep_entries, "10000", 0,
   UINT64_MAX, "", "",
@@ -277,6 +309,9 @@ const std::array kRemoved = {
 RemovedOption{"persist_on_loop",
   "a batch is written on the event loop thread when the storage thread is idle and no "
   "client replies wait to be written, and on the storage thread otherwise"},
+RemovedOption{"snapshot_keep",
+  "the data directory holds one snapshot file, the current one; the previous one is deleted "
+  "as soon as a newer one is current (docs/wal-format.md, 6.2)"},
 RemovedOption{"leader_async_append",
   "the leader always writes its own entries on the storage thread while it keeps "
   "replicating, and counts them toward commit once durable"},

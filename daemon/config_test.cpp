@@ -169,6 +169,12 @@ TEST_CASE("initial_cluster_must_list_this_node_once") {
 TEST_CASE("cross_option_rules_are_enforced") {
     Config c = default_config();
     c.heartbeat_ticks = c.election_ticks;
+    {
+        Config l = default_config();
+        l.lease_read = true;
+        l.check_quorum = false;
+        CHECK(validate(l).message().rfind("lease_read needs check_quorum", 0) == 0);
+    }
     CHECK(validate(c).message() == "heartbeat_ticks (10) must be smaller than election_ticks (10)");
     c = default_config();
     c.max_entry = c.max_frame;
@@ -194,7 +200,8 @@ TEST_CASE("flags_override_the_file_which_overrides_defaults") {
 
 TEST_CASE("boolean_and_list_flags") {
     auto inv = run_cli({"--no-pre-vote", "--join", "--peers", "1=a:1,2=b:2", "--node-id", "2",
-                        "--allowed-uids", "1000,1001"});
+                        "--allowed-uids", "1000,1001", "--allowed-gids", "50,51", "--lease-read",
+                        "--request-timeout-ms", "250"});
     REQUIRE_MESSAGE(inv.is_ok(), inv.status().to_string());
     CHECK_FALSE(inv->config.pre_vote);
     CHECK(inv->config.check_quorum);
@@ -202,6 +209,9 @@ TEST_CASE("boolean_and_list_flags") {
     REQUIRE(inv->config.initial_cluster.size() == 2);
     CHECK(inv->config.initial_cluster[1].addr == "b:2");
     CHECK(inv->config.allowed_uids == std::vector<uint32_t>{1000, 1001});
+    CHECK(inv->config.allowed_gids == std::vector<uint32_t>{50, 51});
+    CHECK(inv->config.lease_read);
+    CHECK(inv->config.request_timeout_ms == 250);
 
     // A repeated list flag accumulates rather than keeping only the last one.
     auto repeated = run_cli({"--initial-cluster", "1=a:1", "--initial-cluster", "2=b:2"});
@@ -256,6 +266,17 @@ TEST_CASE("a_removed_option_is_ignored_with_a_warning_not_refused") {
     CHECK(render_effective_toml(inv->config).find("persist_on_loop") == std::string::npos);
     CHECK(render_reference_markdown().find("- `persist_on_loop`: ") != std::string::npos);
     CHECK(default_config().warnings.empty());
+}
+
+TEST_CASE("snapshot_keep_is_removed_because_one_snapshot_file_is_all_raftd_keeps") {
+    // It never had an effect: the store deletes the previous snapshot file once a newer one
+    // is current. A file that sets it still loads.
+    Config c = default_config();
+    REQUIRE(load("snapshot_keep = 5\n", c));
+    REQUIRE(c.warnings.size() == 1);
+    CHECK(c.warnings[0].find("'snapshot_keep' was removed and is ignored: the data directory "
+                             "holds one snapshot file") != std::string::npos);
+    CHECK(find_option("snapshot_keep") == nullptr);
 }
 
 TEST_CASE("help_lists_every_option_with_its_default") {

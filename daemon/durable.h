@@ -70,7 +70,6 @@ struct StoreOptions {
     uint64_t segment_bytes = 64u << 20;
     uint64_t cache_bytes = 64u << 20;
     uint64_t keep_entries = 10000;
-    uint64_t snapshot_keep = 2;
     std::string cluster;
     uint64_t node_id = 0;
 };

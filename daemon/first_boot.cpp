@@ -112,6 +112,16 @@ HelloVerdict NodeHost::on_hello(const PeerHello& h) {
     return {};
 }
 
+std::string NodeHost::lost_data(raft::NodeId peer, uint64_t known, const char* must_not) const {
+    return cfg_.data_dir + " is empty but peer " + std::to_string(peer) + " knew node " +
+           std::to_string(cfg_.node_id) + " with a log (incarnation " + hex(known) +
+           ", this directory is " + hex(store_->incarnation()) +
+           "). This node lost its data and must not " + must_not +
+           ". If the loss is confirmed, remove node " + std::to_string(cfg_.node_id) +
+           " from the cluster and add this machine back under a new node_id with join = true "
+           "(--join): see docs/operations.md, 'A member lost its data directory'";
+}
+
 HelloVerdict NodeHost::on_welcome(raft::NodeId peer, const PeerWelcome& w) {
     if (w.ok && w.bootstrapping && w.incarnation != 0) {
         // We dialled a peer whose store is empty. If it had a log here under another
@@ -128,31 +138,15 @@ HelloVerdict NodeHost::on_welcome(raft::NodeId peer, const PeerWelcome& w) {
                 0};
     }
     if (joining_empty_ && !w.ok && w.known_incarnation != 0 && !stopping_) {
-        fatal("refusing to join: data dir " + cfg_.data_dir + " is empty but peer " +
-              std::to_string(peer) + " knew node " + std::to_string(cfg_.node_id) +
-              " with a log (incarnation " + hex(w.known_incarnation) + ", this directory is " +
-              hex(store_->incarnation()) +
-              "). This node lost its data and must not rejoin under its old id. If the loss is "
-              "confirmed, remove node " +
-              std::to_string(cfg_.node_id) +
-              " from the cluster and add this machine back under a new node_id with "
-              "join = true (--join): see "
-              "docs/operations.md, 'A member lost its data directory'");
+        fatal("refusing to join: data dir " +
+              lost_data(peer, w.known_incarnation, "rejoin under its old id"));
         return {};
     }
     if (!awaiting_peers_ || stopping_) return {};
     if (!w.ok) {
         if (w.known_incarnation == 0) return {};  // another refusal: logged, retried
-        fatal("refusing to bootstrap: data dir " + cfg_.data_dir + " is empty but peer " +
-              std::to_string(peer) + " knew node " + std::to_string(cfg_.node_id) +
-              " with a log (incarnation " + hex(w.known_incarnation) + ", this directory is " +
-              hex(store_->incarnation()) +
-              "). This node lost its data and must not vote as a new one. If the loss is "
-              "confirmed, remove node " +
-              std::to_string(cfg_.node_id) +
-              " from the cluster and add this machine back under a new node_id with "
-              "join = true (--join): see "
-              "docs/operations.md, 'A member lost its data directory'");
+        fatal("refusing to bootstrap: data dir " +
+              lost_data(peer, w.known_incarnation, "vote as a new one"));
         return {};
     }
     const bool news = heard_.insert(peer).second;

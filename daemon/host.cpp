@@ -105,7 +105,6 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     so.segment_bytes = cfg.wal_segment_size;
     so.cache_bytes = cfg.wal_cache_bytes;
     so.keep_entries = cfg.log_keep_entries;
-    so.snapshot_keep = cfg.snapshot_keep;
     so.cluster = cfg.cluster;
     so.node_id = cfg.node_id;
     auto store = open_store(h->dir_->path(), so);
@@ -152,6 +151,7 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     rc.heartbeat_tick = static_cast<int>(cfg.heartbeat_ticks);
     rc.pre_vote = cfg.pre_vote;
     rc.check_quorum = cfg.check_quorum;
+    rc.lease_read = cfg.lease_read;
     rc.max_inflight_msgs = cfg.max_inflight_msgs;
     rc.max_inflight_bytes = cfg.max_inflight_bytes;
     rc.max_size_per_msg = cfg.max_append_bytes;

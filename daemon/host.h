@@ -135,6 +135,8 @@ class NodeHost final : private PipelineActions {
     Status start_awaiting_peers();
     HelloVerdict on_hello(const PeerHello& h);
     HelloVerdict on_welcome(raft::NodeId peer, const PeerWelcome& w);
+    // The rest of the line a node that lost its data stops with, after "data dir ".
+    std::string lost_data(raft::NodeId peer, uint64_t known, const char* must_not) const;
     // Every other initial member answered: write the bootstrap entry, then restore the node.
     void bootstrap_now();
     void log_awaiting();

@@ -249,6 +249,7 @@ constexpr Field<raft::Message> kMessageFields[] = {
     {"round", uint_field<&raft::Message::round>},
     {"transfer", bool_field<&raft::Message::transfer>},
     {"quiet", bool_field<&raft::Message::quiet>},
+    {"lease", bool_field<&raft::Message::lease>},
     {"ctx", bin_field<&raft::Message::context>},
     {"snap", read_snapshot},
     {"offset", uint_field<&raft::Message::offset>},
@@ -328,7 +329,7 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m) {
     const bool has_snap = m.type == raft::MessageType::kSnapshot;
     uint32_t n = 3 + (m.term != 0) + (m.log_term != 0) + (m.index != 0) + (m.commit != 0) +
                  !m.entries.empty() + m.reject + (m.reject_hint != 0) + (m.round != 0) +
-                 m.transfer + m.quiet + !m.context.empty() + has_snap + (m.offset != 0) +
+                 m.transfer + m.quiet + m.lease + !m.context.empty() + has_snap + (m.offset != 0) +
                  !m.data.empty() + m.done;
     FrameWriter w(out);
     w.pk().pack_map(n);
@@ -362,6 +363,7 @@ size_t encode_message(ipc::OutBuffer& out, const raft::Message& m) {
     if (m.round) pack_uint(w, "round", m.round);
     if (m.transfer) pack_bool(w, "transfer", true);
     if (m.quiet) pack_bool(w, "quiet", true);
+    if (m.lease) pack_bool(w, "lease", true);
     if (!m.context.empty()) pack_bin(w, "ctx", m.context);
     if (has_snap) {
         w.str("snap");

@@ -147,6 +147,9 @@ class Backend {
     // The whole `status` reply (node_id, cluster, version included).
     virtual StatusReply status() const = 0;
     virtual Membership members() const = 0;
+    // The leader this node knows (kNoNode: none). Requests that need one wait while there is
+    // none (ipc/leader_wait.h); the server asks again when on_leader_change() is called.
+    virtual raft::NodeId leader() const = 0;
 
     // ---- operations that complete later ------------------------------------------------
     // Appends `data` as one data entry; done once this node knows it committed. Calls made
@@ -155,8 +158,10 @@ class Backend {
     // UNAVAILABLE (definitely not appended), INDETERMINATE (may commit), BUSY, SHUTTING_DOWN.
     virtual void propose(raft::Payload data, Done<ProposeReply> done) = 0;
     // ReadIndex (Raft thesis 6.4), forwarded to the leader on a follower. done with the read
-    // index once leadership was confirmed by a quorum. Errors: UNAVAILABLE, TIMEOUT.
-    virtual void read_index(Done<ReadIndexReply> done) = 0;
+    // index once leadership was confirmed by a quorum, or with `lease` from the leader's
+    // lease while it holds one (then without a heartbeat round; a node not configured for
+    // lease reads confirms by a quorum anyway). Errors: UNAVAILABLE, TIMEOUT.
+    virtual void read_index(bool lease, Done<ReadIndexReply> done) = 0;
     // One membership change; done with the configuration once the change is applied (for
     // change_members: once the joint configuration was entered and left; for demote: once
     // the voter is a learner). Errors: BAD_REQUEST, BUSY, UNAVAILABLE, TIMEOUT, NOT_FOUND.

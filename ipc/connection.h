@@ -22,6 +22,7 @@
 
 #include "ipc/backend.h"
 #include "ipc/frame.h"
+#include "ipc/leader_wait.h"
 #include "ipc/protocol.h"
 #include "ipc/server.h"
 #include "ipc/subscription.h"
@@ -40,6 +41,8 @@ class ConnectionOwner {
     // Added to UNAVAILABLE errors that name no leader.
     virtual const LeaderHint& leader() const = 0;
     virtual FinishingWriters& finishing() = 0;
+    // Where requests that need a leader wait for one.
+    virtual LeaderWait& leader_wait() = 0;
     // The counters a connection advances (requests, bad_frames, writes, frames_out).
     virtual ServerStats& counters() = 0;
     // `c` has output to write at the next flush point.
@@ -88,6 +91,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     size_t in_flight() const { return pending_.size(); }
     Subscriptions& subscriptions() { return subs_; }
     Upload& upload() { return upload_; }
+    LeaderWait& leader_wait() { return owner_.leader_wait(); }
 
     template <typename T>
     void reply(uint64_t rid, const T& value) {

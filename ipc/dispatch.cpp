@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <variant>
@@ -34,7 +36,16 @@ void snapshot_chunk(Connection& c, uint64_t id, SnapshotRequest&& r) {
               }));
 }
 
-void handle_request(Connection& c, uint64_t id, Request&& req) {
+// Calls the Backend through the leader wait (leader_wait.h): at once when a leader is known,
+// else once one is, or UNAVAILABLE after the request's timeout.
+template <typename T, typename Call>
+void when_leader(Connection& c, uint64_t id, std::optional<uint64_t> timeout_ms, uint64_t bytes,
+                 Call call) {
+    c.leader_wait().submit<T>(c.id(), timeout_ms, bytes,
+                              std::function<void(Done<T>)>(std::move(call)), c.reply_later<T>(id));
+}
+
+void handle_request(Connection& c, uint64_t id, Request&& req, std::optional<uint64_t> timeout_ms) {
     Backend& b = c.backend();
     std::visit(
         [&](auto& r) {
@@ -56,10 +67,19 @@ void handle_request(Connection& c, uint64_t id, Request&& req) {
             } else if constexpr (std::is_same_v<R, PingRequest>) {
                 c.reply(id, OkReply{});
             } else if constexpr (std::is_same_v<R, ProposeRequest>) {
-                b.propose(std::move(r.data), c.reply_later<ProposeReply>(id));
+                const uint64_t bytes = r.data.size();
+                when_leader<ProposeReply>(
+                    c, id, timeout_ms, bytes,
+                    [bp = &b, data = std::move(r.data)](Done<ProposeReply> d) mutable {
+                        bp->propose(std::move(data), std::move(d));
+                    });
             } else if constexpr (std::is_same_v<R, SubscribeRequest>) {
-                if (auto e = c.subscriptions().start(id, r.from))
-                    return c.send_error(id, std::move(*e));
+                if (c.subscriptions().size() >= c.options().max_subscriptions)
+                    return c.send_error(
+                        id, err(ErrorCode::kBusy,
+                                "too many subscriptions on this connection (" +
+                                    std::to_string(c.options().max_subscriptions) + ")"));
+                c.subscriptions().start(id, r.from);
                 c.reply(id, OkReply{});  // the reply precedes the stream's first event
                 c.pump();
             } else if constexpr (std::is_same_v<R, UnsubscribeRequest>) {
@@ -68,7 +88,10 @@ void handle_request(Connection& c, uint64_t id, Request&& req) {
                                                 "no active subscription " + std::to_string(r.sub)));
                 c.reply(id, OkReply{});
             } else if constexpr (std::is_same_v<R, ReadIndexRequest>) {
-                b.read_index(c.reply_later<ReadIndexReply>(id));
+                when_leader<ReadIndexReply>(c, id, timeout_ms, 0,
+                                            [bp = &b, lease = r.lease](Done<ReadIndexReply> d) {
+                                                bp->read_index(lease, std::move(d));
+                                            });
             } else if constexpr (std::is_same_v<R, SnapshotRequest>) {
                 snapshot_chunk(c, id, std::move(r));
             } else if constexpr (std::is_same_v<R, StatusRequest>) {
@@ -76,12 +99,19 @@ void handle_request(Connection& c, uint64_t id, Request&& req) {
             } else if constexpr (std::is_same_v<R, MembersRequest>) {
                 c.reply(id, b.members());
             } else if constexpr (std::is_same_v<R, TransferLeaderRequest>) {
-                b.transfer_leader(r.to, c.reply_later<TransferLeaderReply>(id));
+                when_leader<TransferLeaderReply>(c, id, timeout_ms, 0,
+                                                 [bp = &b, to = r.to](Done<TransferLeaderReply> d) {
+                                                     bp->transfer_leader(to, std::move(d));
+                                                 });
             } else if constexpr (std::is_same_v<R, CampaignRequest>) {
                 b.campaign(c.reply_later<CampaignReply>(id));
             } else {
                 // add_member, remove_member, promote, demote, change_members
-                b.change_members(MemberChange(std::move(r)), c.reply_later<Membership>(id));
+                when_leader<Membership>(
+                    c, id, timeout_ms, 0,
+                    [bp = &b, ch = MemberChange(std::move(r))](Done<Membership> d) mutable {
+                        bp->change_members(std::move(ch), std::move(d));
+                    });
             }
         },
         req);
@@ -103,7 +133,7 @@ void dispatch(Connection& c, const Frame& f) {
     if (c.in_flight() >= c.options().max_inflight)
         return c.send_error(
             id, err(ErrorCode::kBusy, "too many requests in flight on this connection"));
-    handle_request(c, id, std::move(*p.request));
+    handle_request(c, id, std::move(*p.request), p.timeout_ms);
 }
 
 }  // namespace raftd::ipc

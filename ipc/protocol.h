@@ -68,7 +68,9 @@ struct SubscribeRequest {
 struct UnsubscribeRequest {
     uint64_t sub = 0;  // the subscribe request's id
 };
-struct ReadIndexRequest {};
+struct ReadIndexRequest {
+    bool lease = false;  // may be served from the leader's lease (docs/protocol.md 6.5)
+};
 struct SnapshotRequest {
     raft::Index index = 0;
     uint64_t offset = 0;
@@ -123,10 +125,16 @@ struct ParseLimits {
 struct Parsed {
     std::optional<uint64_t> id;
     std::optional<Request> request;  // set on success
-    Error error;                     // meaningful when !request
+    // How long a request that needs a leader waits for one (docs/protocol.md 6.7); absent:
+    // the server's default. Read for those requests only (waits_for_leader()).
+    std::optional<uint64_t> timeout_ms;
+    Error error;  // meaningful when !request
     bool ok() const { return request.has_value(); }
 };
 Parsed parse_request(const Frame& frame, const ParseLimits& limits = {});
+// propose, read_index, the membership operations and transfer_leader: they need a leader
+// and wait for one while none is known.
+bool waits_for_leader(const Request& r);
 
 // ---- replies and events -------------------------------------------------------------------
 

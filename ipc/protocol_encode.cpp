@@ -235,6 +235,7 @@ struct RequestFields {
     uint32_t count(const ProposeRequest&) { return 1; }
     uint32_t count(const SubscribeRequest& r) { return r.from ? 1 : 0; }
     uint32_t count(const UnsubscribeRequest&) { return 1; }
+    uint32_t count(const ReadIndexRequest& r) { return r.lease ? 1 : 0; }
     uint32_t count(const SnapshotRequest&) { return 4; }
     uint32_t count(const AddMemberRequest&) { return 3; }
     uint32_t count(const RemoveMemberRequest&) { return 1; }
@@ -260,6 +261,9 @@ struct RequestFields {
         if (r.from) MapWriter(w).u64("from", *r.from);
     }
     void pack(const UnsubscribeRequest& r) { MapWriter(w).u64("sub", r.sub); }
+    void pack(const ReadIndexRequest& r) {
+        if (r.lease) MapWriter(w).boolean("lease", true);
+    }
     void pack(const SnapshotRequest& r) {
         MapWriter m(w);
         m.u64("index", r.index);

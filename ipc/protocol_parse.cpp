@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <iterator>
+#include <type_traits>
 
 #include "ipc/protocol.h"
 
@@ -163,7 +164,7 @@ Request parse_op(std::string_view op, const Fields& f, const ParseLimits& lim) {
         return r;
     }
     if (op == "unsubscribe") return UnsubscribeRequest{f.u64("sub")};
-    if (op == "read_index") return ReadIndexRequest{};
+    if (op == "read_index") return ReadIndexRequest{f.opt_bool("lease", false)};
     if (op == "snapshot") {
         SnapshotRequest r;
         r.index = f.u64("index");
@@ -241,6 +242,19 @@ std::string_view op_name(const Request& r) {
     return kNames[r.index()];
 }
 
+bool waits_for_leader(const Request& r) {
+    return std::visit(
+        [](const auto& q) {
+            using R = std::decay_t<decltype(q)>;
+            return std::is_same_v<R, ProposeRequest> || std::is_same_v<R, ReadIndexRequest> ||
+                   std::is_same_v<R, AddMemberRequest> || std::is_same_v<R, RemoveMemberRequest> ||
+                   std::is_same_v<R, PromoteRequest> || std::is_same_v<R, DemoteRequest> ||
+                   std::is_same_v<R, ChangeMembersRequest> ||
+                   std::is_same_v<R, TransferLeaderRequest>;
+        },
+        r);
+}
+
 Parsed parse_request(const Frame& frame, const ParseLimits& limits) {
     Parsed p;
     const msgpack::object& root = frame.root();
@@ -264,6 +278,7 @@ Parsed parse_request(const Frame& frame, const ParseLimits& limits) {
         if (!op) bad("missing field 'op'");
         if (op->type != msgpack::type::STR) wrong_type("field 'op'", "a str", *op);
         p.request = parse_op(as_sv(*op), f, limits);
+        if (waits_for_leader(*p.request)) p.timeout_ms = f.opt_u64("timeout_ms");
     } catch (const FieldError& e) {
         p.request.reset();
         p.error = Error{e.code, e.message, std::nullopt};

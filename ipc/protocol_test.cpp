@@ -221,6 +221,55 @@ TEST_CASE("unknown_fields_are_ignored_for_forward_compatibility") {
     CHECK(parse_request(d.frame).ok());
 }
 
+TEST_CASE("timeout_ms_is_read_for_requests_that_wait_for_a_leader_and_lease_for_read_index") {
+    auto d = raw_request("read_index", 2, [](FrameWriter& w) {
+        w.str("lease");
+        w.pk().pack_true();
+        w.str("timeout_ms");
+        w.pk().pack_uint64(250);
+    });
+    auto p = parse_request(d.frame);
+    REQUIRE(p.ok());
+    CHECK(std::get<ReadIndexRequest>(*p.request).lease);
+    CHECK(p.timeout_ms == 250u);
+    CHECK(waits_for_leader(*p.request));
+    CHECK(!std::get<ReadIndexRequest>(*round_trip(1, ReadIndexRequest{}).request).lease);
+    CHECK(std::get<ReadIndexRequest>(*round_trip(1, ReadIndexRequest{true}).request).lease);
+    CHECK(!round_trip(1, ReadIndexRequest{}).timeout_ms);
+
+    auto bad = raw_request("propose", 2, [](FrameWriter& w) {
+        w.str("data");
+        w.pk().pack_bin(0);
+        w.str("timeout_ms");
+        w.str("soon");
+    });
+    CHECK(parse_request(bad.frame).error.message ==
+          "field 'timeout_ms' must be an unsigned integer, got str");
+    auto lease = raw_request("read_index", 1, [](FrameWriter& w) {
+        w.str("lease");
+        w.pk().pack_uint64(1);
+    });
+    CHECK(parse_request(lease.frame).error.message ==
+          "field 'lease' must be a bool, got unsigned integer");
+    // Requests that never wait for a leader ignore the field, like any unknown one.
+    auto ping = raw_request("ping", 1, [](FrameWriter& w) {
+        w.str("timeout_ms");
+        w.str("whatever");
+    });
+    auto pp = parse_request(ping.frame);
+    REQUIRE(pp.ok());
+    CHECK(!waits_for_leader(*pp.request));
+    CHECK(!pp.timeout_ms);
+    for (const Request& r :
+         {Request{ProposeRequest{}}, Request{AddMemberRequest{}}, Request{RemoveMemberRequest{}},
+          Request{PromoteRequest{}}, Request{DemoteRequest{}}, Request{ChangeMembersRequest{}},
+          Request{TransferLeaderRequest{}}})
+        CHECK(waits_for_leader(r));
+    for (const Request& r : {Request{SubscribeRequest{}}, Request{StatusRequest{}},
+                             Request{CampaignRequest{}}, Request{SnapshotRequest{}}})
+        CHECK(!waits_for_leader(r));
+}
+
 TEST_CASE("error_reply_has_the_documented_shape") {
     OutBuffer out;
     encode_error(out, 12, Error{ErrorCode::kUnavailable, "no leader", LeaderHint{2, "h2:7000"}});

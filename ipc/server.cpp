@@ -32,7 +32,10 @@ struct Server::Impl final : ConnectionOwner, std::enable_shared_from_this<Server
           listener(l, opts.backlog, AccessList(opts.allowed_uids, opts.allowed_gids),
                    [this](uint64_t id, uv::Pipe pipe, const Peer& peer) {
                        on_accept(id, std::move(pipe), peer);
-                   }) {}
+                   }),
+          waits(l, b,
+                LeaderWait::Limits{opts.leader_wait_requests, opts.leader_wait_bytes,
+                                   opts.request_timeout_ms}) {}
 
     uv::Loop& loop;
     Backend& backend_;
@@ -44,6 +47,7 @@ struct Server::Impl final : ConnectionOwner, std::enable_shared_from_this<Server
     bool hooks_started = false;
     bool stopping = false;        // close() ran
     FinishingWriters finishing_;  // before the connections: their uploads refer to it
+    LeaderWait waits;             // before the connections: its completions reply to them
     std::map<uint64_t, std::shared_ptr<Connection>> conns;
     std::vector<std::weak_ptr<Connection>> dirty;
     std::vector<std::shared_ptr<Connection>> graveyard;
@@ -55,6 +59,7 @@ struct Server::Impl final : ConnectionOwner, std::enable_shared_from_this<Server
     const ServerOptions& options() const override { return opts; }
     const LeaderHint& leader() const override { return leader_; }
     FinishingWriters& finishing() override { return finishing_; }
+    LeaderWait& leader_wait() override { return waits; }
     ServerStats& counters() override { return st; }
     void wants_flush(std::weak_ptr<Connection> c) override { dirty.push_back(std::move(c)); }
     void closed(uint64_t id) override;
@@ -84,6 +89,9 @@ Status Server::Impl::start_hooks() {
 }
 
 void Server::Impl::flush_all() {
+    // A leader the Backend knows but has not announced yet: waiting requests go now (their
+    // immediate answers are written below).
+    if (waits.size() != 0) waits.drain();
     std::vector<std::weak_ptr<Connection>> d;
     d.swap(dirty);
     for (auto& w : d)
@@ -97,12 +105,13 @@ void Server::Impl::closed(uint64_t id) {
     if (it == conns.end()) return;
     graveyard.push_back(std::move(it->second));
     conns.erase(it);
+    waits.drop(id);
     if (stopping && conns.empty()) close_timer.close();
 }
 
 void Server::Impl::on_accept(uint64_t id, uv::Pipe pipe, const Peer& peer) {
     if (stopping) return;
-    spdlog::info("client {}: connected, pid {} uid {} gid {}", id, peer.pid, peer.uid, peer.gid);
+    spdlog::debug("client {}: connected, pid {} uid {} gid {}", id, peer.pid, peer.uid, peer.gid);
     auto c = std::make_shared<Connection>(*this, id, std::move(pipe));
     conns.emplace(id, c);
     if (Status s = c->start(); !s) spdlog::warn("client {}: {}", id, s.to_string());
@@ -161,6 +170,7 @@ bool Server::has_output() const {
 
 void Server::on_leader_change(LeaderHint leader) {
     impl_->leader_ = std::move(leader);
+    impl_->waits.drain();
 }
 
 void Server::close() {
@@ -168,6 +178,10 @@ void Server::close() {
     if (s.stopping) return;
     s.stopping = true;
     s.listener.close();
+    // Requests still waiting for a leader never reached the Backend: nothing was done.
+    s.waits.close(Error{ErrorCode::kShuttingDown,
+                        "raftd is stopping; the request waited for a leader and was not performed",
+                        std::nullopt});
     std::vector<std::shared_ptr<Connection>> cs;
     for (auto& [id, c] : s.conns)
         cs.push_back(c);
@@ -196,6 +210,7 @@ ServerStats Server::stats() const {
     st.accepted = impl_->listener.accepted();
     st.rejected = impl_->listener.rejected();
     st.connections = impl_->conns.size();
+    st.waiting = impl_->waits.size();
     st.subscriptions = 0;
     st.stalled_subscribers = 0;
     st.queued_bytes = 0;

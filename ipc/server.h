@@ -40,6 +40,12 @@ struct ServerOptions {
     uint64_t stall_timeout_ms = 30000;           // paused with no output progress: close
     uint64_t partial_frame_timeout_ms = 30000;   // part of a frame, no new bytes: close
     uint64_t snapshot_chunk_bytes = 256u << 10;  // chunk size of snapshot events
+    uint32_t max_subscriptions = 64;             // subscriptions per connection (BUSY beyond)
+    // Requests that need a leader while none is known wait for one (leader_wait.h): at most
+    // this long unless the request says (timeout_ms), and at most this many / bytes at once.
+    uint64_t request_timeout_ms = 5000;
+    uint64_t leader_wait_requests = 1024;
+    uint64_t leader_wait_bytes = 16u << 20;
     // Access (docs/protocol.md 1): when either list is non-empty, a peer whose uid is not in
     // allowed_uids and whose gid is not in allowed_gids is disconnected at accept.
     std::vector<uint32_t> allowed_uids;
@@ -58,6 +64,7 @@ struct ServerStats {
     uint64_t bad_frames = 0;           // BAD_FRAME / TOO_LARGE frame errors since start
     uint64_t writes = 0;               // uv_write calls since start (each gathers many frames)
     uint64_t frames_out = 0;           // replies and events written since start
+    uint64_t waiting = 0;              // requests waiting for a leader now
 };
 
 class Server {
@@ -83,7 +90,8 @@ class Server {
     void flush_now();
     // Some connection has output queued that flush_now() would write.
     bool has_output() const;
-    // The leader changed (kNoNode: none known); used for error hints.
+    // The leader changed (kNoNode: none known): used for error hints, and requests waiting
+    // for a leader proceed once the Backend knows one.
     void on_leader_change(LeaderHint leader);
 
     // Stops accepting, ends every subscription with SHUTTING_DOWN, and closes all

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <map>
 #include <thread>
 
 #include "ipc/testing/fake_backend.h"
@@ -52,6 +53,31 @@ Msg reply(RawClient& c) {
 
 ProposeRequest prop(std::string s) {
     return ProposeRequest{raft::Payload(std::move(s))};
+}
+
+// {"op": "propose", "id": id, "data": data, "timeout_ms": timeout_ms}
+std::string propose_frame(uint64_t id, const std::string& data, uint64_t timeout_ms) {
+    msgpack::sbuffer sb;
+    msgpack::packer<msgpack::sbuffer> pk(sb);
+    pk.pack_map(4);
+    pk.pack("op");
+    pk.pack("propose");
+    pk.pack("id");
+    pk.pack_uint64(id);
+    pk.pack("data");
+    pk.pack_bin(static_cast<uint32_t>(data.size()));
+    pk.pack_bin_body(data.data(), static_cast<uint32_t>(data.size()));
+    pk.pack("timeout_ms");
+    pk.pack_uint64(timeout_ms);
+    return RawClient::frame(std::string_view(sb.data(), sb.size()));
+}
+
+// Makes the fake node learn of a leader and tells the server, as the daemon does.
+void elect(ServerThread& st) {
+    st.run([](auto& b, auto& s) {
+        b.leader_id = 2;
+        s.on_leader_change(LeaderHint{2, "127.0.0.1:7002"});
+    });
 }
 
 }  // namespace
@@ -223,10 +249,24 @@ TEST_CASE("subscribe_without_from_starts_after_the_commit_index") {
         ++seen;
     }
     CHECK(seen == 2);
-    REQUIRE(c.send(3, SubscribeRequest{9}));
-    auto m = c.recv();
-    REQUIRE(m);
-    CHECK(m->code() == "BAD_REQUEST");
+    REQUIRE(c.send(4, UnsubscribeRequest{1}));
+    REQUIRE(reply(c).ok());
+    // Beyond the last index + 1: accepted, and the stream waits for that index.
+    REQUIRE(c.send(3, SubscribeRequest{4}));
+    REQUIRE(reply(c).ok());
+    st.run([](auto& b, auto&) {
+        b.append("three");
+        b.commit_to(3);
+    });
+    CHECK(!c.recv(100));  // index 3 is below the stream's start
+    st.run([](auto& b, auto&) {
+        b.append("four");
+        b.commit_to(4);
+    });
+    auto m = reply(c);
+    CHECK(m.u64("id") == 3);
+    CHECK(m.u64("index") == 4);
+    CHECK(m.str("data") == "four");
 }
 
 TEST_CASE("subscriber_from_a_compacted_index_gets_the_snapshot_then_entries") {
@@ -380,6 +420,142 @@ TEST_CASE("membership_transfer_campaign_and_read_index") {
     m = c.recv();
     REQUIRE(m);
     CHECK(m->u64("index") == 3);  // three config entries were committed
+}
+
+// ---- waiting for a leader (docs/protocol.md 6.7) ----------------------------------------------
+
+TEST_CASE("requests_without_a_leader_wait_for_one_then_run_in_arrival_order") {
+    ServerThread st;
+    st.run([](auto& b, auto&) { b.leader_id = raft::kNoNode; });
+    RawClient c(st.path());
+    REQUIRE(c.send(1, prop("a")));
+    REQUIRE(c.send(2, ReadIndexRequest{}));
+    REQUIRE(c.send(3, prop("b")));
+    REQUIRE(c.send(4, AddMemberRequest{4, "127.0.0.1:7004", false}));
+    REQUIRE(c.send(5, TransferLeaderRequest{3}));
+    REQUIRE(c.send(6, PingRequest{}));  // needs no leader: answered while the others wait
+    CHECK(reply(c).u64("id") == 6);
+    CHECK(!c.recv(200));
+    CHECK(st.with([](auto& b, auto&) { return b.proposals; }) == 0);
+    CHECK(st.with([](auto&, auto& s) { return s.stats().waiting; }) == 5);
+    elect(st);
+    std::map<uint64_t, Msg> got;
+    for (int i = 0; i < 5; ++i) {
+        Msg m = reply(c);
+        CHECK(m.ok());
+        got.emplace(m.u64("id"), std::move(m));
+    }
+    REQUIRE(got.size() == 5);
+    CHECK(got[1].u64("index") == 1);
+    CHECK(got[2].u64("index") == 1);  // read after "a", before "b"
+    CHECK(got[3].u64("index") == 2);
+    CHECK(got[5].u64("leader") == 3);
+    CHECK(st.with([](auto&, auto& s) { return s.stats().waiting; }) == 0);
+}
+
+TEST_CASE("a_request_that_finds_no_leader_in_its_timeout_is_unavailable_and_not_proposed") {
+    ServerOptions o;
+    o.request_timeout_ms = 60000;
+    ServerThread st(o);
+    st.run([](auto& b, auto&) { b.leader_id = raft::kNoNode; });
+    RawClient c(st.path());
+    const auto t0 = std::chrono::steady_clock::now();
+    REQUIRE(c.send_raw(propose_frame(1, "late", 300)));
+    REQUIRE(c.send_raw(propose_frame(2, "never", 0)));  // 0: does not wait at all
+    Msg m = reply(c);
+    CHECK(m.u64("id") == 2);
+    CHECK(m.code() == "UNAVAILABLE");
+    m = reply(c);
+    const auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(m.u64("id") == 1);
+    CHECK(m.code() == "UNAVAILABLE");
+    CHECK(waited >= std::chrono::milliseconds(290));
+    CHECK(waited < std::chrono::milliseconds(5000));
+    // The default (request_timeout_ms) applies without timeout_ms; a leader arriving in
+    // time lets it through, and the expired ones were never proposed.
+    REQUIRE(c.send(3, prop("in time")));
+    CHECK(!c.recv(100));
+    elect(st);
+    m = reply(c);
+    CHECK(m.u64("id") == 3);
+    CHECK(m.u64("index") == 1);
+    CHECK(st.with([](auto& b, auto&) { return b.proposals; }) == 1);
+}
+
+TEST_CASE("the_leader_wait_is_bounded_in_requests_and_bytes") {
+    ServerOptions o;
+    o.leader_wait_requests = 2;
+    o.leader_wait_bytes = 3000;
+    ServerThread st(o);
+    st.run([](auto& b, auto&) { b.leader_id = raft::kNoNode; });
+    RawClient c(st.path());
+    REQUIRE(c.send(1, prop(std::string(2000, 'x'))));
+    REQUIRE(c.send(2, prop(std::string(2000, 'y'))));  // over the byte limit
+    Msg m = reply(c);
+    CHECK(m.u64("id") == 2);
+    CHECK(m.code() == "BUSY");
+    REQUIRE(c.send(3, prop("small")));
+    REQUIRE(c.send(4, prop("one too many")));  // over the count limit
+    m = reply(c);
+    CHECK(m.u64("id") == 4);
+    CHECK(m.code() == "BUSY");
+    elect(st);
+    CHECK(reply(c).u64("id") == 1);
+    CHECK(reply(c).u64("id") == 3);
+    CHECK(st.with([](auto& b, auto&) { return b.proposals; }) == 2);
+}
+
+TEST_CASE("waiting_requests_of_a_closed_connection_are_dropped_unperformed") {
+    ServerThread st;
+    st.run([](auto& b, auto&) { b.leader_id = raft::kNoNode; });
+    {
+        RawClient c(st.path());
+        REQUIRE(c.send(1, prop("gone")));
+        REQUIRE(eventually(
+            [&] { return st.with([](auto&, auto& s) { return s.stats().waiting; }) == 1; }));
+    }
+    REQUIRE(
+        eventually([&] { return st.with([](auto&, auto& s) { return s.stats().waiting; }) == 0; }));
+    elect(st);
+    RawClient c2(st.path());
+    REQUIRE(c2.send(1, prop("here")));
+    CHECK(reply(c2).u64("index") == 1);
+    CHECK(st.with([](auto& b, auto&) { return b.proposals; }) == 1);
+}
+
+TEST_CASE("read_index_passes_the_lease_request_to_the_backend") {
+    ServerThread st;
+    RawClient c(st.path());
+    REQUIRE(c.send(1, ReadIndexRequest{true}));
+    CHECK(reply(c).ok());
+    CHECK(st.with([](auto& b, auto&) { return b.last_read_lease; }));
+    REQUIRE(c.send(2, ReadIndexRequest{}));
+    CHECK(reply(c).ok());
+    CHECK(!st.with([](auto& b, auto&) { return b.last_read_lease; }));
+}
+
+TEST_CASE("subscriptions_per_connection_are_limited") {
+    ServerOptions o;
+    o.max_subscriptions = 2;
+    ServerThread st(o);
+    RawClient c(st.path());
+    REQUIRE(c.send(1, SubscribeRequest{}));
+    CHECK(reply(c).ok());
+    REQUIRE(c.send(2, SubscribeRequest{}));
+    CHECK(reply(c).ok());
+    REQUIRE(c.send(3, SubscribeRequest{}));
+    Msg m = reply(c);
+    CHECK(m.code() == "BUSY");
+    CHECK(m.u64("id") == 3);
+    CHECK(st.with([](auto&, auto& s) { return s.stats().subscriptions; }) == 2);
+    // Another connection has its own allowance; an ended one frees a place.
+    RawClient c2(st.path());
+    REQUIRE(c2.send(1, SubscribeRequest{}));
+    CHECK(reply(c2).ok());
+    REQUIRE(c.send(4, UnsubscribeRequest{1}));
+    CHECK(reply(c).ok());
+    REQUIRE(c.send(5, SubscribeRequest{}));
+    CHECK(reply(c).ok());
 }
 
 // ---- bad input ------------------------------------------------------------------------------

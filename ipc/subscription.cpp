@@ -15,22 +15,11 @@ Error internal(std::string msg) {
 
 }  // namespace
 
-std::optional<Error> Subscriptions::start(uint64_t id, std::optional<raft::Index> from) {
+void Subscriptions::start(uint64_t id, std::optional<raft::Index> from) {
     Stream s;
     s.id = id;
-    if (from) {
-        raft::Index last = backend_.status().last_index;
-        if (*from > last + 1)
-            return Error{
-                ErrorCode::kBadRequest,
-                "field 'from' is beyond the last index + 1 (" + std::to_string(last + 1) + ")",
-                std::nullopt};
-        s.next = *from;
-    } else {
-        s.next = backend_.commit_index() + 1;
-    }
+    s.next = from ? *from : backend_.commit_index() + 1;
     subs_.emplace(id, s);
-    return std::nullopt;
 }
 
 bool Subscriptions::stop(uint64_t id) {

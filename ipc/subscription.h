@@ -31,10 +31,11 @@ class Subscriptions {
 
     Subscriptions(Backend& backend, Limits limits) : backend_(backend), limits_(limits) {}
 
-    // Starts stream `id` at `from` (absent: after the commit index). BAD_REQUEST when `from`
-    // is beyond the last index + 1; then nothing was started. Sends nothing: the caller
-    // replies, then pump()s.
-    std::optional<Error> start(uint64_t id, std::optional<raft::Index> from);
+    // Starts stream `id` at `from` (absent: after the commit index). A `from` beyond the
+    // commit index waits for that index, like a subscription that is up to date: it costs
+    // its cursor and nothing else until then. Sends nothing: the caller replies, then
+    // pump()s.
+    void start(uint64_t id, std::optional<raft::Index> from);
     // Ends stream `id` without an event (unsubscribe); false when there is none.
     bool stop(uint64_t id);
     bool contains(uint64_t id) const { return subs_.count(id) != 0; }

@@ -66,7 +66,7 @@ TEST_CASE("stream_sends_the_snapshot_in_chunks_then_the_entries_after_it") {
         state[i] = static_cast<char>('a' + i % 26);
     b.install_snapshot(15, state);  // entries 1..15 are gone
     Subscriptions subs(b, {1u << 20, 300});
-    REQUIRE(!subs.start(7, raft::Index{1}));
+    subs.start(7, raft::Index{1});
     OutBuffer out;
     REQUIRE(subs.pump(out, 0));
     std::vector<Msg> msgs = drain(out);
@@ -100,14 +100,14 @@ TEST_CASE("stream_sends_the_snapshot_in_chunks_then_the_entries_after_it") {
     CHECK(msgs[0].str("data") == "late");
 }
 
-TEST_CASE("stream_starts_where_asked_and_refuses_a_start_beyond_the_log") {
+TEST_CASE("stream_starts_where_asked_and_a_start_beyond_the_log_waits_for_its_index") {
     FakeBackend b;
     fill(b, 10);
     b.append("uncommitted");  // last index 11, commit index 10
     Subscriptions subs(b, {});
     OutBuffer out;
 
-    REQUIRE(!subs.start(1, raft::Index{7}));
+    subs.start(1, raft::Index{7});
     std::vector<Msg> msgs = run_to_end(subs, out);
     REQUIRE(msgs.size() == 4);
     for (size_t i = 0; i < 4; ++i)
@@ -116,20 +116,31 @@ TEST_CASE("stream_starts_where_asked_and_refuses_a_start_beyond_the_log") {
     CHECK(!subs.stop(1));
 
     // Without `from`: after the commit index, even though entry 11 exists.
-    REQUIRE(!subs.start(2, std::nullopt));
+    subs.start(2, std::nullopt);
     CHECK(!subs.pump(out, 0));
     b.commit_to(11);
     msgs = run_to_end(subs, out);
     REQUIRE(msgs.size() == 1);
     CHECK(msgs[0].u64("index") == 11);
 
-    // last + 1 is allowed (waits for it); beyond it is refused and nothing is started.
-    REQUIRE(!subs.start(3, raft::Index{12}));
-    auto e = subs.start(4, raft::Index{13});
-    REQUIRE(e);
-    CHECK(e->code == ErrorCode::kBadRequest);
-    CHECK(!subs.contains(4));
-    CHECK(subs.size() == 2);
+    // Beyond the last index + 1 (like etcd's watch on a future revision): the stream waits,
+    // sends nothing for the entries below its start, and begins exactly at `from`.
+    CHECK(subs.stop(2));
+    subs.start(4, raft::Index{14});
+    CHECK(subs.contains(4));
+    CHECK(!subs.pump(out, 0));
+    b.append("12");
+    b.append("13");
+    b.commit_to(13);
+    CHECK(!subs.pump(out, 0));
+    b.append("14");
+    b.append("15");
+    b.commit_to(15);
+    msgs = run_to_end(subs, out);
+    REQUIRE(msgs.size() == 2);
+    CHECK(msgs[0].u64("index") == 14);
+    CHECK(msgs[0].str("data") == "14");
+    CHECK(msgs[1].u64("index") == 15);
 }
 
 TEST_CASE("stream_reads_ahead_only_below_the_output_bound") {
@@ -138,7 +149,7 @@ TEST_CASE("stream_reads_ahead_only_below_the_output_bound") {
     const uint64_t limit = 16 * 1024;
     const uint64_t event = 1024 + 64;  // one entry event, generously
     Subscriptions subs(b, {limit, 256u << 10});
-    REQUIRE(!subs.start(1, raft::Index{1}));
+    subs.start(1, raft::Index{1});
     OutBuffer out;
     // Nobody reads: one pump stops near the bound, and pumping again adds nothing.
     REQUIRE(subs.pump(out, 0));
@@ -171,8 +182,8 @@ TEST_CASE("streams_on_one_connection_share_the_bound_round_robin") {
     FakeBackend b;
     fill(b, 100, 1024);
     Subscriptions subs(b, {8 * 1024, 256u << 10});
-    REQUIRE(!subs.start(1, raft::Index{1}));
-    REQUIRE(!subs.start(2, raft::Index{1}));
+    subs.start(1, raft::Index{1});
+    subs.start(2, raft::Index{1});
     OutBuffer out;
     REQUIRE(subs.pump(out, 0));
     std::vector<Msg> msgs = drain(out);
@@ -199,7 +210,7 @@ TEST_CASE("slow_subscriber_overtaken_by_compaction_gets_the_snapshot_then_contin
     FakeBackend b;
     fill(b, 40, 512);
     Subscriptions subs(b, {2048, 256u << 10});
-    REQUIRE(!subs.start(1, raft::Index{1}));
+    subs.start(1, raft::Index{1});
     OutBuffer out;
     REQUIRE(subs.pump(out, 0));
     std::vector<Msg> msgs = drain(out);
@@ -223,7 +234,7 @@ TEST_CASE("slow_subscriber_mid_snapshot_starts_over_with_a_newer_snapshot") {
     b.install_snapshot(15, "abcdefghij");
     // A tiny bound: one event per pump, as for a client that reads one frame at a time.
     Subscriptions subs(b, {64, 4});
-    REQUIRE(!subs.start(1, raft::Index{1}));
+    subs.start(1, raft::Index{1});
     OutBuffer out;
     REQUIRE(subs.pump(out, 0));
     std::vector<Msg> msgs = drain(out);
@@ -249,8 +260,8 @@ TEST_CASE("stream_that_cannot_continue_ends_with_internal_and_others_end_at_shut
     FakeBackend b;
     fill(b, 10);
     Subscriptions subs(b, {});
-    REQUIRE(!subs.start(1, raft::Index{5}));
-    REQUIRE(!subs.start(2, raft::Index{11}));
+    subs.start(1, raft::Index{5});
+    subs.start(2, raft::Index{11});
     // Entries 1..8 dropped with no snapshot covering them: nothing connects 5 to the log.
     b.compact(8);
     OutBuffer out;

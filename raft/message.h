@@ -30,7 +30,7 @@ enum class MessageType : uint8_t {
     kSnapshot = 9,            // one InstallSnapshot chunk: snapshot, offset, data, done
     kSnapshotResponse = 10,   // index = snapshot index; offset = next offset wanted; reject
     kTimeoutNow = 11,         // leader transfer: campaign now, skipping pre-vote and the lease
-    kReadIndex = 12,          // a follower forwards a read: context
+    kReadIndex = 12,          // a follower forwards a read: context; lease
     kReadIndexResponse = 13,  // index = read index, context; reject = the leader cannot serve it
 };
 constexpr uint8_t kMaxMessageType = 13;
@@ -55,6 +55,9 @@ struct Message {
     // kAppend without entries to a follower known to hold `index`: only the commit index is
     // news, and a successful answer would tell the leader nothing, so none is sent.
     bool quiet = false;
+    // kReadIndex: the reader accepts an answer from the leader's lease (Config::lease_read);
+    // false: the leader confirms the read with a heartbeat round.
+    bool lease = false;
     std::string context;
     // kSnapshot only.
     SnapshotMeta snapshot;

@@ -61,8 +61,8 @@ Result<EntryId> Node::propose(Payload data) {
 Result<EntryId> Node::propose_conf_change(const ConfChange& cc) {
     return raft_->propose_conf_change(cc);
 }
-Status Node::read_index(std::string context) {
-    return raft_->read_index(std::move(context));
+Status Node::read_index(std::string context, bool allow_lease) {
+    return raft_->read_index(std::move(context), allow_lease);
 }
 Status Node::transfer_leader(NodeId to) {
     return raft_->transfer_leader(to);

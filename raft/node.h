@@ -74,7 +74,9 @@ class Node {
     // A linearizable read: a ReadState with this context appears in a later Ready once it is
     // safe to read at its index. Followers forward to the leader. kUnavailable without a
     // known leader. A read can be dropped (leadership lost): callers time out and retry.
-    Status read_index(std::string context);
+    // `allow_lease` false: confirmed by a heartbeat round even when Config::lease_read would
+    // let the leader answer from its lease (a caller choosing per read).
+    Status read_index(std::string context, bool allow_lease = true);
     // Leader only: hand leadership to voter `to` (proposals are refused until it finishes or
     // is abandoned after election_tick ticks).
     Status transfer_leader(NodeId to);

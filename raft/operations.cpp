@@ -60,9 +60,9 @@ Result<EntryId> Raft::propose_conf_change(const ConfChange& cc) {
     return id;
 }
 
-Status Raft::read_index(std::string context) {
+Status Raft::read_index(std::string context, bool allow_lease) {
     if (role_ == Role::kLeader) {
-        handle_read_request(id_, std::move(context));
+        handle_read_request(id_, std::move(context), allow_lease);
         return Status::ok();
     }
     if (role_ == Role::kFollower && lead_ != kNoNode) {
@@ -72,26 +72,27 @@ Status Raft::read_index(std::string context) {
         m.to = lead_;
         m.term = term_;
         m.context = std::move(context);
+        m.lease = allow_lease;
         send(std::move(m));
         return Status::ok();
     }
     return Status::unavailable("no leader known to serve the read");
 }
 
-void Raft::handle_read_request(NodeId from, std::string context) {
+void Raft::handle_read_request(NodeId from, std::string context, bool allow_lease) {
     // Thesis 6.4 step 1: until an entry of this term commits, our commit index may lag
     // entries a previous leader committed. This holds for a single voter too: it may have
     // become the only voter by a change a previous leader committed (with its acknowledgement)
     // together with later entries it was never told are committed.
     if (!committed_in_term()) {
-        reads_waiting_commit_.push_back({from, std::move(context)});
+        reads_waiting_commit_.push_back({from, std::move(context), allow_lease});
         return;
     }
     if (trk_.is_singleton() && trk_.is_voter(id_)) {
         deliver_read(from, log_.committed(), std::move(context));
         return;
     }
-    if (lease_valid()) {
+    if (allow_lease && lease_valid()) {
         deliver_read(from, log_.committed(), std::move(context));
         return;
     }
@@ -133,8 +134,8 @@ void Raft::release_reads() {
 void Raft::release_reads_waiting_commit() {
     auto waiting = std::move(reads_waiting_commit_);
     reads_waiting_commit_.clear();
-    for (auto& [from, ctx] : waiting)
-        handle_read_request(from, std::move(ctx));
+    for (auto& w : waiting)
+        handle_read_request(w.from, std::move(w.context), w.allow_lease);
 }
 
 uint64_t Raft::tick_of_round(uint64_t round) const {

@@ -25,6 +25,17 @@ void committed_leader(Fixture& f) {
     REQUIRE(f.raft().log().committed() == f.raft().log().last_index());
 }
 
+// A committed leader of {1,2,3} whose heartbeat round node 2 acknowledged: with lease_read
+// configured, it holds a lease.
+void lease_holder(Fixture& f) {
+    committed_leader(f);
+    f.tick(1);
+    auto hbs = filter(f.drain(), MessageType::kHeartbeat);
+    REQUIRE_FALSE(hbs.empty());
+    REQUIRE(f.step(hb_ack(2, 1, f.node().term(), hbs[0].round)));
+    f.drain();
+}
+
 }  // namespace
 
 TEST_CASE("s8_read_index_is_served_once_a_quorum_answers_a_heartbeat_sent_after_it") {
@@ -128,12 +139,7 @@ TEST_CASE("s6_4_lease_read_is_served_without_a_heartbeat_round_while_the_lease_h
     Config cfg = config_with(1, false, true);
     cfg.lease_read = true;
     Fixture f(1, opts(), cfg);
-    committed_leader(f);
-    f.tick(1);
-    auto hbs = filter(f.drain(), MessageType::kHeartbeat);
-    REQUIRE_FALSE(hbs.empty());
-    REQUIRE(f.step(hb_ack(2, 1, f.node().term(), hbs[0].round)));
-    f.drain();
+    lease_holder(f);
     REQUIRE(f.node().read_index("lease"));
     auto out = f.drain();
     CHECK(filter(out, MessageType::kHeartbeat).empty());
@@ -149,6 +155,35 @@ TEST_CASE("s6_4_lease_read_is_served_without_a_heartbeat_round_while_the_lease_h
     out = f.drain();
     CHECK_FALSE(filter(out, MessageType::kHeartbeat).empty());
     CHECK(f.read_states().empty());
+}
+
+TEST_CASE("s6_4_a_read_that_declines_the_lease_is_confirmed_by_a_heartbeat_round") {
+    Config cfg = config_with(1, false, true);
+    cfg.lease_read = true;
+    Fixture f(1, opts(), cfg);
+    lease_holder(f);
+    // The lease holds (a lease read would be answered at once), but this reader declined it.
+    REQUIRE(f.node().read_index("quorum", false));
+    auto out = filter(f.drain(), MessageType::kHeartbeat);
+    REQUIRE_FALSE(out.empty());
+    CHECK(f.read_states().empty());
+    REQUIRE(f.step(hb_ack(2, 1, f.node().term(), out[0].round)));
+    f.drain();
+    CHECK(f.read_states().size() == 1);
+}
+
+TEST_CASE("s6_4_a_follower_forwards_whether_its_reader_accepts_the_lease") {
+    Config cfg = config_with(2, false, true);
+    cfg.lease_read = true;
+    Fixture f(2, opts(), cfg);
+    REQUIRE(f.step(msg(MessageType::kHeartbeat, 1, 2, 1)));
+    f.drain();
+    REQUIRE(f.node().read_index("a", false));
+    REQUIRE(f.node().read_index("b"));
+    auto out = filter(f.drain(), MessageType::kReadIndex);
+    REQUIRE(out.size() == 2);
+    CHECK_FALSE(out[0].lease);
+    CHECK(out[1].lease);
 }
 
 TEST_CASE("s6_4_lease_read_is_off_unless_configured") {

@@ -458,7 +458,7 @@ void Raft::step_candidate(const Message& m) {
 
 void Raft::step_leader(const Message& m) {
     if (m.type == MessageType::kReadIndex) {
-        handle_read_request(m.from, m.context);
+        handle_read_request(m.from, m.context, m.lease);
         return;
     }
     Progress* pr = trk_.find(m.from);

@@ -36,7 +36,7 @@ class Raft {
     void step(const Message& m);
     Result<EntryId> propose(Payload data);
     Result<EntryId> propose_conf_change(const ConfChange& cc);
-    Status read_index(std::string context);
+    Status read_index(std::string context, bool allow_lease);
     Status transfer_leader(NodeId to);
     Status campaign();
 
@@ -137,7 +137,7 @@ class Raft {
 
     // operations and the caller's reports (operations.cpp)
     EntryId append_entry(EntryType type, Payload data);
-    void handle_read_request(NodeId from, std::string context);
+    void handle_read_request(NodeId from, std::string context, bool allow_lease);
     void deliver_read(NodeId from, Index index, std::string context);
     void release_reads();
     void release_reads_waiting_commit();
@@ -186,7 +186,12 @@ class Raft {
         NodeId from;
     };
     std::deque<PendingRead> reads_;
-    std::vector<std::pair<NodeId, std::string>> reads_waiting_commit_;
+    struct WaitingRead {
+        NodeId from;
+        std::string context;
+        bool allow_lease;
+    };
+    std::vector<WaitingRead> reads_waiting_commit_;
     uint64_t round_ = 0;
     std::deque<std::pair<uint64_t, uint64_t>> round_ticks_;  // (round, tick it was sent)
 

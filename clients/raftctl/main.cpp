@@ -343,6 +343,10 @@ int main(int argc, char** argv) {
 
     auto* read_index =
         app.add_subcommand("read-index", "print an index safe for linearizable reads");
+    bool lease = false;
+    read_index->add_flag("--lease", lease,
+                         "may be answered from the leader's lease, without a quorum round "
+                         "(needs lease_read on the nodes; docs/protocol.md 6.5)");
 
     auto* members = app.add_subcommand("members", "list the configuration");
     members->add_flag("--json", json, "JSON instead of a table");
@@ -513,7 +517,7 @@ int main(int argc, char** argv) {
         return kOk;
     }
     if (*read_index) {
-        auto r = c.read_index();
+        auto r = c.read_index(lease);
         if (!r) return fail(r.error());
         std::printf("%" PRIu64 "\n", *r);
         return kOk;

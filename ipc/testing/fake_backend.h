@@ -41,6 +41,9 @@ class FakeBackend : public Backend {
     std::string snap_bytes_;
     std::deque<std::pair<raft::Index, Done<ProposeReply>>> held_;
     uint64_t proposals = 0;
+    // The leader it reports (kNoNode: none; requests that need one wait in the server).
+    raft::NodeId leader_id = 1;
+    bool last_read_lease = false;  // the `lease` of the latest read_index
 
     raft::Index last_index() const { return first_ + log_.size() - 1; }
 
@@ -93,7 +96,7 @@ class FakeBackend : public Backend {
         s.cluster = "test";
         s.role = "leader";
         s.term = term;
-        s.leader = 1;
+        s.leader = leader_id;
         s.commit = commit_;
         s.first_index = first_;
         s.last_index = last_index();
@@ -103,6 +106,7 @@ class FakeBackend : public Backend {
         return s;
     }
     Membership members() const override { return config; }
+    raft::NodeId leader() const override { return leader_id; }
 
     void propose(raft::Payload data, Done<ProposeReply> done) override {
         ++proposals;
@@ -115,7 +119,10 @@ class FakeBackend : public Backend {
         held_.emplace_back(last_index(), std::move(done));
         if (auto_commit) commit_to(last_index());
     }
-    void read_index(Done<ReadIndexReply> done) override { done(ReadIndexReply{commit_}); }
+    void read_index(bool lease, Done<ReadIndexReply> done) override {
+        last_read_lease = lease;
+        done(ReadIndexReply{commit_});
+    }
     void change_members(MemberChange change, Done<Membership> done) override {
         if (auto* a = std::get_if<AddMemberRequest>(&change)) {
             for (auto& m : config.members)

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from raftd_cluster import Cluster, ProtocolError  # noqa: E402
+from raftd_cluster import Cluster, ProtocolError, run_scenarios  # noqa: E402
 
 
 def check(cond, what):
@@ -354,6 +354,23 @@ def defaults():
         check(n.stop() == 0, "SIGTERM exits 0")
 
 
+def allowed_gids():
+    """allowed_gids reaches the socket's allow-list: a client whose primary group is listed
+    connects although its user is not; with neither listed it is disconnected (warn line)."""
+    gid = os.getgid()
+    for listed, served in ((gid, True), (gid + 1, False)):
+        with Cluster(1, extra=["--allowed-uids", "4242424", "--allowed-gids", str(listed)]) as c:
+            n = c.nodes[1]
+            n.start(wait=False)
+            c.await_(lambda: os.path.exists(n.socket), "the client socket")
+            if served:
+                c.await_(lambda: n.try_status() is not None, "a client of a listed group served")
+            else:
+                # Each attempt is refused without a reply; the refusal is logged.
+                c.await_(lambda: n.try_status() is None and "is not allowed; disconnected"
+                         in n.log(), "a client of an unlisted group disconnected")
+
+
 def systemd():
     """sd_notify READY/STATUS/WATCHDOG/STOPPING over NOTIFY_SOCKET, and socket activation."""
     with Cluster(1) as c:
@@ -426,6 +443,17 @@ def signals():
         assert_has(c, n, acked)
 
 
+def must_stop(node, who):
+    """Runs node in the foreground; it must exit non-zero within 30 s. Returns the run."""
+    try:
+        p = subprocess.run(node.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"{who} kept running")
+    check(p.returncode != 0, f"{who} exits non-zero, got {p.returncode}")
+    return p
+
+
 def wiped_member():
     """A new cluster bootstraps once all of its members run, also when one starts late; a
     member whose data directory was wiped refuses to bootstrap again and the others go on."""
@@ -452,12 +480,7 @@ def wiped_member():
         # Node 3 loses its data directory.
         check(n3.stop() == 0, "node 3 stops cleanly")
         shutil.rmtree(n3.data_dir)
-        try:
-            p = subprocess.run(n3.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, timeout=30, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("the wiped node kept running: it bootstrapped again")
-        check(p.returncode != 0, f"the wiped node exits non-zero, got {p.returncode}")
+        p = must_stop(n3, "the wiped node")
         lines = [l for l in p.stdout.splitlines()
                  if f"refusing to bootstrap: data dir {n3.data_dir} is empty but peer " in l]
         check(len(lines) == 1, f"one refusal line, got: {p.stdout[-3000:]}")
@@ -476,12 +499,7 @@ def wiped_member():
         # Started again with join = true, against the documented rule: a peer that knew it
         # refuses it as well, and it stops before it could vote or acknowledge.
         n3.extra = ["--join"]
-        try:
-            p = subprocess.run(n3.args(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True, timeout=30, stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired:
-            raise AssertionError("the wiped node started with --join kept running")
-        check(p.returncode != 0, f"the wiped node with --join exits non-zero, got {p.returncode}")
+        p = must_stop(n3, "the wiped node started with --join")
         lines = [l for l in p.stdout.splitlines()
                  if f"refusing to join: data dir {n3.data_dir} is empty but peer " in l]
         check(len(lines) == 1 and "knew node 3 with a log" in lines[0],
@@ -508,24 +526,9 @@ def wiped_member():
 
 SCENARIOS = {f.__name__: f for f in (election, leader_kill, catchup_log, catchup_snapshot,
                                       restart_rejoin, wrong_cluster, five_nodes, join,
-                                      startup_errors, defaults, systemd, signals, wiped_member)}
-
-
-def main(argv, scenarios=None):
-    """Runs the scenarios named in argv[1:] (all without names) of `scenarios` (these)."""
-    scenarios = scenarios or SCENARIOS
-    names = argv[1:] or list(scenarios)
-    failed = 0
-    for name in names:
-        t = time.monotonic()
-        try:
-            scenarios[name]()
-            print(f"ok   {name} ({time.monotonic() - t:.1f}s)")
-        except (AssertionError, ProtocolError, OSError, subprocess.SubprocessError) as e:
-            failed += 1
-            print(f"FAIL {name}: {e}")
-    return 1 if failed else 0
+                                      startup_errors, defaults, systemd, signals, wiped_member,
+                                      allowed_gids)}
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(run_scenarios(SCENARIOS, sys.argv))

@@ -18,8 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import msgpack  # noqa: E402
-from raftd_cluster import Cluster, ProtocolError  # noqa: E402
-from cluster_test import (assert_has, await_commit, check, main, propose_many,  # noqa: E402
+from raftd_cluster import Cluster, ProtocolError, run_scenarios  # noqa: E402
+from cluster_test import (assert_has, await_commit, check, propose_many,  # noqa: E402
                           propose_on_each, snapshot_catchup)
 
 CERTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools",
@@ -329,4 +329,4 @@ SCENARIOS = {f.__name__: f for f in (tls_cluster_ops, tls_refusals, tls_mismatch
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv, SCENARIOS))
+    sys.exit(run_scenarios(SCENARIOS, sys.argv))

@@ -278,3 +278,17 @@ class Cluster:
                     c.events.append(m)
         finally:
             c.close()
+
+
+def run_scenarios(scenarios, argv):
+    """Runs the scenarios named in argv[1:] (all when none), one line each; 1 if any failed."""
+    failed = 0
+    for name in argv[1:] or list(scenarios):
+        t = time.monotonic()
+        try:
+            scenarios[name]()
+            print(f"ok   {name} ({time.monotonic() - t:.1f}s)")
+        except (AssertionError, ProtocolError, OSError) as e:
+            failed += 1
+            print(f"FAIL {name}: {e}")
+    return 1 if failed else 0

@@ -108,6 +108,14 @@ Result<std::unique_ptr<ApplyLoop>> ApplyLoop::open(const std::string& socket_pat
     co.name = loop->opts_.name;
     auto c = Client::connect(socket_path, co);
     if (!c) return c.error();
+    // A state beyond the node's log (the wrong node, or one that lost its data) is refused
+    // here: the server would accept the subscription and wait for that index.
+    auto st = (*c)->status();
+    if (!st) return st.error();
+    if (loop->opts_.applied > st->last_index)
+        return make_error(ErrorCode::kBadRequest,
+                          "applied index " + std::to_string(loop->opts_.applied) +
+                              " is beyond the node's last index " + std::to_string(st->last_index));
     auto s = loop->subscribe_on(std::move(*c));
     if (!s) return s.error();
     return loop;
@@ -205,8 +213,8 @@ Result<bool> ApplyLoop::reconnect(Clock::time_point deadline) {
         lost_since_.reset();
         return true;
     }
-    // Transient by assumption, BAD_REQUEST included: a restarted follower may not have the
-    // entries after applied() yet (its unsynced tail was lost) until the leader resends them.
+    // Transient by assumption (a subscription beyond the node's log waits for the leader to
+    // resend what a restarted follower lost, rather than failing).
     last_connect_error_ = s.error();
     const auto waited = Clock::now() - *lost_since_;
     if (waited >= std::chrono::milliseconds(opts_.reconnect_give_up_ms)) {

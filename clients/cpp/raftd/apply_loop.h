@@ -138,7 +138,8 @@ class ApplyLoop {
     using Clock = std::chrono::steady_clock;
 
     // Connects to `socket_path` and subscribes from options.applied + 1 (one attempt: an
-    // error here is returned, not retried).
+    // error here is returned, not retried). An options.applied beyond the node's last index
+    // is BAD_REQUEST.
     static Result<std::unique_ptr<ApplyLoop>> open(const std::string& socket_path,
                                                    ApplyCallbacks callbacks,
                                                    ApplyOptions options = {});

@@ -442,8 +442,8 @@ Result<Proposed> Client::propose(std::string_view data) {
     return impl_->call<Proposed>(ipc::ProposeRequest{raft::Payload(data.data(), data.size())},
                                  to_proposed);
 }
-Result<uint64_t> Client::read_index() {
-    return impl_->call<uint64_t>(ipc::ReadIndexRequest{}, field_index);
+Result<uint64_t> Client::read_index(bool lease) {
+    return impl_->call<uint64_t>(ipc::ReadIndexRequest{lease}, field_index);
 }
 Result<NodeStatus> Client::status() {
     return impl_->call<NodeStatus>(ipc::StatusRequest{}, to_status);

@@ -158,7 +158,8 @@ class Client {
     Result<Hello> hello();
     Result<Unit> ping();
     Result<Proposed> propose(std::string_view data);
-    Result<uint64_t> read_index();
+    // lease: may be answered from the leader's lease (docs/protocol.md 6.5).
+    Result<uint64_t> read_index(bool lease = false);
     Result<NodeStatus> status();
     Result<Members> members();
     Result<Members> add_member(uint64_t node, const std::string& addr, bool learner = false);
