@@ -14,8 +14,11 @@ B := build/$(VARIANT)
 
 # ---- packages (make deps) ---------------------------------------------------------------
 # Build and run: compiler, libraries, pkg-config. Test: sanitizer runtimes come with g++.
+# The Go client (clients/go) builds offline from Debian's Go toolchain and Debian's msgpack
+# for Go, whose sources land under /usr/share/gocode (see clients/go/README.md).
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
-             libssl-dev doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack libmicrohttpd-dev
+             libssl-dev doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack libmicrohttpd-dev \
+             golang-go golang-github-vmihailenco-msgpack.v5-dev
 # nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
 # faketime: its clock fault (libfaketime), and expired certificates in the peer TLS tests.
 # prometheus (with promtool): the metrics test scrapes a cluster with the real server and
@@ -449,3 +452,47 @@ certs:
 	  tools/peer-certs.sh node $(CERTS_DIR) $(CERTS_CLUSTER) $$i; done
 	@tools/peer-certs.sh crl $(CERTS_DIR)
 	@echo "certs: $(CERTS_DIR)/{ca,node-1,node-2,node-3}.pem, crl.pem (cluster $(CERTS_CLUSTER))"
+
+# ---- clients/go, kv-go and the client conformance drivers --------------------------------
+# Go builds offline in GOPATH mode: the package `raftd` is clients/go (linked into
+# build/gopath), its one dependency is Debian's msgpack source tree under /usr/share/gocode
+# (golang-github-vmihailenco-msgpack.v5-dev, from `make deps`). Module mode cannot be used
+# offline here: Debian's msgpack go.mod requires a testify version that no local module has.
+# The Go programs and the C++ conformance driver are release-tree only (tests/clients).
+GO ?= go
+GO_ENV = GO111MODULE=off GOPROXY=off GOFLAGS= GOPATH=$(abspath build/gopath):/usr/share/gocode \
+         GOCACHE=$(abspath build/gocache)
+GO_SRCS = $(wildcard clients/go/*.go)
+GO_LINK := build/gopath/src/raftd
+ifeq ($(VARIANT),release)
+all: build/release/bin/kv-go build/release/tests/client_driver_go build/release/tests/client_driver_cpp
+endif
+$(GO_LINK):
+	@mkdir -p $(@D)
+	@ln -sfn ../../../clients/go $@
+build/release/bin/kv-go: $(GO_SRCS) $(wildcard clients/examples/kv-go/*.go) | $(GO_LINK)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO) build -o $@ ./clients/examples/kv-go
+build/release/tests/client_driver_go: $(GO_SRCS) $(wildcard tests/clients/driver-go/*.go) | $(GO_LINK)
+	@mkdir -p $(@D)
+	$(GO_ENV) $(GO) build -o $@ ./tests/clients/driver-go
+build/release/tests/client_driver_cpp: build/release/obj/tests/clients/driver_cpp.o \
+                                       build/release/lib/libclients.a build/release/lib/libcodec.a \
+                                       build/release/lib/libraft.a
+	@mkdir -p $(@D)
+	$(CXX) $(LDFLAGS) -o $@ $^ -lpthread
+-include build/release/obj/tests/clients/driver_cpp.d
+
+# go vet over every Go package of the tree, then the client's unit tests under the race detector
+# (tests/scripts/go_client.sh runs this in `make test`).
+.PHONY: go-test
+go-test: | $(GO_LINK)
+	$(GO_ENV) $(GO) vet raftd ./clients/examples/kv-go ./tests/clients/driver-go
+	$(GO_ENV) $(GO) test -race -count=1 raftd
+
+# Proposals/s of each client next to raftbench, 64 in flight on one connection, 256 B, on a
+# 3-node cluster (docs/performance.md, "Clients").
+.PHONY: bench-clients
+bench-clients: build/release/bin/raftd build/release/bin/raftbench build/release/tests/client_driver_go \
+               build/release/tests/client_driver_cpp
+	/usr/bin/python3 tests/clients/conformance.py --bench --seconds $${BENCH_SECONDS:-5}

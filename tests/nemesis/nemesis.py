@@ -50,6 +50,9 @@ FAULT_KINDS = ("kill", "pause", "partition", "powerloss", "clock", "membership")
 UID_BASE = 61000          # node i runs as uid/gid UID_BASE + i
 KEYS = 6                  # registers in the workload
 OP_TIMEOUT = 4.0          # client deadline per operation; a write past it is indeterminate
+# How long raftd may hold a write while no leader is known (docs/protocol.md 6.7): below the
+# client deadline, so an election that outlasts it ends in a definite UNAVAILABLE.
+LEADER_WAIT_MS = 2500
 LIVENESS_S = 60.0         # after healing, every node must apply the final write within this
 RACK_S = 2.0              # a rack's nodes stay cut off from the rest this long after power returns
 T0 = time.monotonic()
@@ -445,7 +448,7 @@ class Worker(threading.Thread):
         sent = []
         for op, data in ops:
             try:
-                sent.append((op, data, c.propose_async(data)))
+                sent.append((op, data, c.propose_async(data, timeout_ms=LEADER_WAIT_MS)))
             except RaftdError as e:
                 # The send failed part-way: this one may have reached raftd, later ones not.
                 op["error"] = e.code
