@@ -17,20 +17,22 @@ B := build/$(VARIANT)
 # The Go client (clients/go) builds offline from Debian's Go toolchain and Debian's msgpack
 # for Go, whose sources land under /usr/share/gocode (see clients/go/README.md).
 DEPS_PKGS := g++ make pkg-config libuv1-dev libmsgpack-cxx-dev libleveldb-dev libspdlog-dev \
-             doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack libmicrohttpd-dev \
+             libssl-dev doctest-dev libtomlplusplus-dev libcli11-dev python3-msgpack libmicrohttpd-dev \
              golang-go golang-github-vmihailenco-msgpack.v5-dev
 # nftables, e2fsprogs, mount: the nemesis suite (partitions, loop-mounted ext4 per node);
-# faketime: its clock fault (libfaketime). prometheus (with promtool): the metrics test scrapes
-# a cluster with the real server and checks the output and the shipped alert rules.
-DEPS_TEST_PKGS := systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs mount \
-                  faketime python3-pip python3-setuptools python3-venv prometheus
+# faketime: its clock fault (libfaketime), and expired certificates in the peer TLS tests.
+# prometheus (with promtool): the metrics test scrapes a cluster with the real server and
+# checks the output and the shipped alert rules. openssl: the command line that
+# tools/peer-certs.sh (make certs) runs.
+DEPS_TEST_PKGS := openssl systemd clang libclang-rt-14-dev fiu-utils libfiu-dev nftables e2fsprogs \
+                  mount faketime python3-pip python3-setuptools python3-venv prometheus
 
 # ---- flags ------------------------------------------------------------------------------
 CXX := g++
 # Lazy (=) so pkg-config runs only when compiling, after `make deps` had its chance.
-# libmicrohttpd: the metrics/health HTTP listener (daemon/http.cpp).
-PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog 2>/dev/null)
-PKG_LIBS = $(shell pkg-config --libs libuv spdlog libmicrohttpd 2>/dev/null) -lleveldb -lpthread
+# libmicrohttpd: the metrics/health HTTP listener (daemon/http.cpp); openssl: peer TLS.
+PKG_CFLAGS = $(shell pkg-config --cflags libuv spdlog openssl 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs libuv spdlog libmicrohttpd openssl 2>/dev/null) -lleveldb -lpthread
 CPPFLAGS := -I. -Iclients/cpp -DMSGPACK_NO_BOOST -DMSGPACK_DEFAULT_API_VERSION=3
 CXXFLAGS_BASE := -std=c++20 -g -Wall -Wextra -Werror -MMD -MP
 ifeq ($(VARIANT),release)
@@ -189,6 +191,19 @@ build/fuzz/frame_fuzz: $(FUZZ_SRCS) $(wildcard ipc/*.h raft/*.h clients/cpp/raft
 	@mkdir -p $(@D)
 	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  $(CPPFLAGS) -o $@ $(FUZZ_SRCS)
+# The peer side (tests/scripts/fuzz_peer.sh): TLS records before the handshake completes and
+# the plaintext handshake and message frames after it.
+PEER_FUZZ_SRCS := daemon/fuzz/peer_fuzz_main.cpp daemon/peer_codec.cpp daemon/tls.cpp \
+                  raft/confchange_codec.cpp $(CODEC_SRCS) raft/status.cpp
+ifeq ($(VARIANT),release)
+ifneq ($(shell command -v $(FUZZ_CXX) 2>/dev/null),)
+all: build/fuzz/peer_fuzz
+endif
+endif
+build/fuzz/peer_fuzz: $(PEER_FUZZ_SRCS) $(wildcard daemon/peer_codec.h daemon/tls.h ipc/*.h raft/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CXX) -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	  $(CPPFLAGS) -o $@ $(PEER_FUZZ_SRCS) $$(pkg-config --libs openssl)
 
 # The nemesis suite (tests/nemesis, docs/testing.md): faults on a real cluster, checked for
 # linearizability. Needs root. `make nemesis NEMESIS_SECONDS=1800 NEMESIS_SEED=42`.
@@ -199,8 +214,9 @@ nemesis: $(B)/bin/raftd
 
 .PHONY: soak-fuzz
 soak: soak-fuzz
-soak-fuzz: build/fuzz/frame_fuzz
+soak-fuzz: build/fuzz/frame_fuzz build/fuzz/peer_fuzz
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/scripts/fuzz_frame.sh
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} tests/scripts/fuzz_peer.sh
 
 # fake_raftd: ipc::Server over the in-memory FakeBackend, for client script tests.
 all: $(B)/tests/fake_raftd
@@ -369,6 +385,10 @@ bench: bench-deps build/release/bin/raftd build/release/bin/raftbench build/rele
 # The same 256-byte workload against a 3-member etcd and a 3-node raftd, alternated.
 bench-etcd: bench-deps build/release/bin/raftd build/release/bin/raftbench
 	@tests/bench/etcd.sh
+# Peer TLS on against off: two 3-node clusters alternated (docs/performance.md, "Peer TLS").
+.PHONY: bench-tls
+bench-tls: build/release/bin/raftd build/release/bin/raftbench
+	@tests/bench/tls.sh
 # Memory and time to ready after a cold restart with a 1 GiB and a 4 GiB log, next to a cold
 # `cat` of the same segments (RESTART_SIZES_MB; build/bench/restart.json).
 bench-restart: build/release/bin/raftd build/release/bin/raftbench build/release/bin/raftctl
@@ -425,6 +445,20 @@ bench-wal:
 run: deps
 	@$(MAKE) VARIANT=release build/release/bin/raftd $(filter %/raftctl,$(BINS))
 	@daemon/demo/run.sh
+
+# ---- peer TLS: make certs (demo CA and node certificates) --------------------------------
+# A CA and certificates for nodes 1-3 of the demo cluster under run/certs, made by
+# tools/peer-certs.sh with the openssl command line (docs/operations.md, section 11). Kept
+# when present; delete run/certs to start over.
+.PHONY: certs
+CERTS_DIR ?= run/certs
+CERTS_CLUSTER ?= demo
+certs:
+	@tools/peer-certs.sh ca $(CERTS_DIR)
+	@for i in 1 2 3; do [ -f $(CERTS_DIR)/node-$$i.pem ] || \
+	  tools/peer-certs.sh node $(CERTS_DIR) $(CERTS_CLUSTER) $$i; done
+	@tools/peer-certs.sh crl $(CERTS_DIR)
+	@echo "certs: $(CERTS_DIR)/{ca,node-1,node-2,node-3}.pem, crl.pem (cluster $(CERTS_CLUSTER))"
 
 # ---- clients/go, kv-go and the client conformance drivers --------------------------------
 # Go builds offline in GOPATH mode: the package `raftd` is clients/go (linked into

@@ -483,6 +483,14 @@ Status validate(const Config& c) {
     if (c.snapshot_chunk_bytes > room)
         return bad("snapshot_chunk_bytes (" + format_bytes(c.snapshot_chunk_bytes) +
                    ") must be at most max_frame - 4KiB (" + format_bytes(room) + ")");
+    // Peer TLS is all or nothing: a node with half the material would refuse every peer.
+    const int tls_set = !c.peer_tls_cert.empty() + !c.peer_tls_key.empty() + !c.peer_tls_ca.empty();
+    if (tls_set != 0 && tls_set != 3)
+        return bad(
+            "peer_tls_cert, peer_tls_key and peer_tls_ca: set all three (peer TLS) or "
+            "none (plaintext peers)");
+    if (!c.peer_tls_crl.empty() && tls_set == 0)
+        return bad("peer_tls_crl: needs peer_tls_cert, peer_tls_key and peer_tls_ca");
     std::set<raft::NodeId> ids;
     bool self_listed = false;
     for (const auto& m : c.initial_cluster) {

@@ -42,6 +42,10 @@ struct Config {
     uint64_t reconnect_min_ms = 0;
     uint64_t reconnect_max_ms = 0;
     uint64_t snapshot_chunk_bytes = 0;
+    std::string peer_tls_cert;
+    std::string peer_tls_key;
+    std::string peer_tls_ca;
+    std::string peer_tls_crl;
     // Metrics and health over HTTP
     std::string metrics_listen;
     // Raft timing and flow control

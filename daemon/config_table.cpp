@@ -128,6 +128,32 @@ OptionSpec{"snapshot_chunk_bytes", "Peers", Kind::kBytes, &Config::snapshot_chun
   "this size, with its own flow control, so that a transfer never fills the send queue or "
   "delays heartbeats.",
   ""},
+OptionSpec{"peer_tls_cert", "Peers", Kind::kString, &Config::peer_tls_cert, "\"\"", 0, 0, "", "",
+  "PEM certificate this node presents to peers (empty: plaintext peers)",
+  "PEM file with this node's certificate (and any intermediate CAs after it) for mutual TLS "
+  "1.3 on every peer connection. It must carry the SAN URI raftd://CLUSTER/node/ID of this "
+  "node: a peer's certificate must name the node id its handshake announces, so one node's "
+  "certificate cannot speak for another. Set together with `peer_tls_key` and `peer_tls_ca`; "
+  "then peers without TLS are refused. Re-read on SIGHUP (operations.md, section 11). Empty: "
+  "peers talk plaintext TCP.",
+  ""},
+OptionSpec{"peer_tls_key", "Peers", Kind::kString, &Config::peer_tls_key, "\"\"", 0, 0, "", "",
+  "PEM private key of peer_tls_cert",
+  "PEM file with the unencrypted private key of `peer_tls_cert`; keep it readable only by "
+  "the user raftd runs as. Re-read on SIGHUP.",
+  ""},
+OptionSpec{"peer_tls_ca", "Peers", Kind::kString, &Config::peer_tls_ca, "\"\"", 0, 0, "", "",
+  "PEM CA certificates that peers' certificates must chain to",
+  "PEM file with the CA certificates a peer's certificate must chain to. Use a CA that signs "
+  "only this cluster's nodes. Re-read on SIGHUP; several CAs in the file let a rotation to "
+  "a new CA happen without downtime.",
+  ""},
+OptionSpec{"peer_tls_crl", "Peers", Kind::kString, &Config::peer_tls_crl, "\"\"", 0, 0, "", "",
+  "PEM certificate revocation list (empty: none)",
+  "PEM file with the CA's certificate revocation list: peers whose certificate it lists are "
+  "refused. When set it must hold a CRL of the CA that issued each peer's certificate. "
+  "Re-read on SIGHUP, so a revocation takes effect for every new connection.",
+  ""},
 
 // ---- Metrics ----------------------------------------------------------------------------
 OptionSpec{"metrics_listen", "Metrics", Kind::kAddr, &Config::metrics_listen, "\"\"", 0, 0, "",

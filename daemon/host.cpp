@@ -41,6 +41,26 @@ NodeHost::~NodeHost() {
     sighup_.close();
 }
 
+TlsFiles NodeHost::tls_files() const {
+    return TlsFiles{cfg_.peer_tls_cert, cfg_.peer_tls_key, cfg_.peer_tls_ca, cfg_.peer_tls_crl};
+}
+
+void NodeHost::reload_tls() {
+    const TlsFiles files = tls_files();
+    if (!files.enabled() || !transport_) return;
+    // Established links keep their sessions: a reload never drops a healthy connection.
+    auto tls = TlsContext::load(files, node_uri(cfg_.cluster, cfg_.node_id));
+    if (!tls) {
+        spdlog::error(
+            "SIGHUP: peer TLS not reloaded, new connections keep the previous "
+            "certificates: {}",
+            tls.status().message());
+        return;
+    }
+    spdlog::info("SIGHUP: peer TLS reloaded: {}", tls.value()->summary());
+    transport_->set_tls(std::move(tls).value());
+}
+
 Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     std::unique_ptr<NodeHost> h(new NodeHost(cfg));
     if (!h->loop_.init_status()) return h->loop_.init_status();
@@ -55,6 +75,12 @@ Result<std::unique_ptr<NodeHost>> NodeHost::open(const Config& cfg) {
     to.reconnect_max_ms = cfg.reconnect_max_ms;
     to.snapshot_chunk_bytes = cfg.snapshot_chunk_bytes;
     to.max_frame = static_cast<uint32_t>(cfg.max_frame);
+    if (const TlsFiles files = h->tls_files(); files.enabled()) {
+        auto tls = TlsContext::load(files, node_uri(cfg.cluster, cfg.node_id));
+        if (!tls) return tls.status();
+        to.tls = std::move(tls).value();
+        spdlog::info("peer TLS on: {}", to.tls->summary());
+    }
     h->transport_ = std::make_unique<Transport>(
         h->loop_.get(), to,
         [hp = h.get()](raft::Message&& m) {
@@ -172,11 +198,12 @@ Status NodeHost::start() {
     if (st) st = sigint_.start(SIGINT, [this](int) { shutdown("SIGINT"); });
     if (st) st = sighup_.init(loop_.get());
     if (st)
-        st = sighup_.start(SIGHUP, [](int) {
+        st = sighup_.start(SIGHUP, [this](int) {
             if (Status r = reopen_logs(); !r)
                 spdlog::error("SIGHUP: {}", r.message());
             else
                 spdlog::info("SIGHUP: log file reopened");
+            reload_tls();
         });
     if (!st) return st;
     if (auto period = notifier_.watchdog_period()) {

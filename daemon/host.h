@@ -104,6 +104,10 @@ class NodeHost final : private PipelineActions {
 
   private:
     NodeHost(Config cfg);
+    // The peer TLS files of the config (none: plaintext peers).
+    TlsFiles tls_files() const;
+    // SIGHUP: re-reads them for new connections; on an error keeps the previous material.
+    void reload_tls();
     // PipelineActions, on the loop thread.
     void send(const std::vector<raft::Message>& msgs) override;
     bool storage_idle() override;

@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -17,10 +18,34 @@ namespace raftd::daemon {
 namespace {
 // Handshake frames are tiny; a dialler that sends more before being accepted is not a peer.
 constexpr uint32_t kHandshakeMaxFrame = 4096;
+// Largest TLS record payload: frames are gathered up to it, and one read takes a few records.
+constexpr size_t kTlsRecord = 16 * 1024;
+constexpr size_t kTlsReadBuf = 256 * 1024;
+
+std::vector<uv_buf_t> bufs_of(const ipc::OutBuffer& out) {
+    std::vector<uv_buf_t> bufs;
+    for (std::string_view v : out.pieces())
+        bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
+    return bufs;
+}
+
+// "raftd://c/node/1, raftd://c/node/2" or "no raftd:// URI": what a certificate names.
+std::string names_of(const std::vector<std::string>& uris) {
+    std::string out;
+    for (const auto& u : uris)
+        out += (out.empty() ? "" : ", ") + u;
+    return out.empty() ? "no URI" : out;
+}
+
+bool names(const TlsSession& tls, const std::string& uri) {
+    const auto& u = tls.peer_uris();
+    return std::find(u.begin(), u.end(), uri) != u.end();
+}
 }  // namespace
 
 struct Transport::Peer {
-    enum class State { kIdle, kConnecting, kHandshake, kReady };
+    // kTls: the TLS handshake runs (TLS on only); kHandshake: our hello is sent.
+    enum class State { kIdle, kConnecting, kTls, kHandshake, kReady };
     raft::NodeId id = raft::kNoNode;
     std::string addr;
     State state = State::kIdle;
@@ -28,12 +53,14 @@ struct Transport::Peer {
     ipc::uv::Timer redial;
     bool redial_pending = false;
     std::unique_ptr<ipc::FrameDecoder> dec;  // the welcome, then only EOF is expected
+    std::unique_ptr<TlsSession> tls;         // TLS on only
     ipc::OutBuffer queue;                    // frames not handed to libuv yet
     size_t inflight = 0;                     // bytes of the write libuv is working on
     bool writing = false;
     uint64_t backoff_ms = 0;
     uint64_t dropped_since_log = 0;
     bool logged_down = false;          // "cannot reach" logged once per outage, not per attempt
+    std::string last_refusal;          // a TLS refusal of ours, warned once until it changes
     PeerCounters* counters = nullptr;  // in Transport::counters_
 };
 
@@ -41,6 +68,7 @@ struct Transport::Inbound {
     uint64_t serial = 0;
     ipc::uv::Tcp tcp;
     std::unique_ptr<ipc::FrameDecoder> dec;
+    std::unique_ptr<TlsSession> tls;    // TLS on only
     raft::NodeId peer = raft::kNoNode;  // set once the handshake is accepted
     std::string remote;
     PeerCounters* counters = nullptr;  // set with `peer`
@@ -142,6 +170,7 @@ void Transport::set_bootstrapping(bool b) {
         // no state to send from.
         p->tcp.close();
         p->dec.reset();
+        p->tls.reset();
         p->queue.clear();
         p->inflight = 0;
         p->writing = false;
@@ -237,15 +266,21 @@ void Transport::flush_peer(Peer& p) {
     // Everything queued since the last write goes out as one gathered uv_write.
     auto out = std::make_shared<ipc::OutBuffer>(std::move(p.queue));
     p.queue.clear();
+    std::shared_ptr<void> keep = out;
     std::vector<uv_buf_t> bufs;
-    for (std::string_view v : out->pieces())
-        bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
+    if (p.tls) {
+        auto sealed = std::make_shared<std::string>(seal(*p.tls, *out));
+        bufs.push_back(uv_buf_init(sealed->data(), static_cast<unsigned>(sealed->size())));
+        keep = std::move(sealed);
+    } else {
+        bufs = bufs_of(*out);
+    }
     p.inflight = out->size();
     p.writing = true;
     p.dropped_since_log = 0;
     ++stats_.writes;
     Peer* pp = &p;
-    auto sent = p.tcp.write_now_or_queue(bufs, out, [this, pp](int status) {
+    auto sent = p.tcp.write_now_or_queue(bufs, std::move(keep), [this, pp](int status) {
         pp->writing = false;
         pp->inflight = 0;
         if (status < 0) {
@@ -287,28 +322,151 @@ void Transport::on_dial_done(Peer& p, int status) {
     }
     (void)p.tcp.nodelay(true);  // latency of small messages matters more than packet count
     (void)p.tcp.keepalive(true, 30);
-    p.state = Peer::State::kHandshake;
     p.dec = std::make_unique<ipc::FrameDecoder>(ipc::FrameLimits{kHandshakeMaxFrame});
-    // The hello goes ahead of anything queued while connecting.
-    ipc::OutBuffer hello;
-    encode_hello(hello, PeerHello{kPeerProtocolVersion, opts_.cluster, opts_.self, p.id,
-                                  opts_.advertise, opts_.incarnation, opts_.bootstrapping});
-    auto out = std::make_shared<ipc::OutBuffer>(std::move(hello));
-    std::vector<uv_buf_t> bufs;
-    for (std::string_view v : out->pieces())
-        bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
     Peer* pp = &p;
-    Status st = p.tcp.write(bufs, out, [this, pp](int s) {
-        if (s < 0) peer_failed(*pp, std::string("write: ") + uv_strerror(s));
-    });
-    if (st)
+    Status st;
+    if (opts_.tls) {
+        // TLS first: our hello goes out once the acceptor's certificate names p.id.
+        p.state = Peer::State::kTls;
+        p.tls = std::make_unique<TlsSession>(opts_.tls, TlsSession::Role::kClient);
+        p.tls->start();
+        send_tls_output(p.tcp, *p.tls);
+        st = p.tcp.read_start(
+            [this](size_t) { return std::span<char>(tls_read_buf_.data(), tls_read_buf_.size()); },
+            [this, pp](ssize_t nread, std::string_view data) {
+                on_peer_tls_read(*pp, nread, data);
+            });
+        if (tls_read_buf_.empty()) tls_read_buf_.resize(kTlsReadBuf);
+    } else {
+        send_hello(p);
         st = p.tcp.read_start(
             [pp](size_t suggested) {
                 auto [ptr, n] = pp->dec->prepare(std::min<size_t>(suggested, kHandshakeMaxFrame));
                 return std::span<char>(ptr, n);
             },
             [this, pp](ssize_t nread, std::string_view) { on_peer_read(*pp, nread); });
+    }
     if (!st) peer_failed(p, st.message());
+}
+
+void Transport::send_hello(Peer& p) {
+    p.state = Peer::State::kHandshake;
+    // The hello goes ahead of anything queued while connecting.
+    auto out = std::make_shared<ipc::OutBuffer>();
+    encode_hello(*out, PeerHello{kPeerProtocolVersion, opts_.cluster, opts_.self, p.id,
+                                 opts_.advertise, opts_.incarnation, opts_.bootstrapping});
+    Peer* pp = &p;
+    Status st = write_out(p.tcp, p.tls.get(), std::move(out), [this, pp](int s) {
+        if (s < 0) peer_failed(*pp, std::string("write: ") + uv_strerror(s));
+    });
+    if (!st) peer_failed(p, st.message());
+}
+
+Status Transport::write_out(ipc::uv::Tcp& tcp, TlsSession* tls, std::shared_ptr<ipc::OutBuffer> out,
+                            std::function<void(int)> done) {
+    if (!tls) {
+        auto bufs = bufs_of(*out);
+        return tcp.write(bufs, std::move(out), std::move(done));
+    }
+    auto sealed = std::make_shared<std::string>(seal(*tls, *out));
+    uv_buf_t b = uv_buf_init(sealed->data(), static_cast<unsigned>(sealed->size()));
+    return tcp.write(std::span<const uv_buf_t>(&b, 1), std::move(sealed), std::move(done));
+}
+
+std::string Transport::seal(TlsSession& tls, const ipc::OutBuffer& out) {
+    std::string& stage = tls_stage_;
+    stage.clear();
+    for (std::string_view v : out.pieces()) {
+        if (stage.size() + v.size() <= kTlsRecord) {
+            stage.append(v);
+            continue;
+        }
+        if (!stage.empty()) {
+            tls.write(stage);
+            stage.clear();
+        }
+        if (v.size() >= kTlsRecord)
+            tls.write(v);
+        else
+            stage.append(v);
+    }
+    if (!stage.empty()) tls.write(stage);
+    return tls.take_output();
+}
+
+void Transport::send_tls_output(ipc::uv::Tcp& tcp, TlsSession& tls) {
+    if (!tls.has_output()) return;
+    auto bytes = std::make_shared<std::string>(tls.take_output());
+    uv_buf_t b = uv_buf_init(bytes->data(), static_cast<unsigned>(bytes->size()));
+    // A failed write shows as a read error or EOF on the same connection.
+    (void)tcp.write(std::span<const uv_buf_t>(&b, 1), std::move(bytes), nullptr);
+}
+
+void Transport::on_peer_tls_read(Peer& p, ssize_t nread, std::string_view data) {
+    if (nread < 0) {
+        if (p.state == Peer::State::kTls && nread == UV_EOF) {
+            peer_failed(p,
+                        "connection closed during the TLS handshake (does the peer run "
+                        "without peer_tls_*?)");
+            return;
+        }
+        on_peer_read(p, nread);
+        return;
+    }
+    TlsSession& tls = *p.tls;
+    const bool was_handshaking = p.state == Peer::State::kTls;
+    tls.feed(data.substr(0, static_cast<size_t>(nread)));
+    send_tls_output(p.tcp, tls);
+    if (tls.state() == TlsSession::State::kFailed) {
+        const std::string& err = tls.error();
+        if (tls.refused_by_peer()) {
+            peer_failed(p, "refused by " + p.addr + ": " + err, true);
+        } else if (was_handshaking) {
+            // We refused the acceptor's certificate.
+            refuse_certificate(p, err);
+        } else {
+            peer_failed(p, err);
+        }
+        return;
+    }
+    if (tls.state() == TlsSession::State::kClosed) {
+        peer_failed(p, "connection closed by peer");
+        return;
+    }
+    if (p.state == Peer::State::kTls) {
+        if (!tls.open()) return;
+        const std::string want = node_uri(opts_.cluster, p.id);
+        if (!names(tls, want)) {
+            refuse_certificate(p, "certificate " + tls.peer_subject() + " names " +
+                                      names_of(tls.peer_uris()) + ", not " + want);
+            return;
+        }
+        send_hello(p);
+        if (p.state != Peer::State::kHandshake) return;  // the write failed
+    }
+    for (;;) {
+        auto [ptr, n] = p.dec->prepare(kHandshakeMaxFrame);
+        size_t got = tls.read(ptr, n);
+        if (got == 0) break;
+        p.dec->commit(got);
+    }
+    if (tls.state() != TlsSession::State::kOpen) {
+        peer_failed(p, tls.state() == TlsSession::State::kClosed ? "connection closed by peer"
+                                                                 : tls.error());
+        return;
+    }
+    peer_frames(p);
+}
+
+void Transport::refuse_certificate(Peer& p, const std::string& why) {
+    ++stats_.refused;
+    // Every redial meets the same certificate: one warning until the reason changes.
+    if (why != p.last_refusal)
+        spdlog::warn("peer {}: TLS certificate of {} refused: {}", p.id, p.addr, why);
+    else
+        spdlog::debug("peer {}: TLS certificate of {} refused again: {}", p.id, p.addr, why);
+    p.last_refusal = why;
+    peer_failed(p, why, true, true);
 }
 
 void Transport::on_peer_read(Peer& p, ssize_t nread) {
@@ -317,6 +475,10 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
         return;
     }
     p.dec->commit(static_cast<size_t>(nread));
+    peer_frames(p);
+}
+
+void Transport::peer_frames(Peer& p) {
     auto d = p.dec->next();
     if (d.kind == ipc::FrameDecoder::Kind::kNeedMore) return;
     if (p.state != Peer::State::kHandshake || d.kind != ipc::FrameDecoder::Kind::kFrame) {
@@ -353,6 +515,7 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
     p.state = Peer::State::kReady;
     ++p.counters->connects;
     p.backoff_ms = opts_.reconnect_min_ms;
+    p.last_refusal.clear();
     p.dec->trim();
     spdlog::log(p.logged_down ? spdlog::level::info : spdlog::level::debug,
                 "peer {}: connected to {}", p.id, p.addr);
@@ -360,8 +523,10 @@ void Transport::on_peer_read(Peer& p, ssize_t nread) {
     flush_peer(p);
 }
 
-void Transport::peer_failed(Peer& p, const std::string& why, bool refused) {
-    if (refused) {
+void Transport::peer_failed(Peer& p, const std::string& why, bool refused, bool logged) {
+    if (logged) {
+        // Counted and logged by the caller.
+    } else if (refused) {
         ++stats_.refused;
         spdlog::error("peer {}: {}", p.id, why);
     } else if (p.state == Peer::State::kReady) {
@@ -375,6 +540,7 @@ void Transport::peer_failed(Peer& p, const std::string& why, bool refused) {
     const bool was_up = p.state != Peer::State::kIdle;
     p.tcp.close();
     p.dec.reset();
+    p.tls.reset();
     p.queue.clear();  // stale by the time we reconnect; raft resends what still matters
     p.inflight = 0;
     p.writing = false;
@@ -425,12 +591,23 @@ void Transport::on_accept(int status) {
     (void)in->tcp.nodelay(true);
     in->dec = std::make_unique<ipc::FrameDecoder>(ipc::FrameLimits{kHandshakeMaxFrame});
     Inbound* ip = in.get();
-    Status st = in->tcp.read_start(
-        [ip](size_t suggested) {
-            auto [ptr, n] = ip->dec->prepare(suggested);
-            return std::span<char>(ptr, n);
-        },
-        [this, ip](ssize_t nread, std::string_view) { on_inbound_read(*ip, nread); });
+    Status st;
+    if (opts_.tls) {
+        in->tls = std::make_unique<TlsSession>(opts_.tls, TlsSession::Role::kServer);
+        if (tls_read_buf_.empty()) tls_read_buf_.resize(kTlsReadBuf);
+        st = in->tcp.read_start(
+            [this](size_t) { return std::span<char>(tls_read_buf_.data(), tls_read_buf_.size()); },
+            [this, ip](ssize_t nread, std::string_view data) {
+                on_inbound_tls_read(*ip, nread, data);
+            });
+    } else {
+        st = in->tcp.read_start(
+            [ip](size_t suggested) {
+                auto [ptr, n] = ip->dec->prepare(suggested);
+                return std::span<char>(ptr, n);
+            },
+            [this, ip](ssize_t nread, std::string_view) { on_inbound_read(*ip, nread); });
+    }
     if (!st) return;
     inbound_[in->serial] = std::move(in);
 }
@@ -438,17 +615,14 @@ void Transport::on_accept(int status) {
 void Transport::refuse(Inbound& in, const std::string& why, uint64_t known_incarnation) {
     ++stats_.refused;
     spdlog::warn("peer connection from {} refused: {}", in.remote, why);
-    ipc::OutBuffer buf;
-    encode_welcome(buf, PeerWelcome{false, opts_.self, opts_.cluster, why, opts_.incarnation,
-                                    known_incarnation, opts_.bootstrapping});
-    auto out = std::make_shared<ipc::OutBuffer>(std::move(buf));
-    std::vector<uv_buf_t> bufs;
-    for (std::string_view v : out->pieces())
-        bufs.push_back(uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
+    auto out = std::make_shared<ipc::OutBuffer>();
+    encode_welcome(*out, PeerWelcome{false, opts_.self, opts_.cluster, why, opts_.incarnation,
+                                     known_incarnation, opts_.bootstrapping});
     // Close once the refusal is written, so the dialler can log why.
     uint64_t serial = in.serial;
     (void)in.tcp.read_stop();
-    if (!in.tcp.write(bufs, out, [this, serial](int) { close_inbound(serial); }))
+    if (!write_out(in.tcp, in.tls.get(), std::move(out),
+                   [this, serial](int) { close_inbound(serial); }))
         close_inbound(serial);
 }
 
@@ -465,6 +639,60 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
         return;
     }
     in.dec->commit(static_cast<size_t>(nread));
+    inbound_frames(in);
+}
+
+void Transport::on_inbound_tls_read(Inbound& in, ssize_t nread, std::string_view data) {
+    if (nread < 0) {
+        on_inbound_read(in, nread);
+        return;
+    }
+    TlsSession& tls = *in.tls;
+    const bool was_open = tls.open();
+    tls.feed(data.substr(0, static_cast<size_t>(nread)));
+    if (tls.state() == TlsSession::State::kHandshake) {
+        send_tls_output(in.tcp, tls);
+        return;
+    }
+    if (tls.state() == TlsSession::State::kFailed && !was_open) {
+        // Nothing of this connection was read: the alert goes out, then it closes.
+        if (tls.refused_by_peer()) {
+            // The dialler refused our certificate and says so in its own log.
+            spdlog::info("peer connection from {} closed: {}", in.remote, tls.error());
+        } else {
+            ++stats_.refused;
+            spdlog::warn("peer connection from {} refused: TLS: {}", in.remote, tls.error());
+        }
+        uint64_t serial = in.serial;
+        (void)in.tcp.read_stop();
+        auto bytes = std::make_shared<std::string>(tls.take_output());
+        uv_buf_t b = uv_buf_init(bytes->data(), static_cast<unsigned>(bytes->size()));
+        if (!in.tcp.write(std::span<const uv_buf_t>(&b, 1), std::move(bytes),
+                          [this, serial](int) { close_inbound(serial); }))
+            close_inbound(serial);
+        return;
+    }
+    send_tls_output(in.tcp, tls);
+    for (;;) {
+        auto [ptr, n] = in.dec->prepare(64 * 1024);
+        size_t got = tls.read(ptr, n);
+        if (got == 0) break;
+        in.dec->commit(got);
+    }
+    if (tls.state() != TlsSession::State::kOpen) {
+        // Frames decrypted before the failure or close are still delivered; then it closes.
+        if (tls.state() == TlsSession::State::kFailed)
+            spdlog::debug("peer {}: inbound connection from {}: {}", in.peer, in.remote,
+                          tls.error());
+        const uint64_t serial = in.serial;
+        inbound_frames(in);
+        close_inbound(serial);
+        return;
+    }
+    inbound_frames(in);
+}
+
+void Transport::inbound_frames(Inbound& in) {
     bool delivered = false;
     for (;;) {
         auto d = in.dec->next();
@@ -504,6 +732,14 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
                 refuse(in, "invalid sender id " + std::to_string(h->from));
                 return;
             }
+            // With TLS, the certificate must name the node the hello announces: a valid
+            // certificate of node 2 cannot speak for node 3.
+            if (in.tls && !names(*in.tls, node_uri(opts_.cluster, h->from))) {
+                refuse(in, "TLS certificate " + in.tls->peer_subject() + " names " +
+                               names_of(in.tls->peer_uris()) + ", not node " +
+                               std::to_string(h->from) + " of cluster '" + opts_.cluster + "'");
+                return;
+            }
             if (on_hello_) {
                 HelloVerdict v = on_hello_(*h);
                 if (!v.ok) {
@@ -523,15 +759,10 @@ void Transport::on_inbound_read(Inbound& in, ssize_t nread) {
             }
             // A node we have no address for (one joining the cluster) tells us where it is.
             if (!knows(in.peer) && !h->addr.empty()) set_peer(in.peer, h->addr);
-            ipc::OutBuffer buf;
-            encode_welcome(buf, PeerWelcome{true, opts_.self, opts_.cluster, "", opts_.incarnation,
-                                            0, opts_.bootstrapping});
-            auto out = std::make_shared<ipc::OutBuffer>(std::move(buf));
-            std::vector<uv_buf_t> bufs;
-            for (std::string_view v : out->pieces())
-                bufs.push_back(
-                    uv_buf_init(const_cast<char*>(v.data()), static_cast<unsigned>(v.size())));
-            (void)in.tcp.write(bufs, out, nullptr);
+            auto out = std::make_shared<ipc::OutBuffer>();
+            encode_welcome(*out, PeerWelcome{true, opts_.self, opts_.cluster, "", opts_.incarnation,
+                                             0, opts_.bootstrapping});
+            (void)write_out(in.tcp, in.tls.get(), std::move(out), nullptr);
             spdlog::debug("peer {}: accepted inbound connection from {}", in.peer, in.remote);
             // From now on frames are raft messages, up to max_frame. The decoder is swapped
             // only when nothing is buffered (the dialler waits for our welcome).

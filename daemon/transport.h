@@ -3,10 +3,12 @@
 // Owns: the peer listener, one outbound connection per peer (this node's messages to it),
 // the inbound connections peers dialled (their messages to us), the bounded send queue and
 // the redial timer of each peer, and the handshake that refuses other clusters and
-// unexpected node ids.
+// unexpected node ids; with peer TLS on, one TlsSession per connection (daemon/tls.h) and
+// the check that the peer's certificate names the node id its handshake announces.
 // Never: block, grow a queue beyond send_queue_bytes (messages are dropped instead and raft
 // sends again what is still needed), hand raft a message that failed validation, or make
-// raft decisions: it only moves bytes.
+// raft decisions: it only moves bytes. With TLS on, never let a plaintext byte through
+// before the certificate is verified and names the announced node.
 //
 // Thread rules: loop thread only.
 #pragma once
@@ -17,9 +19,11 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "daemon/peer_codec.h"
+#include "daemon/tls.h"
 #include "ipc/frame.h"
 #include "ipc/uv.h"
 #include "raft/message.h"
@@ -39,6 +43,9 @@ struct TransportOptions {
     uint32_t max_frame = 16u << 20;
     uint64_t incarnation = 0;    // our data dir's, sent in every handshake (0: none)
     bool bootstrapping = false;  // our store is empty and we wait for peers to bootstrap
+    // Peer TLS material (null: plaintext peers, the default). Every connection then runs
+    // mutual TLS 1.3 and the peer's certificate must name the node it announces.
+    std::shared_ptr<TlsContext> tls;
 };
 
 // The owner's answer to an inbound handshake the transport itself found acceptable.
@@ -134,6 +141,9 @@ class Transport {
     void set_bootstrapping(bool b);
     // Our data dir's incarnation, for the handshakes; set before the first dial.
     void set_incarnation(uint64_t inc) { opts_.incarnation = inc; }
+    // New TLS material (SIGHUP): connections made from now on use it; established ones keep
+    // theirs. Only between two TLS contexts: TLS is not turned on or off at run time.
+    void set_tls(std::shared_ptr<TlsContext> tls) { opts_.tls = std::move(tls); }
 
     const TransportStats& stats() const { return stats_; }
     // Peers with a completed handshake in our dialling direction.
@@ -148,12 +158,29 @@ class Transport {
     void dial(Peer& p);
     void on_dial_done(Peer& p, int status);
     void on_peer_read(Peer& p, ssize_t nread);
-    void peer_failed(Peer& p, const std::string& why, bool refused = false);
+    void on_peer_tls_read(Peer& p, ssize_t nread, std::string_view data);
+    void peer_frames(Peer& p);
+    void send_hello(Peer& p);
+    // We refused the certificate of the node we dialled: warned once per reason.
+    void refuse_certificate(Peer& p, const std::string& why);
+    // `refused`: logged as an error (they refused us) unless `logged` (we refused them and
+    // said so at warn already); either way the redial backs off fully.
+    void peer_failed(Peer& p, const std::string& why, bool refused = false, bool logged = false);
     void schedule_redial(Peer& p);
     void flush_peer(Peer& p);
 
     void on_accept(int status);
     void on_inbound_read(Inbound& in, ssize_t nread);
+    void on_inbound_tls_read(Inbound& in, ssize_t nread, std::string_view data);
+    void inbound_frames(Inbound& in);
+    // Writes `out` on a connection, sealed by `tls` when it has one.
+    Status write_out(ipc::uv::Tcp& tcp, TlsSession* tls, std::shared_ptr<ipc::OutBuffer> out,
+                     std::function<void(int)> done);
+    // `out`'s frames as TLS records: small frames gathered into records of up to 16 KiB,
+    // large payloads encrypted straight from their buffers.
+    std::string seal(TlsSession& tls, const ipc::OutBuffer& out);
+    // Sends what a session has to say by itself (handshake flights, alerts).
+    void send_tls_output(ipc::uv::Tcp& tcp, TlsSession& tls);
     void close_inbound(uint64_t serial);
     void refuse(Inbound& in, const std::string& why, uint64_t known_incarnation = 0);
 
@@ -170,6 +197,8 @@ class Transport {
     std::map<uint64_t, std::unique_ptr<Inbound>> inbound_;
     uint64_t next_serial_ = 1;
     std::mt19937_64 rng_;
+    std::vector<char> tls_read_buf_;  // ciphertext lands here, then goes into the session
+    std::string tls_stage_;           // small frames gathered into one record
     TransportStats stats_;
     // Never erased: Peer and Inbound point into it (map nodes do not move).
     std::map<raft::NodeId, PeerCounters> counters_;

@@ -1,5 +1,6 @@
 // The peer transport on real loopback sockets: delivery in order, coalesced writes, refusal
-// of another cluster and of an unexpected node id, and the bounded send queue.
+// of another cluster and of an unexpected node id, the bounded send queue, and peer TLS
+// (refusals of plaintext peers and of certificates naming another node, reloads).
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -7,6 +8,7 @@
 
 #include <vector>
 
+#include "daemon/testing/pki.h"
 #include "daemon/transport.h"
 
 using namespace raftd;
@@ -32,8 +34,10 @@ struct Node {
     std::vector<raft::Message> got;
     std::unique_ptr<Transport> t;
 
-    Node(ipc::uv::Loop& loop, raft::NodeId id, std::string cluster, uint64_t queue = 8u << 20) {
+    Node(ipc::uv::Loop& loop, raft::NodeId id, std::string cluster, uint64_t queue = 8u << 20,
+         std::shared_ptr<TlsContext> tls = nullptr) {
         opts.self = id;
+        opts.tls = std::move(tls);
         opts.cluster = std::move(cluster);
         opts.listen = opts.advertise = free_addr();
         opts.reconnect_min_ms = 10;
@@ -184,6 +188,103 @@ TEST_CASE("handshakes carry incarnations: the owner may refuse one, and the dial
             loop.run_until([&] { return hellos.size() > before && a.t->connected_peers() == 1; }));
         a.t->stop();
         b.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("tls: messages arrive in order over mutual TLS, large ones too") {
+    testing::Pki pki;
+    ipc::uv::Loop loop;
+    {
+        Node a(loop, 1, "c", 64u << 20, pki.ctx(pki.files("node-1")));
+        Node b(loop, 2, "c", 64u << 20, pki.ctx(pki.files("node-2")));
+        a.t->set_peer(2, b.opts.advertise);
+        for (raft::Index i = 1; i <= 200; ++i)
+            a.t->send(append(1, 2, i, i % 50 == 0 ? (1u << 20) + i : 10));
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return b.got.size() == 200; }));
+        for (size_t i = 0; i < 200; ++i) {
+            CHECK(b.got[i].entries.at(0).index == i + 1);
+            CHECK(b.got[i].entries.at(0).data.size() ==
+                  ((i + 1) % 50 == 0 ? (1u << 20) + i + 1 : 10));
+        }
+        CHECK(a.t->connected_peers() == 1);
+        // New material for new connections; the link that is up stays up and carries on.
+        testing::certs("node " + pki.dir + " c 1 30 renewed");
+        a.t->set_tls(pki.ctx(pki.files("renewed")));
+        a.t->send(append(1, 2, 201));
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return b.got.size() == 201; }));
+        CHECK(a.t->stats().refused == 0);
+        CHECK(b.t->stats().refused == 0);
+        a.t->stop();
+        b.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("tls: node 2's valid certificate cannot speak for node 3") {
+    testing::Pki pki;
+    ipc::uv::Loop loop;
+    {
+        Node b(loop, 1, "c", 8u << 20, pki.ctx(pki.files("node-1")));
+        Node impostor(loop, 3, "c", 8u << 20, pki.ctx(pki.files("node-2")));
+        impostor.t->set_peer(1, b.opts.advertise);
+        impostor.t->send(append(3, 1, 1));
+        impostor.t->flush();
+        REQUIRE(loop.run_until(
+            [&] { return b.t->stats().refused >= 1 && impostor.t->stats().refused >= 1; }));
+        CHECK(b.got.empty());
+        CHECK(impostor.t->connected_peers() == 0);
+        b.t->stop();
+        impostor.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("tls: the dialler refuses an acceptor whose certificate names another node") {
+    testing::Pki pki;
+    ipc::uv::Loop loop;
+    {
+        // Node 2 listens with node 1's certificate; node 1 dials it expecting node 2.
+        Node imposter(loop, 2, "c", 8u << 20, pki.ctx(pki.files("node-1")));
+        Node a(loop, 1, "c", 8u << 20, pki.ctx(pki.files("node-1")));
+        a.t->set_peer(2, imposter.opts.advertise);
+        a.t->send(append(1, 2, 1));
+        a.t->flush();
+        REQUIRE(loop.run_until([&] { return a.t->stats().refused >= 1; }));
+        CHECK(imposter.got.empty());
+        CHECK(a.t->connected_peers() == 0);
+        a.t->stop();
+        imposter.t->stop();
+    }
+    CHECK(loop.close());
+}
+
+TEST_CASE("tls: plaintext and TLS nodes refuse each other and nothing reaches raft") {
+    testing::Pki pki;
+    ipc::uv::Loop loop;
+    {
+        Node secure(loop, 1, "c", 8u << 20, pki.ctx(pki.files("node-1")));
+        Node plain(loop, 2, "c");
+        plain.t->set_peer(1, secure.opts.advertise);
+        secure.t->set_peer(2, plain.opts.advertise);
+        for (raft::Index i = 1; i <= 3; ++i) {
+            plain.t->send(append(2, 1, i));
+            secure.t->send(append(1, 2, i));
+        }
+        plain.t->flush();
+        secure.t->flush();
+        // The TLS side refuses the plaintext hello; the plaintext side sees a ClientHello,
+        // which is no frame.
+        REQUIRE(loop.run_until(
+            [&] { return secure.t->stats().refused >= 2 && plain.t->stats().bad_frames >= 2; }));
+        CHECK(secure.got.empty());
+        CHECK(plain.got.empty());
+        CHECK(secure.t->connected_peers() == 0);
+        CHECK(plain.t->connected_peers() == 0);
+        secure.t->stop();
+        plain.t->stop();
     }
     CHECK(loop.close());
 }

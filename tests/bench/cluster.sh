@@ -1,6 +1,7 @@
 # Sourced by the benchmark scripts: start and stop local raftd clusters in a temp dir.
 #   start_cluster N NAME   -> SOCKETS (comma-separated), PIDS (space-separated), LEADER_SOCKET
 #   stop_cluster           -> SIGTERM, wait, SIGKILL what is left
+# BENCH_RAFTD_ARGS: extra raftd flags; "{id}" in them becomes each node's id (TLS files).
 # Ports are picked free at run time; each node logs to $BENCH_TMP/NAME/nN.log.
 RAFTD=${RAFTD:-build/release/bin/raftd}
 RAFTBENCH=${RAFTBENCH:-build/release/bin/raftbench}
@@ -17,7 +18,7 @@ start_cluster() {  # $1 = nodes, $2 = name
     for i in $(seq 1 "$n"); do
         "$RAFTD" --node-id "$i" --cluster "$name" --data-dir "$dir/n$i" --socket "$dir/n$i.sock" \
             --listen "127.0.0.1:${ports[$i]}" --initial-cluster "$peers" --log-level ${BENCH_LOG_LEVEL:-warn} \
-            >"$dir/n$i.log" 2>&1 &
+            ${BENCH_RAFTD_ARGS:+${BENCH_RAFTD_ARGS//\{id\}/$i}} >"$dir/n$i.log" 2>&1 &
         PIDS+="${PIDS:+ }$!"
         SOCKETS+="${SOCKETS:+,}$dir/n$i.sock"
     done

@@ -57,6 +57,43 @@ def await_commit(c, node, index):
              f"node {node.id} to commit {index}")
 
 
+def propose_on_each(c):
+    """A proposal through every node (followers forward to the leader); each commits on every
+    node. Returns them as acknowledged."""
+    acked = {}
+    for n in c.nodes.values():
+        r = c.propose(n, f"from {n.id}".encode())
+        acked[r["index"]] = (r["term"], f"from {n.id}".encode())
+    for n in c.nodes.values():
+        assert_has(c, n, acked)
+    return acked
+
+
+def snapshot_catchup(c, leader):
+    """A follower killed while the leader snapshots and compacts catches up by
+    InstallSnapshot. Needs small segments and no kept tail (see catchup_snapshot)."""
+    f = next(n for n in c.nodes.values() if n is not leader)
+    f.kill(signal.SIGKILL)
+    propose_many(c, leader, 48, "big", size=64 * 1024)
+    commit = leader.try_status()["commit"]
+    cl = leader.client()
+    try:
+        r = cl.call("snapshot", index=commit, offset=0, data=b"app-state-" * 1000, done=True)
+        check(r["index"] == commit, "snapshot saved at the commit index")
+    finally:
+        cl.close()
+    st = leader.try_status()
+    check(st["snapshot_index"] == commit, "leader reports the snapshot")
+    check(st["first_index"] > 1, f"leader compacted its log (first_index {st['first_index']})")
+    after = propose_many(c, leader, 5, "after-snap")
+    f.start()
+    await_commit(c, f, max(after))
+    fst = f.try_status()
+    check(fst["snapshot_index"] >= commit, f"follower installed the snapshot: {fst}")
+    check("installed snapshot" in f.log(), "follower logs the install")
+    assert_has(c, f, after)
+
+
 STOP_LINE = re.compile(r"stopped \((\d+) Readies, (\d+) storage batches \((\d+) on the loop, "
                        r"(\d+) leader batches alongside replication\)")
 
@@ -80,12 +117,7 @@ def election():
         check(all(s["leader"] == leader.id for s in sts), "every node names the same leader")
         check(all(len(s["members"]) == 3 for s in sts), "three members everywhere")
         # A proposal on each node commits (followers forward to the leader).
-        acked = {}
-        for n in c.nodes.values():
-            r = c.propose(n, f"from {n.id}".encode())
-            acked[r["index"]] = (r["term"], f"from {n.id}".encode())
-        for n in c.nodes.values():
-            assert_has(c, n, acked)
+        propose_on_each(c)
         # Leadership moves on request, also when asked through a follower.
         asked = next(n for n in c.nodes.values() if n is not leader)
         target = next(n for n in c.nodes.values() if n is not leader and n is not asked)
@@ -140,27 +172,7 @@ def catchup_snapshot():
     extra = ["--wal-segment-size", "1MiB", "--log-keep-entries", "0"]
     with Cluster(3, extra=extra) as c:
         c.start()
-        leader = c.leader()
-        f = next(n for n in c.nodes.values() if n is not leader)
-        f.kill(signal.SIGKILL)
-        acked = propose_many(c, leader, 48, "big", size=64 * 1024)
-        commit = leader.try_status()["commit"]
-        cl = leader.client()
-        try:
-            r = cl.call("snapshot", index=commit, offset=0, data=b"app-state-" * 1000, done=True)
-            check(r["index"] == commit, "snapshot saved at the commit index")
-        finally:
-            cl.close()
-        st = leader.try_status()
-        check(st["snapshot_index"] == commit, "leader reports the snapshot")
-        check(st["first_index"] > 1, f"leader compacted its log (first_index {st['first_index']})")
-        after = propose_many(c, leader, 5, "after-snap")
-        f.start()
-        await_commit(c, f, max(after))
-        fst = f.try_status()
-        check(fst["snapshot_index"] >= commit, f"follower installed the snapshot: {fst}")
-        check("installed snapshot" in f.log(), "follower logs the install")
-        assert_has(c, f, after)
+        snapshot_catchup(c, c.leader())
 
 
 def restart_rejoin():

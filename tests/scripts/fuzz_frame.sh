@@ -5,16 +5,8 @@
 # finding; a finding leaves its input in the temporary directory's crash-* file and fails.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fuzz=build/fuzz/frame_fuzz
-if [ ! -x "$fuzz" ]; then
-    if ! command -v clang++ >/dev/null; then
-        echo "clang++ is not installed (make deps installs it): cannot build the fuzzer"; exit 77
-    fi
-    make -s "$fuzz"
-fi
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-mkdir -p "$dir/corpus"
+. tests/scripts/lib/fuzz.sh
+fuzz_setup build/fuzz/frame_fuzz
 /usr/bin/python3 - "$dir/corpus" <<'PY'
 import struct, sys, msgpack
 out = sys.argv[1]
@@ -39,12 +31,4 @@ with open(f"{out}/all", "wb") as f:
 with open(f"{out}/bad", "wb") as f:
     f.write(b"\x02" + frame(b"\x93\x01\x02\x03") + frame(b"\xc1") + b"\xff\xff\xff\xff")
 PY
-secs=${FUZZ_SECONDS:-20}
-"$fuzz" -max_total_time="$secs" -max_len=4096 -timeout=10 -rss_limit_mb=1024 \
-    -artifact_prefix="$dir/" -print_final_stats=1 "$dir/corpus" 2>"$dir/log" || {
-    tail -n 40 "$dir/log"
-    mkdir -p build/fuzz/findings
-    cp "$dir"/crash-* "$dir"/leak-* "$dir"/timeout-* "$dir"/oom-* build/fuzz/findings/ 2>/dev/null || true
-    echo "inputs saved in build/fuzz/findings/"; exit 1; }
-grep -E '^stat::number_of_executed_units|^Done' "$dir/log" || tail -n 3 "$dir/log"
-echo "fuzz_frame: no findings in ${secs}s"
+fuzz_run fuzz_frame 4096
