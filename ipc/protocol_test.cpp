@@ -157,7 +157,8 @@ TEST_CASE("a propose session key is both client and seq, each at least 1") {
     encode_entry_event(
         ev, 5, raftd::raft::Entry{8, 3, raftd::raft::EntryType::kData, Payload("app"), {9, 4}},
         nullptr);
-    auto e = decode_event(decode_one(ev).frame.root());
+    const Decoded d = decode_one(ev);  // the event's views point into its bytes
+    auto e = decode_event(d.frame.root());
     REQUIRE(e);
     CHECK(e->data == "app");
     CHECK(e->client == 9);
