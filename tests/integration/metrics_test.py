@@ -129,8 +129,15 @@ def main():
             st, body = http_get(url[i] + "/status")
             check(st == 200, f"node {i}: /status answers 200")
             js = json.loads(body)
-            check(js["node_id"] == i and js["leader"] == leader.id and "members" in js,
+            check(js["node_id"] == i and "members" in js and "leader" in js,
                   f"node {i}: /status is the status reply: {js}")
+
+            # A follower learns of the leader from its first append, which may still be on
+            # the way: await it rather than read the first answer.
+            def names_leader(i=i):
+                st, body = http_get(url[i] + "/status")
+                return st == 200 and json.loads(body)["leader"] == leader.id
+            c.await_(names_leader, f"node {i}: /status names leader {leader.id}")
         for i in c.nodes:
             c.await_(lambda i=i: http_get(url[i] + "/health")[0] == 200, f"node {i}: /health 200")
         # Every node sees its peers connected once the cluster settled.
