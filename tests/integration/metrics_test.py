@@ -132,8 +132,8 @@ def main():
             check(js["node_id"] == i and "members" in js and "leader" in js,
                   f"node {i}: /status is the status reply: {js}")
 
-            # A follower learns of the leader from its first append, which may still be on
-            # the way: await it rather than read the first answer.
+            # /status serves the sample the loop published up to 100 ms ago (docs/metrics.md),
+            # which can predate the election c.leader() saw: await the leader in it.
             def names_leader(i=i):
                 st, body = http_get(url[i] + "/status")
                 return st == 200 and json.loads(body)["leader"] == leader.id
